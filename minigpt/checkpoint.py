@@ -1,0 +1,66 @@
+"""Checkpoint files: written atomically, read back safely.
+
+A checkpoint is a dict of plain Python values and tensors (weights, optimizer
+state, step, best val loss, the resolved config, the tokenizer state and every
+random state), so `torch.load(weights_only=True)` reads it and a checkpoint
+file can never run code. Writing goes to a temporary file that is fsynced and
+then renamed over the old one: a crash or a full disk mid-write leaves the
+previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from minigpt.errors import CheckpointError
+
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("version", "model", "config", "tokenizer", "step")
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
+    """Write payload to path atomically (temp file, fsync, rename, fsync the folder)."""
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temp, "wb") as f:
+            torch.save({"version": FORMAT_VERSION, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        reason = error.strerror or str(error)
+        raise CheckpointError(
+            f"could not write {path}: {reason}; the previous checkpoint is intact"
+        ) from None
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint onto the CPU, refusing anything that is not one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 - torch raises many types for a damaged file
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint (truncated or damaged?): {first_line[:200]}"
+        ) from None
+    if not isinstance(state, dict) or any(key not in state for key in REQUIRED_KEYS):
+        raise CheckpointError(f"{path} is not a minigpt checkpoint (keys missing)")
+    if state["version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer minigpt (format {state['version']}); upgrade to read it"
+        )
+    return state

@@ -1,0 +1,27 @@
+"""The one error hierarchy users see.
+
+Every problem a user can cause or fix (a bad config key, a missing corpus, a
+damaged checkpoint) raises a subclass of MiniGPTError with a one-line message
+that names what to fix. The CLI prints that line and exits 2; the TUI shows it
+inline. Anything else escaping is a bug.
+"""
+
+
+class MiniGPTError(Exception):
+    """Base class: a problem with the user's input, reported in one line."""
+
+
+class ConfigError(MiniGPTError):
+    """A configuration key is unknown, mistyped, out of range or inconsistent."""
+
+
+class DataError(MiniGPTError):
+    """The corpus is missing, empty, undecodable or too short."""
+
+
+class TokenizerError(MiniGPTError):
+    """Text cannot be encoded, or the tokenizer files are missing or damaged."""
+
+
+class CheckpointError(MiniGPTError):
+    """A checkpoint cannot be written, read, or does not fit this run."""

@@ -1,0 +1,260 @@
+"""The GPT from the lesson: Model, Block, MultiHeadAttention, FeedForward.
+
+The model knows nothing about text: it maps token ids (B, T) to next-token
+logits (B, T, vocab_size) and, given targets, the mean cross-entropy loss, as
+the lesson's `forward(x, y=None) -> (logits, loss)` does.
+
+Differences from the lesson's hand-written version, all for speed or for the
+behaviour of well-known small GPTs (GPT-2, nanoGPT):
+- the heads share one query/key/value projection and run through fused
+  `scaled_dot_product_attention` instead of one `Head` module per head;
+- pre-norm blocks, GELU in the feed-forward, no biases in the linear layers;
+- the output layer shares its weight with the token embedding (weight tying),
+  weights start at N(0, 0.02) and residual projections at
+  N(0, 0.02 / sqrt(2 * num_blocks)), as GPT-2 does;
+- `generate` keeps the lesson's steps (crop, last position, temperature,
+  softmax, multinomial, append) and adds top-k, top-p, greedy decoding at
+  temperature 0, an explicit random generator, and a KV cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from minigpt.config import ModelConfig
+
+# When a generated sequence outgrows context_length, the window jumps forward
+# to keep only this fraction of it instead of sliding by one token. Sliding by
+# one would change every cached key (positions shift), forcing a full
+# recompute per token; jumping lets the KV cache serve the next quarter of the
+# context. Both cached and uncached generation use the same window, so they
+# produce the same text.
+WINDOW_KEEP = 0.75
+
+
+class KVCache:
+    """Keys and values of every block for the tokens seen so far, preallocated."""
+
+    def __init__(self, model: Model, batch_size: int) -> None:
+        """Allocate room for context_length positions in each block."""
+        c = model.config
+        shape = (c.num_blocks, batch_size, c.num_heads, c.context_length, c.d_model // c.num_heads)
+        param = next(model.parameters())
+        self.keys = torch.zeros(shape, dtype=param.dtype, device=param.device)
+        self.values = torch.zeros_like(self.keys)
+        self.length = 0  # positions filled in every block
+
+    def append(self, block: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Store a block's new keys/values (B, nh, T, hs); return all so far."""
+        start, end = self.length, self.length + k.size(2)
+        assert end <= self.keys.size(3), "KV cache overflow: the window must be cropped first"
+        self.keys[block, :, :, start:end] = k
+        self.values[block, :, :, start:end] = v
+        return self.keys[block, :, :, :end], self.values[block, :, :, :end]
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP: expand to 4 * d_model, GELU, project back."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        """Build the two linear layers."""
+        super().__init__()
+        self.up = nn.Linear(config.d_model, 4 * config.d_model, bias=False)
+        self.down = nn.Linear(4 * config.d_model, config.d_model, bias=False)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C)."""
+        return self.dropout(self.down(F.gelu(self.up(x))))
+
+
+class MultiHeadAttention(nn.Module):
+    """Causal self-attention, all heads in one fused kernel."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        """Build the shared q/k/v projection and the output projection."""
+        super().__init__()
+        assert config.d_model % config.num_heads == 0, "num_heads must divide d_model"
+        self.num_heads = config.num_heads
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
+        self.proj = nn.Linear(config.d_model, config.d_model, bias=False)
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None = None, block: int = 0
+    ) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C); with a cache, attend to the cached positions too."""
+        B, T, C = x.shape
+        nh, hs = self.num_heads, C // self.num_heads
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q = q.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        if cache is not None:
+            # A multi-token chunk is only ever fed into an empty cache (the
+            # prompt), so the plain causal mask is right; one new token may
+            # see every cached position, so it needs no mask at all.
+            assert T == 1 or cache.length == 0, "prefill needs an empty cache"
+            k, v = cache.append(block, k, v)  # (B, nh, T_past + T, hs)
+        y = F.scaled_dot_product_attention(
+            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=T > 1
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.proj(y))
+
+
+class Block(nn.Module):
+    """One transformer block: attention then feed-forward, each on a residual path."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        """Build the two sublayers and their layer norms."""
+        super().__init__()
+        self.ln1 = nn.LayerNorm(config.d_model)
+        self.attention = MultiHeadAttention(config)
+        self.ln2 = nn.LayerNorm(config.d_model)
+        self.feed_forward = FeedForward(config)
+
+    def forward(
+        self, x: torch.Tensor, cache: KVCache | None = None, block: int = 0
+    ) -> torch.Tensor:
+        """(B, T, C) -> (B, T, C)."""
+        x = x + self.attention(self.ln1(x), cache, block)
+        return x + self.feed_forward(self.ln2(x))
+
+
+class Model(nn.Module):
+    """A decoder-only transformer language model."""
+
+    def __init__(self, config: ModelConfig, vocab_size: int) -> None:
+        """Build embeddings, blocks and the (tied) output layer, and initialise weights."""
+        super().__init__()
+        self.config = config
+        self.vocab_size = vocab_size
+        self.token_embedding = nn.Embedding(vocab_size, config.d_model)
+        self.position_embedding = nn.Embedding(config.context_length, config.d_model)
+        self.dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_blocks))
+        self.ln_final = nn.LayerNorm(config.d_model)
+        self.lm_head = nn.Linear(config.d_model, vocab_size, bias=False)
+        self.lm_head.weight = self.token_embedding.weight
+        self.apply(self._init_weights)
+        residual_std = 0.02 / math.sqrt(2 * config.num_blocks)
+        for block in self.blocks:
+            nn.init.normal_(block.attention.proj.weight, std=residual_std)
+            nn.init.normal_(block.feed_forward.down.weight, std=residual_std)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        """GPT-2's initialisation: N(0, 0.02) for linear and embedding weights."""
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def num_params(self) -> int:
+        """Parameters counted once (the tied output layer is the embedding)."""
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None = None,
+        cache: KVCache | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Token ids (B, T) -> logits (B, T, vocab) and, given targets y (B, T), the loss."""
+        B, T = x.shape
+        start = cache.length if cache is not None else 0
+        assert start + T <= self.config.context_length, (
+            f"sequence of {start + T} exceeds context_length {self.config.context_length}"
+        )
+        positions = torch.arange(start, start + T, device=x.device)
+        h = self.dropout(self.token_embedding(x) + self.position_embedding(positions))  # (B, T, C)
+        for i, block in enumerate(self.blocks):
+            h = block(h, cache, i)
+        if cache is not None:
+            cache.length += T
+        logits = self.lm_head(self.ln_final(h))  # (B, T, vocab)
+        if y is None:
+            return logits, None
+        loss = F.cross_entropy(logits.view(B * T, -1), y.view(B * T))
+        return logits, loss
+
+    @torch.no_grad()
+    def stream(
+        self,
+        x: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+        use_cache: bool = True,
+    ) -> Iterator[torch.Tensor]:
+        """Yield each new token (B, 1) as it is sampled after the prompt x (B, T).
+
+        The model is put in eval mode while generating and restored afterwards,
+        and sampling draws only from `generator` (a fresh, unseeded one when
+        None), so generating never disturbs a training run's random state.
+        """
+        assert x.size(1) >= 1, "the prompt needs at least one token"
+        if generator is None:
+            generator = torch.Generator(device=x.device)
+            generator.seed()
+        was_training = self.training
+        self.eval()
+        try:
+            context = self.config.context_length
+            window_start = max(0, x.size(1) - context)  # the lesson's crop
+            cache = KVCache(self, x.size(0)) if use_cache else None
+            fed = 0  # tokens of the current window already in the cache
+            for _ in range(max_new_tokens):
+                if x.size(1) - window_start > context:
+                    window_start = x.size(1) - int(context * WINDOW_KEEP)
+                    fed = 0
+                window = x[:, window_start:]  # (B, <= context)
+                if cache is None:
+                    logits, _ = self(window)
+                else:
+                    if fed == 0:
+                        cache.length = 0
+                    logits, _ = self(window[:, fed:], cache=cache)
+                    fed = window.size(1)
+                x_next = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)
+                x = torch.cat([x, x_next], dim=1)
+                yield x_next
+        finally:
+            self.train(was_training)
+
+    def generate(self, x: torch.Tensor, max_new_tokens: int, **options: object) -> torch.Tensor:
+        """The lesson's generate: the prompt (B, T) followed by max_new_tokens new tokens."""
+        new = list(self.stream(x, max_new_tokens, **options))  # type: ignore[arg-type]
+        return torch.cat([x, *new], dim=1)
+
+
+def sample_next(
+    logits: torch.Tensor,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Pick the next token (B, 1) from last-position logits (B, vocab)."""
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = logits.float() / temperature
+    if top_k > 0 and top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+        sorted_probs = F.softmax(sorted_logits, dim=-1)
+        # Drop a token when the tokens ranked above it already cover top_p;
+        # the most likely token always stays.
+        drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
+        logits = logits.masked_fill(torch.zeros_like(drop).scatter(1, order, drop), float("-inf"))
+    probs = F.softmax(logits, dim=-1)  # (B, vocab)
+    return torch.multinomial(probs, num_samples=1, generator=generator)

@@ -1,0 +1,181 @@
+"""A training run: a Trainer bound to its run directory.
+
+`Run` decides when to evaluate and when to checkpoint, and records every
+event in metrics.jsonl. `advance()` does one step of that schedule, so the
+headless CLI, the engine service and the tests share one loop:
+
+    run = Run.start(config, "runs/t")
+    while not run.done:
+        for event in run.advance():
+            print(event.to_dict())
+
+Resuming loads model.ckpt with the tokenizer, config and random states it
+was saved with, so with a fixed seed the resumed run repeats the losses the
+uninterrupted run would have had.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from minigpt.checkpoint import load_checkpoint, save_checkpoint
+from minigpt.config import Config, config_from_dict, config_to_dict, restart_keys
+from minigpt.data import Corpus, prepare_data
+from minigpt.errors import CheckpointError
+from minigpt.events import CheckpointEvent, EvalEvent, Event, LogEvent
+from minigpt.rundir import RunDir
+from minigpt.tokenizer import Tokenizer, tokenizer_from_state
+from minigpt.train import Trainer
+
+Progress = Callable[[str, float], None]
+
+
+def _ignore(*_: Any) -> None:
+    """Default for optional callbacks."""
+
+
+class Run:
+    """One run directory and the trainer that writes to it."""
+
+    def __init__(self, run_dir: RunDir, trainer: Trainer) -> None:
+        """Bind a trainer to a prepared run directory; use start() or resume()."""
+        self.run_dir = run_dir
+        self.trainer = trainer
+        self.last_eval_step: int | None = None
+
+    @classmethod
+    def start(
+        cls,
+        config: Config,
+        path: str | os.PathLike[str],
+        progress: Progress = _ignore,
+        on_log: Callable[[LogEvent], None] = _ignore,
+    ) -> Run:
+        """Begin a fresh run in `path`, refusing to overwrite an existing one."""
+        run_dir = RunDir(path)
+        if run_dir.model_ckpt.exists():
+            raise CheckpointError(
+                f"{run_dir.path} already holds a run (model.ckpt); "
+                "resume it with --resume or choose another --run-dir"
+            )
+        trainer = Trainer(config, load_corpus(config, None, progress), on_log)
+        run_dir.create()
+        run_dir.write_config(config)
+        run_dir.metrics.unlink(missing_ok=True)
+        return cls(run_dir, trainer)
+
+    @classmethod
+    def resume(
+        cls,
+        config: Config | None,
+        path: str | os.PathLike[str],
+        progress: Progress = _ignore,
+        on_log: Callable[[LogEvent], None] = _ignore,
+    ) -> Run:
+        """Continue the run in `path` from model.ckpt.
+
+        `config` (None: the checkpoint's own) may change keys that apply at the
+        next step, such as max_iters or learning_rate; a change that needs a
+        fresh model or data is refused.
+        """
+        run_dir = RunDir(path)
+        state = load_checkpoint(run_dir.model_ckpt)
+        saved = config_from_dict(state["config"], source=str(run_dir.model_ckpt))
+        config = config or saved
+        if changed := restart_keys(saved, config):
+            raise CheckpointError(
+                f"cannot resume with changed {', '.join(changed)}: the checkpoint was trained "
+                "with other values; start a new --run-dir for them"
+            )
+        tokenizer = tokenizer_from_state(state["tokenizer"])
+        trainer = Trainer(config, load_corpus(config, tokenizer, progress), on_log)
+        try:
+            trainer.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise CheckpointError(
+                f"{run_dir.model_ckpt} does not fit this model: {str(error).splitlines()[0]}"
+            ) from None
+        run_dir.create()
+        run_dir.write_config(config)
+        run_dir.truncate_metrics(trainer.step)
+        run = cls(run_dir, trainer)
+        run.last_eval_step = trainer.step
+        return run
+
+    @property
+    def config(self) -> Config:
+        """The configuration in force."""
+        return self.trainer.config
+
+    @property
+    def done(self) -> bool:
+        """True once max_iters steps are trained."""
+        return self.trainer.step >= self.config.train.max_iters
+
+    def advance(self) -> list[Event]:
+        """One optimizer step, with the evaluations and checkpoints that fall due."""
+        events: list[Event] = []
+        if self.last_eval_step is None:
+            events.append(self.evaluate())  # the loss before any training
+        step_event = self.trainer.train_step()
+        self.run_dir.append(step_event)
+        events.append(step_event)
+        step, train = self.trainer.step, self.config.train
+        if step % train.eval_interval == 0 or step == train.max_iters:
+            events.append(self.evaluate())
+        if step % train.checkpoint_interval == 0 or step == train.max_iters:
+            events.append(self.save())
+        return events
+
+    def evaluate(self) -> EvalEvent:
+        """Run estimate_loss now; a new best val loss also writes best.ckpt."""
+        losses = self.trainer.estimate_loss()
+        improved = losses["val"] < self.trainer.best_val_loss
+        if improved:
+            self.trainer.best_val_loss = losses["val"]
+        event = EvalEvent(
+            step=self.trainer.step,
+            train_loss=losses["train"],
+            val_loss=losses["val"],
+            best_val_loss=self.trainer.best_val_loss,
+        )
+        self.run_dir.append(event)
+        self.last_eval_step = self.trainer.step
+        if improved:
+            self.save(best=True)
+        return event
+
+    def save(self, best: bool = False) -> CheckpointEvent:
+        """Write model.ckpt (or best.ckpt) for the current step."""
+        path = self.run_dir.best_ckpt if best else self.run_dir.model_ckpt
+        payload = {
+            **self.trainer.state_dict(),
+            "config": config_to_dict(self.config),
+            "tokenizer": self.trainer.corpus.tokenizer.state_dict(),
+        }
+        save_checkpoint(path, payload)
+        event = CheckpointEvent(path=str(path), step=self.trainer.step)
+        self.run_dir.append(event)
+        return event
+
+    def close(self) -> None:
+        """Release the run directory's open files."""
+        self.run_dir.close()
+
+
+def load_corpus(
+    config: Config, tokenizer: Tokenizer | None = None, progress: Progress = _ignore
+) -> Corpus:
+    """Load and tokenize the run's corpus; resuming passes the checkpoint's tokenizer."""
+    d = config.data
+    return prepare_data(
+        d.path,
+        d.tokenizer,
+        d.compact_vocab,
+        d.train_split,
+        config.model.context_length,
+        progress=progress,
+        fitted=tokenizer,
+    )

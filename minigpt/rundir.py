@@ -1,0 +1,90 @@
+"""The run directory: where one training run keeps everything it needs.
+
+    runs/NAME/
+      config.toml     the resolved configuration (rewritten when a change applies)
+      metrics.jsonl   every step/eval/checkpoint event, one JSON object a line
+      model.ckpt      latest checkpoint;  best.ckpt  lowest val loss so far
+
+The folder is private to its owner (mode 0700): it will also hold the control
+socket of a live run. metrics.jsonl is the durable history: a torn last line
+(the process died mid-write) is tolerated when reading and dropped on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from minigpt.config import Config, config_to_toml
+from minigpt.events import Event
+
+
+def default_run_dir() -> Path:
+    """A fresh, time-stamped folder under runs/ in the current directory."""
+    return Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+
+
+class RunDir:
+    """Paths and append-only files of one run directory."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Refer to the run directory at path (nothing is created yet)."""
+        self.path = Path(path)
+        self.config = self.path / "config.toml"
+        self.metrics = self.path / "metrics.jsonl"
+        self.model_ckpt = self.path / "model.ckpt"
+        self.best_ckpt = self.path / "best.ckpt"
+        self._metrics_file: Any = None
+
+    def create(self) -> None:
+        """Make the folder (and its parents) private to this user."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)
+
+    def write_config(self, config: Config) -> None:
+        """Replace config.toml with the resolved configuration."""
+        temp = self.config.with_suffix(".toml.tmp")
+        temp.write_text(config_to_toml(config), encoding="utf-8")
+        os.replace(temp, self.config)
+
+    def append(self, event: Event) -> None:
+        """Add one event to metrics.jsonl, flushed so another process can read it."""
+        if self._metrics_file is None:
+            self._metrics_file = open(self.metrics, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+        self._metrics_file.write(json.dumps(event.to_dict()) + "\n")
+        self._metrics_file.flush()
+
+    def close(self) -> None:
+        """Close metrics.jsonl."""
+        if self._metrics_file is not None:
+            self._metrics_file.close()
+            self._metrics_file = None
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Every complete event in metrics.jsonl; a torn or garbled line is skipped."""
+        if not self.metrics.exists():
+            return []
+        events = []
+        with open(self.metrics, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(event, dict):
+                    events.append(event)
+        return events
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop events after `step` (work lost with the process that wrote them)."""
+        kept = [
+            e
+            for e in self.read_metrics()
+            if not isinstance(e.get("step"), int) or e["step"] <= step
+        ]
+        temp = self.metrics.with_suffix(".jsonl.tmp")
+        temp.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
+        os.replace(temp, self.metrics)

@@ -1,0 +1,248 @@
+"""The lesson's training loop, one optimizer step at a time.
+
+`Trainer` owns the model, the AdamW optimizer and every random generator of a
+run. `train_step()` does what the lesson's loop body does (get_batch, forward,
+zero_grad, backward, step) plus the schedule, clipping and accumulation, and
+`estimate_loss()` is the lesson's evaluation. Stepping one call at a time lets
+the CLI, the engine service and the tests drive the same loop; the trainer
+itself never touches files (see run.py for the run directory).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from minigpt.config import Config, TrainConfig, restart_keys
+from minigpt.data import Corpus, get_batch
+from minigpt.events import LogEvent, StepEvent
+from minigpt.model import Model
+
+
+def pick_device(name: str) -> torch.device:
+    """Resolve train.device: "auto" takes CUDA, then Apple's MPS, then the CPU."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def pick_dtype(name: str, device: torch.device) -> torch.dtype:
+    """Resolve train.dtype: "auto" is bf16 on CUDA that has it, else fp16 on CUDA, else fp32."""
+    if name != "auto":
+        return getattr(torch, name)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def default_threads() -> int:
+    """Threads for train.threads = 0: the cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def lr_at(step: int, train: TrainConfig) -> float:
+    """Linear warmup to learning_rate, then cosine decay to min_lr at max_iters."""
+    if step < train.warmup_iters:
+        return train.learning_rate * (step + 1) / (train.warmup_iters + 1)
+    if step >= train.max_iters:
+        return train.min_lr
+    progress = (step - train.warmup_iters) / max(1, train.max_iters - train.warmup_iters)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * progress))  # 1 -> 0
+    return train.min_lr + cosine * (train.learning_rate - train.min_lr)
+
+
+def _make_optimizer(model: Model, train: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with weight decay on the weight matrices only (not norms, not biases)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": train.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    # beta2 = 0.99 as nanoGPT uses for small character-level models: with few
+    # tokens per step, a shorter second-moment memory trains faster.
+    return torch.optim.AdamW(
+        groups, lr=train.learning_rate, betas=(0.9, 0.99), fused=device.type == "cuda"
+    )
+
+
+class Trainer:
+    """A model, its optimizer and random generators, trained step by step on a corpus."""
+
+    def __init__(
+        self,
+        config: Config,
+        corpus: Corpus,
+        on_log: Callable[[LogEvent], None] = lambda event: None,
+    ) -> None:
+        """Build a fresh, seeded model and optimizer for `config` on `corpus`."""
+        self.config = config
+        self.corpus = corpus
+        self.on_log = on_log
+        self.device = pick_device(config.train.device)
+        self.dtype = pick_dtype(config.train.dtype, self.device)
+        torch.set_num_threads(config.train.threads or default_threads())
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        torch.manual_seed(config.train.seed)
+        self.model = Model(config.model, corpus.tokenizer.vocab_size).to(self.device)
+        self.optimizer = _make_optimizer(self.model, config.train, self.device)
+        self.batch_generator = torch.Generator().manual_seed(config.train.seed)
+        self.scaler = torch.amp.GradScaler(enabled=self.dtype == torch.float16)
+        self.forward = self._compiled() if config.train.compile else self.model
+        self.step = 0
+        self.best_val_loss = math.inf
+
+    def _compiled(self) -> Callable[..., Any]:
+        """torch.compile the model, or the plain model when compiling is unavailable."""
+        try:
+            return torch.compile(self.model)
+        except Exception as error:  # noqa: BLE001 - any compiler failure falls back the same way
+            self._compile_failed(error)
+            return self.model
+
+    def _compile_failed(self, error: Exception) -> None:
+        """Report a torch.compile failure; training goes on uncompiled."""
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        self.on_log(LogEvent("warning", f"torch.compile failed, training uncompiled: {first_line}"))
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Mixed precision where the dtype asks for it, a no-op in fp32."""
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward pass to the loss, falling back to eager mode if compilation breaks."""
+        with self._autocast():
+            try:
+                _, loss = self.forward(x, y)
+            except Exception as error:
+                if self.forward is self.model:
+                    raise
+                self._compile_failed(error)
+                self.forward = self.model
+                _, loss = self.model(x, y)
+        return loss
+
+    @property
+    def lr(self) -> float:
+        """Learning rate the next step will use."""
+        return lr_at(self.step, self.config.train)
+
+    @property
+    def tokens_per_step(self) -> int:
+        """Tokens the model reads in one optimizer step."""
+        t = self.config.train
+        return t.batch_size * t.grad_accum_steps * self.config.model.context_length
+
+    def train_step(self) -> StepEvent:
+        """One optimizer step: the lesson's loop body with schedule, accumulation and clipping."""
+        t = self.config.train
+        started = time.perf_counter()
+        lr = self.lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        total = 0.0
+        for _ in range(t.grad_accum_steps):
+            x, y = self.batch("train")
+            loss = self._loss(x, y) / t.grad_accum_steps
+            self.scaler.scale(loss).backward()
+            total += loss.item()
+        if t.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        seconds = time.perf_counter() - started
+        return StepEvent(
+            step=self.step,
+            loss=total,
+            lr=lr,
+            tokens_per_sec=self.tokens_per_step / seconds,
+            ms_per_step=seconds * 1000,
+        )
+
+    def batch(
+        self, split: str, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """The lesson's get_batch on this run's train or val split, on the run's device."""
+        data = self.corpus.train if split == "train" else self.corpus.val
+        return get_batch(
+            data,
+            self.config.train.batch_size,
+            self.config.model.context_length,
+            generator or self.batch_generator,
+            self.device,
+        )
+
+    @torch.no_grad()
+    def estimate_loss(self) -> dict[str, float]:
+        """Mean loss over eval_iters batches of each split, in eval mode, without gradients.
+
+        The batches come from a generator seeded the same way at every call, so
+        successive evaluations compare the model on the same text, and
+        evaluating never moves the training batches or dropout.
+        """
+        was_training = self.model.training
+        self.model.eval()
+        out = {}
+        for split in ("train", "val"):
+            generator = torch.Generator().manual_seed(self.config.train.seed + 1)
+            losses = torch.zeros(self.config.train.eval_iters)
+            for i in range(self.config.train.eval_iters):
+                losses[i] = self._loss(*self.batch(split, generator)).item()
+            out[split] = losses.mean().item()
+        self.model.train(was_training)
+        return out
+
+    def apply_config(self, config: Config) -> None:
+        """Switch to a config that differs only in keys that apply at the next step."""
+        needs_restart = restart_keys(self.config, config)
+        assert not needs_restart, f"keys that need a restart: {needs_restart}"
+        self.config = config
+        for group in self.optimizer.param_groups:
+            if group["weight_decay"]:
+                group["weight_decay"] = config.train.weight_decay
+        torch.set_num_threads(config.train.threads or default_threads())
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly where this step left off."""
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "batches": self.batch_generator.get_state(),
+        }
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "step": self.step,
+            "best_val_loss": self.best_val_loss,
+            "rng": rng,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore weights, optimizer, counters and random states saved by state_dict()."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = state["step"]
+        self.best_val_loss = state["best_val_loss"]
+        torch.set_rng_state(state["rng"]["torch"])
+        self.batch_generator.set_state(state["rng"]["batches"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])

@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny corpora and configs the tests make themselves."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from minigpt.config import Config, apply_values
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep token caches out of the user's folders."""
+    monkeypatch.setenv("MINIGPT_CACHE", str(tmp_path_factory.getbasetemp() / "token-cache"))
+
+
+@pytest.fixture
+def corpus_file(tmp_path: Path) -> Path:
+    """A small, very learnable text file."""
+    lines = [f"the cat sat on mat number {i % 7}.\n" for i in range(400)]
+    path = tmp_path / "corpus.txt"
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+def _tiny_config(corpus: Path, **values: object) -> Config:
+    """A seconds-fast config on `corpus`; values override dotted keys."""
+    base = {
+        "model.context_length": 16,
+        "model.d_model": 32,
+        "model.num_heads": 2,
+        "model.num_blocks": 2,
+        "model.dropout": 0.1,
+        "train.batch_size": 8,
+        "train.learning_rate": 3e-3,
+        "train.min_lr": 3e-4,
+        "train.warmup_iters": 5,
+        "train.max_iters": 40,
+        "train.eval_interval": 20,
+        "train.eval_iters": 4,
+        "train.checkpoint_interval": 20,
+        "train.threads": 1,
+        "data.path": str(corpus),
+        "data.tokenizer": "char",
+    }
+    return apply_values(Config(), base | values)
+
+
+@pytest.fixture
+def tiny_config() -> Callable[..., Config]:
+    """Factory for seconds-fast configs: tiny_config(corpus, **{"train.max_iters": 20})."""
+    return _tiny_config

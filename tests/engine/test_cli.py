@@ -1,0 +1,145 @@
+"""The minigpt command: train, sample, bench, and one-line errors for bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from minigpt.cli import main
+
+TINY = [
+    "--set", "model.context_length=16", "--set", "model.d_model=32",
+    "--set", "model.num_heads=2", "--set", "model.num_blocks=1",
+    "--set", "train.batch_size=4", "--set", "train.eval_iters=2",
+    "--set", "train.eval_interval=10", "--set", "train.threads=1",
+]  # fmt: skip
+
+
+@pytest.fixture
+def trained(corpus_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> Path:
+    """A run directory trained for 10 steps on the small corpus with cl100k compact vocab."""
+    run_dir = tmp_path / "run"
+    code = main(
+        ["train", "--data", str(corpus_file), "--run-dir", str(run_dir),
+         "--set", "train.max_iters=10", *TINY]
+    )  # fmt: skip
+    assert code == 0
+    capsys.readouterr()
+    return run_dir
+
+
+def test_train_prints_progress_and_eval_lines(trained: Path, capsys: pytest.CaptureFixture) -> None:
+    """A finished run resumed with more steps prints step, eval and checkpoint lines."""
+    code = main(
+        ["train", "--run-dir", str(trained), "--resume", "--set", "train.max_iters=20",
+         "--log-interval", "5"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "| step 10" in out.splitlines()[0]
+    assert "step 15/20 | loss " in out and "tok/s" in out and "ETA" in out
+    assert "step 20: train loss" in out and "val loss" in out
+    assert f"saved {trained / 'model.ckpt'} (step 20)" in out
+
+
+def test_sample_is_identical_with_and_without_kv_cache(
+    trained: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """The same checkpoint and seed print the same text with and without the KV cache."""
+    texts = []
+    for flag in ([], ["--no-kv-cache"]):
+        args = ["sample", "--run-dir", str(trained), "--prompt", "the cat 你好 🙂", "--seed", "3"]
+        assert main([*args, "--max-new-tokens", "40", *flag]) == 0
+        texts.append(capsys.readouterr().out)
+    assert texts[0] == texts[1]
+    assert texts[0].startswith("the cat 你好 🙂")
+    assert len(texts[0]) > len("the cat 你好 🙂") + 5
+
+
+def test_bench_prints_one_json_line(corpus_file: Path, capsys: pytest.CaptureFixture) -> None:
+    """bench reports speed, size and memory as one JSON object."""
+    args = ["bench", "--data", str(corpus_file), "--steps", "2", "--warmup", "1", "--json"]
+    assert main([*args, *TINY]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["tokens_per_sec"] > 0 and result["ms_per_step"] > 0
+    assert result["params"] > 0 and result["vocab_size"] > 256 and result["peak_rss_mb"] > 0
+    assert result["config"]["model"]["d_model"] == 32
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "train.learnin_rate=1e-3"], "did you mean train.learning_rate?"),
+        (["--set", "train.max_iters=abc"], "train.max_iters: expected an integer"),
+        (["--set", "model.dropout=1.5"], "model.dropout: must be >= 0 and < 1"),
+        (["--set", "model.num_heads=5"], "model.num_heads"),
+        (["--set", "train.device=gpu"], "train.device: must be one of"),
+        (["--data", "no/such/file.txt"], "no such file or folder"),
+        (["--config", "missing.toml"], "missing.toml: config file not found"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Each mistake prints one error line naming what to fix, and exits 2."""
+    assert main(["train", "--run-dir", str(tmp_path / "run"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert err.startswith("minigpt: error: ") and "\n" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_config_file_names_the_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """An unknown key in a config file is reported with the file and line."""
+    config = tmp_path / "my.toml"
+    config.write_text("[model]\nd_model = 64\n\n[train]\nlearnig_rate = 1e-3\n")
+    assert main(["train", "--config", str(config), "--run-dir", str(tmp_path / "r")]) == 2
+    assert f"{config}:5: train.learnig_rate: unknown key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "is empty"), ("short", "split has"), (b"\xff\xfe bad", "not valid UTF-8")],
+)
+def test_bad_corpus_is_one_line_and_exit_2(
+    text: str | bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Empty, too short and undecodable corpora each get a clear message."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert main(["train", "--data", str(corpus), "--run-dir", str(tmp_path / "r")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sample_without_checkpoint_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Sampling a run dir with no model.ckpt names the missing file."""
+    assert main(["sample", "--run-dir", str(tmp_path)]) == 2
+    assert "no checkpoint at" in capsys.readouterr().err
+
+
+def test_console_error_has_no_traceback(tmp_path: Path) -> None:
+    """The real process prints one line on stderr and exits 2 for a bad key."""
+    result = subprocess.run(
+        [sys.executable, "-m", "minigpt", "train", "--set", "model.d_modl=3"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "model.d_modl: unknown key (did you mean model.d_model?)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_import_minigpt_pulls_in_no_ui_libraries() -> None:
+    """import minigpt loads no textual, rich, plotext or tui module."""
+    code = (
+        "import sys, minigpt, minigpt.cli; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual','rich','plotext','tui'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"

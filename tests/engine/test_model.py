@@ -1,0 +1,108 @@
+"""The model: shapes, causality, the KV cache and sampling."""
+
+import math
+
+import pytest
+import torch
+
+from minigpt.config import ModelConfig
+from minigpt.model import KVCache, Model, sample_next
+
+VOCAB = 50
+
+
+@pytest.fixture
+def model() -> Model:
+    """A tiny seeded model in eval mode."""
+    torch.manual_seed(0)
+    config = ModelConfig(context_length=16, d_model=32, num_heads=4, num_blocks=2, dropout=0.0)
+    return Model(config, VOCAB).eval()
+
+
+def test_forward_shapes_and_initial_loss(model: Model) -> None:
+    """forward(x, y) gives (B, T, vocab) logits and a scalar loss near ln(vocab) at init."""
+    x = torch.randint(VOCAB, (3, 16))
+    logits, loss = model(x, x)
+    assert logits.shape == (3, 16, VOCAB)
+    assert loss.shape == ()
+    assert abs(loss.item() - math.log(VOCAB)) < 0.5
+    assert model(x)[1] is None
+
+
+def test_output_layer_is_tied_to_token_embedding(model: Model) -> None:
+    """The output layer shares the embedding's weight and is counted once."""
+    assert model.lm_head.weight is model.token_embedding.weight
+    unique = {id(p): p.numel() for p in model.parameters()}
+    assert model.num_params() == sum(unique.values())
+
+
+def test_attention_is_causal(model: Model) -> None:
+    """Changing a later token never changes the logits at earlier positions."""
+    x = torch.randint(VOCAB, (2, 16))
+    changed = x.clone()
+    changed[:, 10:] = (changed[:, 10:] + 1) % VOCAB
+    before, after = model(x)[0], model(changed)[0]
+    torch.testing.assert_close(before[:, :10], after[:, :10])
+    assert not torch.allclose(before[:, 10:], after[:, 10:])
+
+
+def test_kv_cache_logits_equal_full_recompute(model: Model) -> None:
+    """Prefill plus one-token steps through the cache give the full forward's logits."""
+    x = torch.randint(VOCAB, (2, 16))
+    cache = KVCache(model, batch_size=2)
+    logits, _ = model(x[:, :5], cache=cache)
+    torch.testing.assert_close(logits, model(x[:, :5])[0])
+    for t in range(5, 16):
+        step_logits, _ = model(x[:, t : t + 1], cache=cache)
+        full = model(x[:, : t + 1])[0][:, -1]
+        torch.testing.assert_close(step_logits[:, -1], full, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("options", [{}, {"top_k": 5}, {"top_p": 0.8, "temperature": 0.7}])
+def test_generate_same_text_with_and_without_cache(model: Model, options: dict) -> None:
+    """With one seed, cached and uncached generation agree, also past context_length."""
+    prompt = torch.randint(VOCAB, (1, 5))
+    runs = []
+    for use_cache in (True, False):
+        generator = torch.Generator().manual_seed(7)
+        runs.append(model.generate(prompt, 60, generator=generator, use_cache=use_cache, **options))
+    assert runs[0].shape == (1, 65)
+    assert torch.equal(runs[0], runs[1])
+
+
+def test_long_prompt_is_cropped_to_context(model: Model) -> None:
+    """A prompt longer than context_length is cropped as the lesson does, not rejected."""
+    prompt = torch.randint(VOCAB, (1, 40))
+    out = model.generate(prompt, 3, temperature=0)
+    assert out.shape == (1, 43)
+    assert torch.equal(out[:, :40], prompt)
+
+
+def test_generate_leaves_training_state_alone(model: Model) -> None:
+    """Generating restores train mode and never draws from the global random state."""
+    model.train()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    model.generate(torch.zeros(1, 1, dtype=torch.long), 10)
+    assert model.training
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_greedy_and_top_k_one_pick_the_argmax() -> None:
+    """Temperature 0, top_k 1 and a tiny top_p all choose the most likely token."""
+    logits = torch.tensor([[0.1, 3.0, 0.2, -1.0], [2.0, 0.0, 0.5, 1.9]])
+    generator = torch.Generator().manual_seed(0)
+    expected = torch.tensor([[1], [0]])
+    assert torch.equal(sample_next(logits, 0.0, 0, 1.0, generator), expected)
+    for _ in range(20):
+        assert torch.equal(sample_next(logits, 1.0, 1, 1.0, generator), expected)
+        assert torch.equal(sample_next(logits, 1.0, 0, 1e-6, generator), expected)
+
+
+def test_top_p_keeps_only_the_nucleus() -> None:
+    """top_p samples only among the most likely tokens that cover p."""
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    generator = torch.Generator().manual_seed(0)
+    seen = {int(sample_next(logits, 1.0, 0, 0.75, generator)) for _ in range(300)}
+    assert seen == {0, 1}

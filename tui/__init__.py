@@ -1,0 +1,1 @@
+"""The minigpt-tui dashboard (Textual); it talks to the engine in minigpt."""
