@@ -137,6 +137,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{torch.get_num_threads()} threads | step {t.step}",
         flush=True,
     )
+    if run.done:
+        print(
+            f"already at step {t.step} of max_iters {run.config.train.max_iters}; "
+            "raise it to train further, e.g. --set train.max_iters=N"
+        )
     try:
         while not run.done:
             for event in run.advance():
