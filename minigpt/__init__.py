@@ -7,31 +7,40 @@ The engine behind the minigpt-tui dashboard, usable on its own:
     while not run.done:
         run.advance()
 
-It never imports textual, rich or plotext.
+Names are imported on first use, so a process that only talks to an engine
+(`minigpt.client`, the dashboard) never loads torch. It never imports
+textual, rich or plotext.
 """
 
-from minigpt.config import Config, apply_values, load_config
-from minigpt.data import Corpus, get_batch, prepare_data
-from minigpt.errors import CheckpointError, ConfigError, DataError, MiniGPTError, TokenizerError
-from minigpt.model import Model
-from minigpt.run import Run
-from minigpt.sampling import sample_text
-from minigpt.train import Trainer
+from __future__ import annotations
 
-__all__ = [
-    "CheckpointError",
-    "Config",
-    "ConfigError",
-    "Corpus",
-    "DataError",
-    "MiniGPTError",
-    "Model",
-    "Run",
-    "TokenizerError",
-    "Trainer",
-    "apply_values",
-    "get_batch",
-    "load_config",
-    "prepare_data",
-    "sample_text",
-]
+import importlib
+from typing import Any
+
+_HOMES = {
+    "Client": "minigpt.client",
+    "Completion": "minigpt.sampling",
+    "Config": "minigpt.config",
+    "ConfigError": "minigpt.errors",
+    "CheckpointError": "minigpt.errors",
+    "Corpus": "minigpt.data",
+    "DataError": "minigpt.errors",
+    "EngineError": "minigpt.errors",
+    "MiniGPTError": "minigpt.errors",
+    "Model": "minigpt.model",
+    "Run": "minigpt.run",
+    "TokenizerError": "minigpt.errors",
+    "Trainer": "minigpt.train",
+    "apply_values": "minigpt.config",
+    "get_batch": "minigpt.data",
+    "load_config": "minigpt.config",
+    "prepare_data": "minigpt.data",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module the first time it is asked for."""
+    if name not in _HOMES:
+        raise AttributeError(f"module 'minigpt' has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name]), name)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import signal
+import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -26,12 +28,15 @@ from minigpt.config import (
     load_config,
     parse_overrides,
 )
+from minigpt.display import duration
+from minigpt.engine import Engine
 from minigpt.errors import CheckpointError, MiniGPTError
-from minigpt.events import CheckpointEvent, EvalEvent, Event, LogEvent, StepEvent
+from minigpt.events import CheckpointEvent, ErrorEvent, EvalEvent, Event, LogEvent, StepEvent
 from minigpt.model import Model
 from minigpt.run import Run, load_corpus
-from minigpt.rundir import RunDir, default_run_dir
-from minigpt.sampling import sample_text
+from minigpt.rundir import RunDir, RunLock, default_run_dir
+from minigpt.sampling import Completion
+from minigpt.status import run_status
 from minigpt.tokenizer import tokenizer_from_state
 from minigpt.train import Trainer, pick_device
 
@@ -54,16 +59,6 @@ def _load(args: argparse.Namespace) -> Config:
     return load_config(args.config, _with_data(args))
 
 
-def _duration(seconds: float) -> str:
-    """Seconds as 1h02m, 3m05s or 42s."""
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
-
-
 class ProgressPrinter:
     """nanoGPT-style progress lines for `minigpt train`."""
 
@@ -84,7 +79,7 @@ class ProgressPrinter:
                 print(
                     f"step {event.step}/{self.max_iters} | loss {event.loss:.4f} | "
                     f"lr {event.lr:.2e} | {event.tokens_per_sec:,.0f} tok/s | "
-                    f"{ms:.1f} ms/step | ETA {_duration(eta)}",
+                    f"{ms:.1f} ms/step | ETA {duration(eta)}",
                     flush=True,
                 )
         elif isinstance(event, EvalEvent):
@@ -98,6 +93,8 @@ class ProgressPrinter:
             print(f"saved {event.path} (step {event.step})", flush=True)
         elif isinstance(event, LogEvent):
             _print_log(event)
+        elif isinstance(event, ErrorEvent):
+            print(f"error: {event.message}", file=sys.stderr, flush=True)
 
 
 def _print_log(event: LogEvent) -> None:
@@ -116,18 +113,25 @@ def _print_progress(stage: str, fraction: float) -> None:
     print(f"\r{stage}: {fraction:6.1%}", end=end, file=sys.stderr, flush=True)
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    """Train (or resume) a run in the foreground, printing progress."""
-    path = Path(args.run_dir) if args.run_dir else default_run_dir()
+def _open_run(args: argparse.Namespace, path: Path, config: Config | None) -> Run:
+    """Start a fresh run in path, or resume it with --resume."""
     if args.resume:
-        # Without --config or --set the checkpoint's own config continues.
-        config = None
-        if args.config or args.overrides or args.data:
-            config = load_config(args.config or RunDir(path).config, _with_data(args))
-        run = Run.resume(config, path, _print_progress, _print_log)
-    else:
-        run = Run.start(_load(args), path, _print_progress, _print_log)
-    printer = ProgressPrinter(run.config.train.max_iters, args.log_interval)
+        return Run.resume(config, path, _print_progress, _print_log)
+    assert config is not None
+    return Run.start(config, path, _print_progress, _print_log)
+
+
+def _config_for(args: argparse.Namespace, path: Path) -> Config | None:
+    """The config a command asks for; None resumes with the checkpoint's own."""
+    if not args.resume:
+        return _load(args)
+    if args.config or args.overrides or args.data:
+        return load_config(args.config or RunDir(path).config, _with_data(args))
+    return None
+
+
+def _print_banner(run: Run) -> None:
+    """One line on what is about to train."""
     t = run.trainer
     corpus = t.corpus
     print(
@@ -140,18 +144,54 @@ def cmd_train(args: argparse.Namespace) -> int:
     if run.done:
         print(
             f"already at step {t.step} of max_iters {run.config.train.max_iters}; "
-            "raise it to train further, e.g. --set train.max_iters=N"
+            "raise it to train further, e.g. --set train.max_iters=N",
+            flush=True,
         )
-    try:
-        while not run.done:
-            for event in run.advance():
-                printer(event)
-    except KeyboardInterrupt:
-        printer(run.save())
-        print(f"interrupted; resume with: minigpt train --run-dir {run.run_dir.path} --resume")
-        return 130
-    finally:
-        run.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train (or resume) a run in the foreground, printing progress; clients may attach."""
+    path = Path(args.run_dir) if args.run_dir else default_run_dir()
+    config = _config_for(args, path)
+    with RunLock(RunDir(path)):
+        run = _open_run(args, path, config)
+        _print_banner(run)
+        printer = ProgressPrinter(run.config.train.max_iters, args.log_interval)
+        code = Engine(run, start=True, exit_when_finished=True, on_event=printer).serve()
+    if code > 128:
+        print(f"interrupted; resume with: minigpt train --run-dir {path} --resume", flush=True)
+    return code
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    """Serve a run on its control socket until shut down (the dashboard starts this)."""
+    if args.detached:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # belt and braces beside setsid
+    path = Path(args.run_dir)
+    config = _config_for(args, path)
+    with RunLock(RunDir(path)):
+        run = _open_run(args, path, config)
+        _print_banner(run)
+        printer = ProgressPrinter(run.config.train.max_iters, args.log_interval)
+        engine = Engine(run, start=args.start, idle_timeout=args.idle_timeout, on_event=printer)
+        return engine.serve()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """One line per run: alive or not, state, step, last and best val loss."""
+    if args.run_dir:
+        folders = [Path(args.run_dir)]
+    else:
+        root = Path("runs")
+        folders = (
+            sorted(p for p in root.iterdir() if (p / "config.toml").exists())
+            if root.is_dir()
+            else []
+        )
+        if not folders:
+            print("no runs under runs/")
+    for folder in folders:
+        print(run_status(folder))
     return 0
 
 
@@ -183,10 +223,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
         raise CheckpointError(f"{ckpt} does not fit its own config: {reason}") from None
     model.to(pick_device(config.train.device))
     s = config.sample
-    pieces = sample_text(model, tokenizer, s, seed=args.seed, use_cache=not args.no_kv_cache)
-    first = next(pieces, "")  # encodes the prompt: a bad one fails before anything prints
-    print(s.prompt + first, end="", flush=True)
-    for piece in pieces:
+    completion = Completion(model, tokenizer, s, seed=args.seed, use_cache=not args.no_kv_cache)
+    if completion.prompt_cropped:
+        print(
+            f"note: the prompt's first {completion.prompt_cropped} tokens are cropped "
+            f"to fit context_length {config.model.context_length}",
+            file=sys.stderr,
+        )
+    print(s.prompt, end="", flush=True)
+    for piece in completion:
         print(piece, end="", flush=True)
     print()
     return 0
@@ -209,13 +254,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     trainer = Trainer(config, load_corpus(config))
     for _ in range(args.warmup):
         trainer.train_step()
-    started = time.perf_counter()
+    durations = []
     for _ in range(args.steps):
+        started = time.perf_counter()
         trainer.train_step()
-    seconds = time.perf_counter() - started
+        durations.append(time.perf_counter() - started)
+    seconds = sum(durations)
     result = {
         "tokens_per_sec": trainer.tokens_per_step * args.steps / seconds,
         "ms_per_step": seconds * 1000 / args.steps,
+        # The median shrugs off the odd step another process interrupted.
+        "ms_per_step_median": statistics.median(durations) * 1000,
         "params": trainer.model.num_params(),
         "vocab_size": trainer.corpus.tokenizer.vocab_size,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -245,6 +294,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-interval", type=int, default=10, metavar="N", help="print every N steps"
     )
     train.set_defaults(func=cmd_train)
+
+    engine = commands.add_parser("engine", help="serve a run on its control socket")
+    _add_config_args(engine)
+    engine.add_argument("--data", metavar="P", help="corpus file or folder (sets data.path)")
+    engine.add_argument("--run-dir", metavar="D", required=True, help="run directory")
+    engine.add_argument("--resume", action="store_true", help="continue from D/model.ckpt")
+    engine.add_argument("--start", action="store_true", help="start training at once")
+    engine.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=900.0,
+        metavar="S",
+        help="save and exit after S seconds neither training nor watched (0 = never)",
+    )
+    engine.add_argument("--detached", action="store_true", help="ignore SIGHUP")
+    engine.add_argument(
+        "--log-interval", type=int, default=100, metavar="N", help=argparse.SUPPRESS
+    )
+    engine.set_defaults(func=cmd_engine)
+
+    status = commands.add_parser("status", help="list runs: alive, state, step, val loss")
+    status.add_argument("--run-dir", metavar="D", help="only this run (default: all under runs/)")
+    status.set_defaults(func=cmd_status)
 
     sample = commands.add_parser("sample", help="stream text from a checkpoint")
     _add_config_args(sample)
@@ -278,3 +350,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MiniGPTError as error:
         print(f"minigpt: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before training began: nothing to save
+        return 130

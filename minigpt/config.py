@@ -333,6 +333,16 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
         raise ConfigError(f"{source}: arrays or tables nested too deeply") from None
 
 
+def parse_config_values(text: str, source: str = "<toml>") -> dict[str, object]:
+    """A TOML fragment such as "[train]\\nlearning_rate = 3e-4" as {dotted key: value}."""
+    values: dict[str, object] = {}
+    for section, table in _parse_toml(text, source).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{source}: {_name(section)}: expected a [section] of keys")
+        values |= {f"{section}.{key}": value for key, value in table.items()}
+    return values
+
+
 def parse_config(text: str, source: str = "<config>") -> Config:
     """Parse TOML text and validate it; missing sections and keys take their defaults."""
     return config_from_dict(_parse_toml(text, source), source, text)
@@ -454,14 +464,14 @@ def help_text(dotted_key: str) -> str:
     return _field(dotted_key).metadata["help"]
 
 
-def _flat(config: Config) -> dict[str, Any]:
+def flat_values(config: Config) -> dict[str, Any]:
     """The config as {dotted key: value}."""
     return {f"{s}.{k}": v for s, table in config_to_dict(config).items() for k, v in table.items()}
 
 
 def changed_keys(old: Config, new: Config) -> list[str]:
     """Dotted keys whose values differ between two configs, in declaration order."""
-    before, after = _flat(old), _flat(new)
+    before, after = flat_values(old), flat_values(new)
     return [key for key in before if before[key] != after[key]]
 
 

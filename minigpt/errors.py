@@ -25,3 +25,7 @@ class TokenizerError(MiniGPTError):
 
 class CheckpointError(MiniGPTError):
     """A checkpoint cannot be written, read, or does not fit this run."""
+
+
+class EngineError(MiniGPTError):
+    """An engine cannot start (its run is in use) or cannot be reached."""

@@ -73,3 +73,84 @@ class LogEvent(Event):
     name: ClassVar[str] = "log"
     level: str
     message: str
+
+
+@dataclass
+class HelloEvent(Event):
+    """Sent to each client as it connects: who the engine is and what happened so far."""
+
+    name: ClassVar[str] = "hello"
+    protocol: int
+    pid: int
+    run_dir: str
+    config: dict[str, Any]
+    state: str
+    step: int
+    model: dict[str, Any]
+    history: dict[str, Any]
+
+
+@dataclass
+class StateEvent(Event):
+    """The engine's state changed: idle, running, paused, finished or failed."""
+
+    name: ClassVar[str] = "state"
+    state: str
+    reason: str = ""
+
+
+@dataclass
+class SampleTokenEvent(Event):
+    """A piece of streamed completion text."""
+
+    name: ClassVar[str] = "sample_token"
+    id: str
+    text: str
+    tokens_per_sec: float
+    step: int
+
+
+@dataclass
+class SampleDoneEvent(Event):
+    """A completion finished, was cancelled, or failed."""
+
+    name: ClassVar[str] = "sample_done"
+    id: str
+    prompt: str
+    text: str
+    tokens: int
+    tokens_per_sec: float
+    step: int
+    prompt_tokens: int
+    prompt_cropped: int
+    settings: dict[str, Any]
+    cancelled: bool = False
+
+
+@dataclass
+class ConfigAppliedEvent(Event):
+    """A configuration change took effect at this step."""
+
+    name: ClassVar[str] = "config_applied"
+    step: int
+    changes: dict[str, list[Any]]
+
+
+@dataclass
+class ConfigRejectedEvent(Event):
+    """A configuration change was valid but needs a restart, so nothing changed."""
+
+    name: ClassVar[str] = "config_rejected"
+    needs_restart: list[str]
+    reason: str
+    id: str | None = None
+
+
+@dataclass
+class ErrorEvent(Event):
+    """Something went wrong; fatal means the engine is exiting."""
+
+    name: ClassVar[str] = "error"
+    message: str
+    fatal: bool = False
+    id: str | None = None

@@ -24,7 +24,7 @@ from minigpt.checkpoint import load_checkpoint, save_checkpoint
 from minigpt.config import Config, config_from_dict, config_to_dict, restart_keys
 from minigpt.data import Corpus, prepare_data
 from minigpt.errors import CheckpointError
-from minigpt.events import CheckpointEvent, EvalEvent, Event, LogEvent
+from minigpt.events import CheckpointEvent, ErrorEvent, EvalEvent, Event, LogEvent
 from minigpt.rundir import RunDir
 from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from minigpt.train import Trainer
@@ -44,6 +44,7 @@ class Run:
         self.run_dir = run_dir
         self.trainer = trainer
         self.last_eval_step: int | None = None
+        self.saved_step: int | None = None  # step of the latest model.ckpt
 
     @classmethod
     def start(
@@ -52,15 +53,19 @@ class Run:
         path: str | os.PathLike[str],
         progress: Progress = _ignore,
         on_log: Callable[[LogEvent], None] = _ignore,
+        overwrite: bool = False,
     ) -> Run:
-        """Begin a fresh run in `path`, refusing to overwrite an existing one."""
+        """Begin a fresh run in `path`; an existing run there is refused unless overwrite."""
         run_dir = RunDir(path)
-        if run_dir.model_ckpt.exists():
+        if run_dir.model_ckpt.exists() and not overwrite:
             raise CheckpointError(
                 f"{run_dir.path} already holds a run (model.ckpt); "
                 "resume it with --resume or choose another --run-dir"
             )
         trainer = Trainer(config, load_corpus(config, None, progress), on_log)
+        # Only now, with the new run built, may the old one go.
+        for old in (run_dir.model_ckpt, run_dir.best_ckpt, run_dir.samples):
+            old.unlink(missing_ok=True)
         run_dir.create()
         run_dir.write_config(config)
         run_dir.metrics.unlink(missing_ok=True)
@@ -101,7 +106,7 @@ class Run:
         run_dir.write_config(config)
         run_dir.truncate_metrics(trainer.step)
         run = cls(run_dir, trainer)
-        run.last_eval_step = trainer.step
+        run.last_eval_step = run.saved_step = trainer.step
         return run
 
     @property
@@ -126,7 +131,10 @@ class Run:
         if step % train.eval_interval == 0 or step == train.max_iters:
             events.append(self.evaluate())
         if step % train.checkpoint_interval == 0 or step == train.max_iters:
-            events.append(self.save())
+            try:
+                events.append(self.save())
+            except CheckpointError as error:  # the old checkpoint is intact: train on
+                events.append(ErrorEvent(str(error)))
         return events
 
     def evaluate(self) -> EvalEvent:
@@ -144,7 +152,10 @@ class Run:
         self.run_dir.append(event)
         self.last_eval_step = self.trainer.step
         if improved:
-            self.save(best=True)
+            try:
+                self.save(best=True)
+            except CheckpointError as error:  # the previous best.ckpt is intact
+                self.trainer.on_log(LogEvent("error", str(error)))
         return event
 
     def save(self, best: bool = False) -> CheckpointEvent:
@@ -156,6 +167,8 @@ class Run:
             "tokenizer": self.trainer.corpus.tokenizer.state_dict(),
         }
         save_checkpoint(path, payload)
+        if not best:
+            self.saved_step = self.trainer.step
         event = CheckpointEvent(path=str(path), step=self.trainer.step)
         self.run_dir.append(event)
         return event

@@ -3,7 +3,11 @@
     runs/NAME/
       config.toml     the resolved configuration (rewritten when a change applies)
       metrics.jsonl   every step/eval/checkpoint event, one JSON object a line
+      samples.jsonl   prompts and completions, with the step they came from
       model.ckpt      latest checkpoint;  best.ckpt  lowest val loss so far
+      engine.sock     the control socket while an engine is alive
+      engine.lock     held by the live engine: a second one refuses to start
+      engine.log      what a detached engine printed
 
 The folder is private to its owner (mode 0700): it will also hold the control
 socket of a live run. metrics.jsonl is the durable history: a torn last line
@@ -12,6 +16,7 @@ socket of a live run. metrics.jsonl is the durable history: a torn last line
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import time
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from minigpt.config import Config, config_to_toml
+from minigpt.errors import EngineError
 from minigpt.events import Event
 
 
@@ -37,6 +43,9 @@ class RunDir:
         self.metrics = self.path / "metrics.jsonl"
         self.model_ckpt = self.path / "model.ckpt"
         self.best_ckpt = self.path / "best.ckpt"
+        self.samples = self.path / "samples.jsonl"
+        self.socket = self.path / "engine.sock"
+        self.log = self.path / "engine.log"
         self._metrics_file: Any = None
 
     def create(self) -> None:
@@ -56,6 +65,11 @@ class RunDir:
             self._metrics_file = open(self.metrics, "a", encoding="utf-8")  # noqa: SIM115 - kept open
         self._metrics_file.write(json.dumps(event.to_dict()) + "\n")
         self._metrics_file.flush()
+
+    def record_sample(self, event: Event) -> None:
+        """Add one completion to samples.jsonl."""
+        with open(self.samples, "a", encoding="utf-8") as f:
+            f.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
 
     def close(self) -> None:
         """Close metrics.jsonl."""
@@ -88,3 +102,65 @@ class RunDir:
         temp = self.metrics.with_suffix(".jsonl.tmp")
         temp.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
         os.replace(temp, self.metrics)
+
+
+class RunLock:
+    """engine.lock: an OS lock held by the one live engine of a run directory."""
+
+    def __init__(self, run_dir: RunDir) -> None:
+        """Refer to the run's lock file."""
+        self.path = run_dir.path / "engine.lock"
+        self.fd: int | None = None
+        self.created = False
+
+    def __enter__(self) -> RunLock:
+        """Take the lock or raise EngineError naming the live engine's pid."""
+        self.created = not self.path.parent.exists()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise EngineError(
+                f"{self.path.parent} is in use by engine pid {pid}; attach to it with "
+                f"minigpt-tui --attach {self.path.parent}, or stop that engine first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        """Release the lock (the file stays: removing it would race a new engine).
+
+        When the run could not even be set up in a folder the lock created,
+        the folder goes again, so a typo leaves nothing behind.
+        """
+        if self.fd is None:
+            return
+        if (
+            error_type is not None
+            and self.created
+            and os.listdir(self.path.parent) == ["engine.lock"]
+        ):
+            self.path.unlink()
+            self.path.parent.rmdir()
+        os.close(self.fd)
+        self.fd = None
+
+    def holder(self) -> int | None:
+        """The pid of the live engine holding this lock, or None when no engine is alive."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        finally:
+            os.close(fd)
+        return None

@@ -1,8 +1,10 @@
 """Text in, streamed text out: the lesson's generate, wrapped for people.
 
-`sample_text` encodes a prompt, samples with the [sample] settings and yields
-decoded text as soon as whole characters are available (a token may end in
-the middle of a multi-byte character, which is held back until complete).
+A `Completion` encodes a prompt, samples with the [sample] settings and,
+iterated, yields decoded text as soon as whole characters are available (a
+token may end in the middle of a multi-byte character, which is held back
+until complete). It counts the tokens it produced, so callers can report
+tokens/s, and says how much of a long prompt was cropped to fit the context.
 """
 
 from __future__ import annotations
@@ -17,35 +19,48 @@ from minigpt.model import Model
 from minigpt.tokenizer import StreamDecoder, Tokenizer
 
 
-def sample_text(
-    model: Model,
-    tokenizer: Tokenizer,
-    settings: SampleConfig,
-    seed: int | None = None,
-    use_cache: bool = True,
-) -> Iterator[str]:
-    """Yield the completion of settings.prompt piece by piece."""
-    ids = tokenizer.encode(settings.prompt)
-    if not ids:
-        raise TokenizerError("the prompt is empty; give it at least one character")
-    device = next(model.parameters()).device
-    generator = torch.Generator(device=device)
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
-    decoder = StreamDecoder(tokenizer)
-    tokens = model.stream(
-        torch.tensor([ids], dtype=torch.long, device=device),
-        settings.max_new_tokens,
-        temperature=settings.temperature,
-        top_k=settings.top_k,
-        top_p=settings.top_p,
-        generator=generator,
-        use_cache=use_cache,
-    )
-    for token in tokens:
-        if piece := decoder.feed(int(token[0, 0])):
-            yield piece
-    if tail := decoder.flush():
-        yield tail
+class Completion:
+    """A streaming completion of settings.prompt; iterate it for text pieces."""
+
+    def __init__(
+        self,
+        model: Model,
+        tokenizer: Tokenizer,
+        settings: SampleConfig,
+        seed: int | None = None,
+        use_cache: bool = True,
+    ) -> None:
+        """Encode the prompt (raising TokenizerError for text the vocabulary lacks)."""
+        ids = tokenizer.encode(settings.prompt)
+        if not ids:
+            raise TokenizerError("the prompt is empty; give it at least one character")
+        self.prompt_tokens = len(ids)
+        self.prompt_cropped = max(0, len(ids) - model.config.context_length)
+        self.tokens = 0
+        device = next(model.parameters()).device
+        generator = torch.Generator(device=device)
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(seed)
+        self._decoder = StreamDecoder(tokenizer)
+        self._stream = model.stream(
+            torch.tensor([ids], dtype=torch.long, device=device),
+            settings.max_new_tokens,
+            temperature=settings.temperature,
+            top_k=settings.top_k,
+            top_p=settings.top_p,
+            generator=generator,
+            use_cache=use_cache,
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        """Yield completion text piece by piece (a piece may be empty mid-character)."""
+        for token in self._stream:
+            self.tokens += 1
+            yield self._decoder.feed(int(token[0, 0]))
+        yield self._decoder.flush()
+
+    def close(self) -> None:
+        """Stop early (cancel), restoring the model's mode."""
+        self._stream.close()

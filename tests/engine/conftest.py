@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny corpora and configs the tests make themselves."""
+"""Engine fixtures: tiny configs the tests make themselves."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -6,23 +6,6 @@ from pathlib import Path
 import pytest
 
 from minigpt.config import Config, apply_values
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Keep token caches out of the user's folders."""
-    monkeypatch.setenv("MINIGPT_CACHE", str(tmp_path_factory.getbasetemp() / "token-cache"))
-
-
-@pytest.fixture
-def corpus_file(tmp_path: Path) -> Path:
-    """A small, very learnable text file."""
-    lines = [f"the cat sat on mat number {i % 7}.\n" for i in range(400)]
-    path = tmp_path / "corpus.txt"
-    path.write_text("".join(lines), encoding="utf-8")
-    return path
 
 
 def _tiny_config(corpus: Path, **values: object) -> Config:

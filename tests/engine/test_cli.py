@@ -133,11 +133,20 @@ def test_console_error_has_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_import_minigpt_pulls_in_no_ui_libraries() -> None:
-    """import minigpt loads no textual, rich, plotext or tui module."""
+@pytest.mark.parametrize(
+    ("modules", "forbidden"),
+    [
+        # The engine stays free of the UI's libraries.
+        ("minigpt, minigpt.cli", "textual rich plotext tui"),
+        # Talking to an engine (what the dashboard does) never loads torch.
+        ("minigpt, minigpt.client, minigpt.status", "torch numpy"),
+    ],
+)
+def test_import_hygiene(modules: str, forbidden: str) -> None:
+    """Importing these modules loads none of the forbidden packages."""
     code = (
-        "import sys, minigpt, minigpt.cli; "
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'textual','rich','plotext','tui'}))"
+        f"import sys, {modules}; "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({forbidden.split()!r})))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

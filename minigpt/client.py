@@ -1,0 +1,179 @@
+"""A small client for the engine's control socket.
+
+    client = Client.spawn("runs/t", ["--set", "train.max_iters=300"])  # or Client.connect
+    client.send("start")
+    for event in client.events(timeout=1.0):
+        print(event)
+
+`connect` reads the engine's hello (available as `client.hello`); `spawn`
+starts a detached engine (its own session, so a dropped SSH connection does
+not take it down, output in engine.log) and connects once it listens. The
+dashboard, the CLI and the tests all use this class.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from minigpt.errors import EngineError
+from minigpt.protocol import encode
+from minigpt.rundir import RunDir
+from minigpt.server import connectable_path
+
+
+class Client:
+    """One connection to an engine: send commands, read events."""
+
+    def __init__(self, sock: socket.socket, run_dir: Path) -> None:
+        """Wrap a connected socket; use connect() or spawn()."""
+        self.sock = sock
+        self.run_dir = run_dir
+        self.buffer = bytearray()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._ids = itertools.count(1)
+        self.hello: dict[str, Any] = {}
+
+    @classmethod
+    def connect(cls, run_dir: str | Path, timeout: float = 10.0) -> Client:
+        """Connect to the engine serving run_dir and read its hello."""
+        run_dir = Path(run_dir)
+        path = RunDir(run_dir).socket
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(connectable_path(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            sock.close()
+            raise EngineError(f"no engine is serving {run_dir}") from None
+        except OSError as error:
+            sock.close()
+            raise EngineError(f"cannot connect to {path}: {error.strerror or error}") from None
+        client = cls(sock, run_dir)
+        hello = client.next_event(timeout)
+        if hello is None or hello.get("event") != "hello":
+            client.close()
+            raise EngineError(f"the engine at {run_dir} did not say hello")
+        client.hello = hello
+        return client
+
+    @classmethod
+    def spawn(
+        cls,
+        run_dir: str | Path,
+        engine_args: Sequence[str] = (),
+        timeout: float = 120.0,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> Client:
+        """Start a detached engine for run_dir and connect to it once it listens.
+
+        `cancelled` is polled while waiting, so a caller that is shutting down
+        is not held up by a slow start (the engine then idles out by itself).
+        """
+        run_dir = Path(run_dir)
+        paths = RunDir(run_dir)
+        paths.create()
+        command = [
+            sys.executable,
+            "-m",
+            "minigpt",
+            "engine",
+            "--run-dir",
+            str(run_dir),
+            "--detached",
+        ]
+        with open(paths.log, "ab") as log:
+            process = subprocess.Popen(
+                [*command, *engine_args],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # no SIGHUP from our terminal going away
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise EngineError(
+                    _last_error(paths.log) or f"the engine exited ({process.returncode})"
+                )
+            if paths.socket.exists():
+                try:
+                    client = cls.connect(run_dir, timeout=max(1.0, deadline - time.monotonic()))
+                except EngineError:
+                    pass  # bound but not yet listening
+                else:
+                    client.process = process
+                    return client
+            if time.monotonic() > deadline:
+                raise EngineError(f"the engine for {run_dir} did not start in {timeout:g}s")
+            if cancelled():
+                raise EngineError("cancelled while the engine was starting")
+            time.sleep(0.05)
+
+    def send(self, cmd: str, **args: Any) -> str:
+        """Send one command; returns its id (echoed in errors about it)."""
+        request_id = str(args.pop("id", None) or next(self._ids))
+        self.sock.sendall(encode({"cmd": cmd, "id": request_id, **args}))
+        return request_id
+
+    def send_raw(self, data: bytes) -> None:
+        """Send bytes as they are (for tests of bad input)."""
+        self.sock.sendall(data)
+
+    def next_event(self, timeout: float) -> dict[str, Any] | None:
+        """The next event, or None when none arrives within timeout seconds."""
+        deadline = time.monotonic() + timeout
+        while (end := self.buffer.find(b"\n")) < 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            if not data:
+                raise EngineError(f"the engine for {self.run_dir} closed the connection")
+            self.buffer += data
+        line = bytes(self.buffer[:end])
+        del self.buffer[: end + 1]
+        return json.loads(line)
+
+    def events(self, timeout: float) -> Iterator[dict[str, Any]]:
+        """Events as they come, until none arrives for timeout seconds."""
+        while (event := self.next_event(timeout)) is not None:
+            yield event
+
+    def wait_for(
+        self, match: str | Callable[[dict[str, Any]], bool], timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """The first event with this name (or satisfying this test); TimeoutError if none."""
+        test = match if callable(match) else lambda event: event.get("event") == match
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            event = self.next_event(remaining)
+            if event is not None and test(event):
+                return event
+        raise TimeoutError(
+            f"no {match if isinstance(match, str) else 'matching'} event in {timeout}s"
+        )
+
+    def close(self) -> None:
+        """Disconnect (the engine keeps running)."""
+        self.sock.close()
+
+
+def _last_error(log: Path) -> str:
+    """The last line of an engine's log, which says why it could not start."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].removeprefix("minigpt: error: ") if lines else ""

@@ -1,0 +1,431 @@
+"""The engine: one run, driven by commands, watched by any number of clients.
+
+The engine owns the run (model, optimizer, loop) in its own process and
+serves it on `engine.sock` in the run directory (see server.py and
+protocol.py). Its loop, in the main thread, does one thing at a time:
+
+    carry out queued commands -> stream a little of any sample -> one training step
+
+so every command acts at a step boundary. Samples come from a frozen copy of
+the model taken when the request arrives, with their own random generator:
+serving them never changes the training run's losses. States: idle (built,
+not training), running, paused, finished (max_iters reached) and failed.
+
+SIGTERM and SIGINT save a checkpoint and exit; an engine that is neither
+training nor watched for `idle_timeout` seconds saves and exits by itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import queue
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from minigpt.config import (
+    Config,
+    apply_values,
+    changed_keys,
+    config_to_dict,
+    flat_values,
+    parse_config_values,
+    restart_keys,
+)
+from minigpt.errors import MiniGPTError
+from minigpt.events import (
+    ConfigAppliedEvent,
+    ConfigRejectedEvent,
+    ErrorEvent,
+    Event,
+    HelloEvent,
+    LogEvent,
+    SampleDoneEvent,
+    SampleTokenEvent,
+    StateEvent,
+)
+from minigpt.protocol import PROTOCOL_VERSION, Command, ProtocolError, parse_command
+from minigpt.run import Run
+from minigpt.sampling import Completion
+from minigpt.server import ControlServer, Peer
+
+IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
+HELLO_STEP_POINTS = 2000  # step losses sent in a hello, downsampled from the full history
+SAMPLE_SLICE_S = 0.03  # sampling time between two training steps
+
+
+@dataclass
+class SampleJob:
+    """A completion being streamed to the clients."""
+
+    id: str
+    prompt: str
+    settings: dict[str, Any]
+    step: int
+    completion: Completion
+    pieces: Iterator[str]
+    text: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_sec(self) -> float:
+        """Generation speed so far."""
+        return self.completion.tokens / self.seconds if self.seconds else 0.0
+
+
+class Engine:
+    """Serve one Run over its control socket until shutdown, a signal, or idleness."""
+
+    def __init__(
+        self,
+        run: Run,
+        start: bool = False,
+        exit_when_finished: bool = False,
+        idle_timeout: float = 0.0,
+        on_event: Callable[[Event], None] = lambda event: None,
+    ) -> None:
+        """Prepare to serve `run`; start=True trains at once."""
+        self.run = run
+        self.exit_when_finished = exit_when_finished
+        self.idle_timeout = idle_timeout
+        self.on_event = on_event
+        self.state = FINISHED if run.done else RUNNING if start else IDLE
+        self.inbox: queue.Queue[tuple[str, Peer, bytes]] = queue.Queue()
+        self.server = ControlServer(
+            run.run_dir.socket,
+            on_line=lambda peer, line: self.inbox.put(("line", peer, line)),
+            on_connect=lambda peer: self.inbox.put(("connect", peer, b"")),
+            on_disconnect=lambda peer: self.inbox.put(("disconnect", peer, b"")),
+        )
+        run.trainer.on_log = self._emit  # e.g. a torch.compile fallback reaches the clients
+        self.samples: deque[SampleJob] = deque()
+        self.sample_count = 0
+        self.exit_code: int | None = None
+        self.idle_since = time.monotonic()
+        self._load_history()
+
+    def _load_history(self) -> None:
+        """Step losses, evals, config changes and the last checkpoint from metrics.jsonl."""
+        self.steps: list[list[float]] = []
+        self.evals: list[dict[str, Any]] = []
+        self.changes: list[dict[str, Any]] = []
+        self.last_checkpoint: dict[str, Any] | None = None
+        self.train_seconds = 0.0
+        for event in self.run.run_dir.read_metrics():
+            self._remember(event)
+
+    def _remember(self, event: dict[str, Any]) -> None:
+        """Keep what a newly attached client needs to redraw its charts."""
+        kind = event.get("event")
+        if kind == "step":
+            self.steps.append([event["step"], event["loss"], event["lr"]])
+            self.train_seconds += event["ms_per_step"] / 1000
+        elif kind == "eval":
+            self.evals.append(event)
+        elif kind == "config_applied":
+            self.changes.append(event)
+        elif kind == "checkpoint" and str(event.get("path", "")).endswith("model.ckpt"):
+            self.last_checkpoint = event
+
+    # -- the loop ---------------------------------------------------------
+
+    def serve(self) -> int:
+        """Run until shutdown; return the exit code (128 + signal number after a signal)."""
+        self.server.start()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        self._emit(StateEvent(self.state, "started"))
+        try:
+            while self.exit_code is None:
+                busy = self.state == RUNNING or bool(self.samples)
+                self._handle_inbox(wait=0.0 if busy else 0.2)
+                if self.exit_code is not None:
+                    break
+                if self.samples:
+                    self._sample(SAMPLE_SLICE_S)
+                if self.state == RUNNING:
+                    self._train_step()
+                self._check_idle()
+        finally:
+            self._save_if_behind()
+            self.server.close()
+            self.run.close()
+        return self.exit_code
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        """SIGTERM / SIGINT: leave the loop at the next boundary, saving on the way out."""
+        self.exit_code = 128 + signum
+
+    def _train_step(self) -> None:
+        """One step of the run, with its evals and checkpoints; a crash fails the run, not us."""
+        if self.run.done:
+            self._set_state(FINISHED, "max_iters reached")
+            return
+        try:
+            events = self.run.advance()
+        except Exception as error:  # noqa: BLE001 - torch errors (OOM...) end this run only
+            self._emit(ErrorEvent(f"training failed: {error}"))
+            self._set_state(FAILED, str(error).splitlines()[0] if str(error) else repr(error))
+            return
+        for event in events:
+            self._emit(event)
+        if self.run.done:
+            self._set_state(FINISHED, "max_iters reached")
+            if self.exit_when_finished:
+                self.exit_code = 0
+
+    def _check_idle(self) -> None:
+        """Exit after idle_timeout seconds with nothing to do and nobody watching."""
+        if self.state == RUNNING or self.samples or self.server.client_count:
+            self.idle_since = time.monotonic()
+        elif self.idle_timeout and time.monotonic() - self.idle_since > self.idle_timeout:
+            self._emit(LogEvent("info", f"idle for {self.idle_timeout:g}s; exiting"))
+            self.exit_code = 0
+
+    def _save_if_behind(self) -> None:
+        """Checkpoint on the way out when steps were trained since the last one."""
+        if self.run.trainer.step > 0 and self.run.saved_step != self.run.trainer.step:
+            try:
+                self._emit(self.run.save())
+            except MiniGPTError as error:
+                self._emit(ErrorEvent(str(error), fatal=True))
+
+    # -- events -----------------------------------------------------------
+
+    def _emit(self, event: Event) -> None:
+        """Tell every client and the local observer."""
+        message = event.to_dict()
+        self._remember(message)
+        self.server.broadcast(message)
+        self.on_event(event)
+
+    def _reply(self, peer: Peer, event: Event) -> None:
+        """Tell one client."""
+        self.server.send(peer, event.to_dict())
+
+    def _set_state(self, state: str, reason: str = "") -> None:
+        """Change state and announce it."""
+        self.state = state
+        self._emit(StateEvent(state, reason))
+
+    def hello(self) -> HelloEvent:
+        """What a client needs on arrival: config, state, model facts and history."""
+        t = self.run.trainer
+        stride = max(1, -(-len(self.steps) // HELLO_STEP_POINTS))
+        steps = self.steps[::stride]
+        if self.steps and steps[-1] is not self.steps[-1]:
+            steps.append(self.steps[-1])
+        return HelloEvent(
+            protocol=PROTOCOL_VERSION,
+            pid=os.getpid(),
+            run_dir=str(self.run.run_dir.path.resolve()),
+            config=config_to_dict(self.run.config),
+            state=self.state,
+            step=t.step,
+            model={
+                "params": t.model.num_params(),
+                "vocab_size": t.corpus.tokenizer.vocab_size,
+                "tokenizer": t.corpus.tokenizer.kind,
+                "corpus": t.corpus.name,
+                "corpus_tokens": t.corpus.num_tokens,
+                "device": str(t.device),
+                "dtype": str(t.dtype).removeprefix("torch."),
+                "tokens_per_step": t.tokens_per_step,
+            },
+            history={
+                "metrics": str(self.run.run_dir.metrics.resolve()),
+                "steps": steps,
+                "evals": self.evals,
+                "config_changes": self.changes,
+                "last_checkpoint": self.last_checkpoint,
+                "best_val_loss": t.best_val_loss,
+                "train_seconds": self.train_seconds,
+            },
+        )
+
+    # -- commands ---------------------------------------------------------
+
+    def _handle_inbox(self, wait: float) -> None:
+        """Carry out everything clients sent, waiting up to `wait` seconds for the first."""
+        try:
+            item = self.inbox.get(timeout=wait) if wait else self.inbox.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            kind, peer, line = item
+            if kind == "connect":
+                self.server.send(peer, self.hello().to_dict(), ready=True)
+            elif kind == "line":
+                self._handle_line(peer, line)
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+
+    def _handle_line(self, peer: Peer, line: bytes) -> None:
+        """Parse and carry out one command; any problem goes back to its sender only."""
+        command = None
+        try:
+            if not line:
+                raise ProtocolError("command line too long (over 1 MiB); it was dropped")
+            command = parse_command(line)
+            getattr(self, f"_cmd_{command.cmd}")(peer, command)
+        except MiniGPTError as error:
+            request_id = command.id if command else getattr(error, "request_id", None)
+            self._reply(peer, ErrorEvent(str(error), id=request_id))
+
+    def _require(self, command: Command, *states: str) -> None:
+        """Refuse a command that makes no sense in the current state."""
+        if self.state not in states:
+            raise ProtocolError(f"{command.cmd}: not possible while {self.state}")
+
+    def _cmd_start(self, peer: Peer, command: Command) -> None:
+        """Begin (or continue) training."""
+        self._require(command, IDLE, PAUSED, FINISHED, FAILED)
+        if self.run.done:
+            raise ProtocolError(
+                f"start: already at max_iters ({self.run.config.train.max_iters}); "
+                "raise train.max_iters first"
+            )
+        self._set_state(RUNNING, command.cmd)
+
+    _cmd_resume = _cmd_start
+
+    def _cmd_pause(self, peer: Peer, command: Command) -> None:
+        """Stop stepping until resume; the model stays in memory."""
+        self._require(command, RUNNING)
+        self._set_state(PAUSED, "pause")
+
+    def _cmd_stop(self, peer: Peer, command: Command) -> None:
+        """Stop training and save a checkpoint; the engine stays up."""
+        self._require(command, RUNNING, PAUSED)
+        self._save_if_behind()
+        self._set_state(IDLE, "stopped")
+
+    def _cmd_save(self, peer: Peer, command: Command) -> None:
+        """Write model.ckpt now."""
+        self._emit(self.run.save())
+
+    def _cmd_eval(self, peer: Peer, command: Command) -> None:
+        """Run estimate_loss now."""
+        self._emit(self.run.evaluate())
+
+    def _cmd_shutdown(self, peer: Peer, command: Command) -> None:
+        """Exit, saving first unless asked not to."""
+        if not command.args.get("save", True):
+            self.run.saved_step = self.run.trainer.step
+        self.exit_code = 0
+
+    def _cmd_set(self, peer: Peer, command: Command) -> None:
+        """Change hot keys now; keys that need a fresh model only with restart=true."""
+        args = command.args
+        if ("values" in args) == ("toml" in args):
+            raise ProtocolError('set: give exactly one of "values" (dotted keys) or "toml"')
+        values = args["values"] if "values" in args else parse_config_values(args["toml"])
+        old = self.run.config
+        new = apply_values(old, values)
+        if needs_restart := restart_keys(old, new):
+            if not args.get("restart", False):
+                reason = "these keys need a fresh model; send restart=true to start over"
+                self._reply(peer, ConfigRejectedEvent(needs_restart, reason, id=command.id))
+                return
+            self._restart(new)
+            return
+        self.run.trainer.apply_config(new)
+        self.run.run_dir.write_config(new)
+        flat_old, flat_new = flat_values(old), flat_values(new)
+        changes = {k: [flat_old[k], flat_new[k]] for k in changed_keys(old, new)}
+        event = ConfigAppliedEvent(step=self.run.trainer.step, changes=changes)
+        self.run.run_dir.append(event)
+        self._emit(event)
+        if self.state == FINISHED and not self.run.done:
+            self._set_state(IDLE, "max_iters raised")
+
+    def _restart(self, config: Config) -> None:
+        """Start the run over with a config that needs a fresh model; tell everyone."""
+        self._cancel_samples()
+        run_dir = self.run.run_dir
+        new_run = Run.start(config, run_dir.path, on_log=self._emit, overwrite=True)
+        self.run.close()
+        self.run = new_run
+        self._load_history()
+        self.state = IDLE
+        self._emit(self.hello())  # a second hello tells clients to redraw from scratch
+
+    def _cmd_sample(self, peer: Peer, command: Command) -> None:
+        """Queue a completion from a frozen copy of the current weights."""
+        args = dict(command.args)
+        seed = args.pop("seed", None)
+        config = apply_values(self.run.config, {f"sample.{k}": v for k, v in args.items()})
+        model = copy.deepcopy(self.run.trainer.model).eval()
+        tokenizer = self.run.trainer.corpus.tokenizer
+        completion = Completion(model, tokenizer, config.sample, seed=seed)
+        self.sample_count += 1
+        self.samples.append(
+            SampleJob(
+                id=command.id or f"sample-{self.sample_count}",
+                prompt=config.sample.prompt,
+                settings=config_to_dict(config)["sample"] | {"seed": seed},
+                step=self.run.trainer.step,
+                completion=completion,
+                pieces=iter(completion),
+            )
+        )
+
+    def _cmd_cancel_sample(self, peer: Peer, command: Command) -> None:
+        """Stop a streaming completion (the named one, else the current one)."""
+        wanted = command.args.get("sample_id")
+        for job in list(self.samples):
+            if wanted is None or job.id == wanted:
+                self._finish_sample(job, cancelled=True)
+                return
+        raise ProtocolError(f"cancel_sample: no sample {wanted or ''} is streaming".strip())
+
+    # -- sampling ---------------------------------------------------------
+
+    def _sample(self, budget: float) -> None:
+        """Stream the head job for about `budget` seconds, as one sample_token event."""
+        job = self.samples[0]
+        started = time.perf_counter()
+        pieces = []
+        done = False
+        while time.perf_counter() - started < budget:
+            piece = next(job.pieces, None)
+            if piece is None:
+                done = True
+                break
+            pieces.append(piece)
+        job.seconds += time.perf_counter() - started
+        if text := "".join(pieces):
+            job.text.append(text)
+            self._emit(SampleTokenEvent(job.id, text, job.tokens_per_sec, job.step))
+        if done:
+            self._finish_sample(job, cancelled=False)
+
+    def _finish_sample(self, job: SampleJob, cancelled: bool) -> None:
+        """Announce a finished (or cancelled) completion and keep it in samples.jsonl."""
+        job.completion.close()
+        self.samples.remove(job)
+        event = SampleDoneEvent(
+            id=job.id,
+            prompt=job.prompt,
+            text="".join(job.text),
+            tokens=job.completion.tokens,
+            tokens_per_sec=job.tokens_per_sec,
+            step=job.step,
+            prompt_tokens=job.completion.prompt_tokens,
+            prompt_cropped=job.completion.prompt_cropped,
+            settings=job.settings,
+            cancelled=cancelled,
+        )
+        self.run.run_dir.record_sample(event)
+        self._emit(event)
+
+    def _cancel_samples(self) -> None:
+        """Cancel every queued completion."""
+        for job in list(self.samples):
+            self._finish_sample(job, cancelled=True)

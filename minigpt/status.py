@@ -1,0 +1,46 @@
+"""`minigpt status`: one line per run, whether or not an engine is serving it.
+
+A live engine is asked directly (its hello carries state and step); a run
+with no engine is read from its metrics.jsonl and config.toml.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minigpt.client import Client
+from minigpt.config import load_config
+from minigpt.errors import MiniGPTError
+from minigpt.rundir import RunDir, RunLock
+
+
+def run_status(path: Path) -> str:
+    """A one-line summary: folder, alive (pid) or not, state, step/max_iters, val losses."""
+    run_dir = RunDir(path)
+    evals = [e for e in run_dir.read_metrics() if e.get("event") == "eval"]
+    steps = [e["step"] for e in run_dir.read_metrics() if e.get("event") == "step"]
+    pid = RunLock(run_dir).holder()
+    if pid is not None:
+        alive = f"alive (pid {pid})"
+        try:
+            client = Client.connect(path, timeout=3.0)
+        except MiniGPTError:
+            state, step, max_iters = "not answering", steps[-1] if steps else 0, "?"
+        else:
+            hello = client.hello
+            client.close()
+            state, step = hello["state"], hello["step"]
+            max_iters = hello["config"]["train"]["max_iters"]
+    else:
+        alive = "not running"
+        step = steps[-1] if steps else 0
+        try:
+            max_iters = load_config(run_dir.config).train.max_iters
+        except MiniGPTError:
+            max_iters = "?"
+        state = "finished" if isinstance(max_iters, int) and step >= max_iters else "stopped"
+    losses = ""
+    if evals:
+        last = evals[-1]
+        losses = f"  val {last['val_loss']:.4f}  best {last['best_val_loss']:.4f}"
+    return f"{path}  {alive}  {state}  step {step}/{max_iters}{losses}"

@@ -1,0 +1,284 @@
+"""The engine process: its socket protocol, run-dir safety and signals, driven for real."""
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from minigpt.client import Client
+from minigpt.errors import EngineError
+from minigpt.status import run_status
+
+
+@pytest.fixture
+def spawn(config_file: Path) -> Iterator:
+    """Start detached engines on the tiny config; kill whatever is left at the end."""
+    clients: list[Client] = []
+
+    def start(run_dir: Path, *extra: str) -> Client:
+        client = Client.spawn(run_dir, ["--config", str(config_file), *extra], timeout=60)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.close()
+        if client.process and client.process.poll() is None:
+            client.process.kill()
+            client.process.wait()
+
+
+def steps(client: Client, count: int) -> list[dict]:
+    """The next `count` step events."""
+    return [client.wait_for("step") for _ in range(count)]
+
+
+def test_two_clients_see_the_same_events(spawn, tmp_path: Path) -> None:
+    """A second client attached to the same run receives the same step events."""
+    first = spawn(tmp_path / "run")
+    second = Client.connect(tmp_path / "run")
+    assert second.hello["state"] == "idle" and second.hello["step"] == 0
+    first.send("start")
+    seen_first = [(e["step"], e["loss"]) for e in steps(first, 12)]
+    seen_second = [(e["step"], e["loss"]) for e in steps(second, 12)]
+    assert seen_first == seen_second
+    assert [s for s, _ in seen_first] == list(range(1, 13))
+    second.close()
+
+
+def test_commands_act_at_step_boundaries(spawn, tmp_path: Path) -> None:
+    """pause, resume, save, eval, stop and set each do their job between steps."""
+    client = spawn(tmp_path / "run")
+    client.send("start")
+    assert client.wait_for("state")["state"] == "running"
+    steps(client, 3)
+    client.send("pause")
+    paused_at = client.wait_for(lambda e: e.get("state") == "paused")
+    assert not any(e["event"] == "step" for e in client.events(0.5))
+    client.send("save")
+    saved = client.wait_for("checkpoint")
+    assert saved["path"].endswith("model.ckpt")
+    client.send("eval")
+    assert client.wait_for("eval")["step"] == saved["step"]
+    client.send("set", values={"train.learning_rate": 1e-4, "train.warmup_iters": 0})
+    applied = client.wait_for("config_applied")
+    assert applied["changes"]["train.learning_rate"] == [0.001, 0.0001]
+    client.send("resume")
+    first_after = client.wait_for("step")
+    assert first_after["step"] == saved["step"] + 1
+    assert first_after["lr"] < 1e-4 + 1e-12
+    assert paused_at["time"] <= first_after["time"]
+    client.send("stop")
+    stopped = client.wait_for(lambda e: e.get("state") == "idle")
+    assert stopped["reason"] == "stopped"
+    state = torch.load(tmp_path / "run" / "model.ckpt", weights_only=True)
+    assert state["step"] >= first_after["step"]
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert any(json.loads(line)["event"] == "config_applied" for line in lines)
+
+
+def test_restart_keys_are_refused_until_restart_is_asked(spawn, tmp_path: Path) -> None:
+    """Changing d_model is rejected with the key named; restart=true starts a fresh model."""
+    client = spawn(tmp_path / "run")
+    client.send("set", values={"model.d_model": 64})
+    rejected = client.wait_for("config_rejected")
+    assert rejected["needs_restart"] == ["model.d_model"]
+    client.send("set", toml="[model]\nd_model = 64\n", restart=True)
+    hello = client.wait_for("hello")
+    assert hello["config"]["model"]["d_model"] == 64 and hello["step"] == 0
+
+
+def test_sampling_streams_and_never_changes_training(spawn, tmp_path: Path) -> None:
+    """A run that serves samples has exactly the losses of one that does not."""
+    plain = spawn(tmp_path / "plain")
+    plain.send("start")
+    expected = [e["loss"] for e in steps(plain, 30)]
+    sampled = spawn(tmp_path / "sampled")
+    sampled.send("sample", prompt="the cat", max_new_tokens=20, seed=0, id="early")
+    sampled.send("start")
+    losses, pieces = [], []
+    while len(losses) < 30:
+        event = sampled.wait_for(lambda e: e["event"] in ("step", "sample_token", "sample_done"))
+        if event["event"] == "step":
+            losses.append(event["loss"])
+            if event["step"] % 8 == 0:
+                sampled.send("sample", prompt="the", max_new_tokens=15)
+        elif event["event"] == "sample_token" and event["id"] == "early":
+            pieces.append(event["text"])
+        elif event["event"] == "sample_done" and event["id"] == "early":
+            assert event["text"] == "".join(pieces) and event["tokens"] == 20
+            assert event["step"] == 0 and event["prompt"] == "the cat"
+    assert losses == expected
+    assert pieces
+    records = (tmp_path / "sampled" / "samples.jsonl").read_text().splitlines()
+    assert json.loads(records[0])["id"] == "early"
+
+
+def test_cancel_stops_a_completion(spawn, tmp_path: Path) -> None:
+    """cancel_sample ends a long completion early, marked cancelled."""
+    client = spawn(tmp_path / "run")
+    client.send("sample", prompt="the", max_new_tokens=100000, id="long")
+    client.wait_for("sample_token")
+    client.send("cancel_sample", sample_id="long")
+    done = client.wait_for("sample_done")
+    assert done["cancelled"] and done["tokens"] < 100000
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"{not json\n", "malformed JSON"),
+        (b'{"cmd": "fly"}\n', "unknown command 'fly'"),
+        (b'{"cmd": "sample", "prompt": 5, "id": "x"}\n', "prompt must be str"),
+        (b'{"cmd": "sample", "top_p": 2.0}\n', "sample.top_p"),
+        (b'{"cmd": "set", "toml": "[train\\nlr = "}\n', "line 1"),
+        (b'{"cmd": "set", "values": {"train.max_itres": 5}}\n', "did you mean train.max_iters"),
+        (b'{"cmd": "sample", "prompt": "the \\u4f60"}\n', "not in this model's vocabulary"),
+        (b'{"cmd": "pause"}\n', "not possible while idle"),
+    ],
+)
+def test_bad_input_gets_an_error_and_harms_nothing(
+    spawn, tmp_path: Path, raw: bytes, message: str
+) -> None:
+    """Each bad command gets an error event for its sender; the engine carries on."""
+    client = spawn(tmp_path / "run")
+    client.send_raw(raw)
+    error = client.wait_for("error")
+    assert message in error["message"]
+    assert not error["fatal"]
+    client.send("start")
+    assert steps(client, 2)[-1]["step"] == 2
+
+
+def test_huge_prompt_is_cropped_and_training_goes_on(spawn, tmp_path: Path) -> None:
+    """A 100k-character prompt is answered from its last context_length tokens."""
+    client = spawn(tmp_path / "run", "--start")
+    client.send("sample", prompt="the cat sat " * 9000, max_new_tokens=5)
+    done = client.wait_for("sample_done")
+    assert done["prompt_tokens"] == len("the cat sat ") * 9000
+    assert done["prompt_cropped"] == done["prompt_tokens"] - 16
+    before = client.wait_for("step")["step"]
+    assert client.wait_for("step")["step"] == before + 1
+
+
+def test_client_vanishing_mid_line_is_dropped_cleanly(spawn, tmp_path: Path) -> None:
+    """A client that disconnects halfway through a command leaves the engine serving."""
+    client = spawn(tmp_path / "run", "--start")
+    raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    raw.connect(str(tmp_path / "run" / "engine.sock"))
+    raw.sendall(b'{"cmd": "pau')
+    raw.close()
+    steps(client, 3)
+    again = Client.connect(tmp_path / "run")
+    assert again.hello["state"] == "running"
+    again.close()
+
+
+def test_second_engine_on_a_run_is_refused(spawn, tmp_path: Path, config_file: Path) -> None:
+    """The lock makes a second engine exit 2, naming the live engine's pid."""
+    client = spawn(tmp_path / "run")
+    result = subprocess.run(
+        [sys.executable, "-m", "minigpt", "engine", "--run-dir", str(tmp_path / "run"),
+         "--config", str(config_file)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"in use by engine pid {client.process.pid}" in result.stderr
+    assert Client.connect(tmp_path / "run").hello["pid"] == client.process.pid
+
+
+def test_socket_and_run_dir_are_private(spawn, tmp_path: Path) -> None:
+    """The run dir is 0700 and the socket 0600."""
+    spawn(tmp_path / "run")
+    assert stat.S_IMODE((tmp_path / "run").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "run" / "engine.sock").stat().st_mode) == 0o600
+
+
+def test_stale_socket_is_replaced(spawn, tmp_path: Path) -> None:
+    """A socket file left by a dead engine does not stop a new one."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(run_dir / "engine.sock"))
+    dead.close()
+    with pytest.raises(EngineError, match="no engine"):
+        Client.connect(run_dir)
+    assert spawn(run_dir).hello["state"] == "idle"
+
+
+def test_long_run_dir_path_works(spawn, tmp_path: Path) -> None:
+    """A run dir too deep for a unix socket path still serves, through a symlink."""
+    run_dir = tmp_path / ("deep-" * 20) / "run"
+    assert len(str(run_dir / "engine.sock")) > 108
+    client = spawn(run_dir, "--start")
+    assert steps(client, 1)[0]["step"] >= 1
+    assert (run_dir / "engine.sock").is_symlink()
+    assert Client.connect(run_dir).hello["state"] == "running"
+
+
+def test_sigterm_saves_a_loadable_checkpoint(spawn, tmp_path: Path) -> None:
+    """SIGTERM makes the engine save model.ckpt at its last step and exit."""
+    client = spawn(tmp_path / "run", "--start")
+    last = steps(client, 13)[-1]["step"]
+    client.process.send_signal(signal.SIGTERM)
+    assert client.process.wait(30) == 128 + signal.SIGTERM
+    state = torch.load(tmp_path / "run" / "model.ckpt", weights_only=True)
+    assert state["step"] >= last
+    assert not (tmp_path / "run" / "engine.sock").exists()
+
+
+def test_sighup_does_not_stop_a_detached_engine(spawn, tmp_path: Path) -> None:
+    """A hang-up (a dropped SSH session) leaves the detached engine training."""
+    client = spawn(tmp_path / "run", "--start")
+    steps(client, 1)
+    os.kill(client.process.pid, signal.SIGHUP)
+    time.sleep(0.3)
+    assert client.process.poll() is None
+    steps(client, 2)
+
+
+def test_kill_9_then_resume_continues_from_the_last_checkpoint(spawn, tmp_path: Path) -> None:
+    """After kill -9, --resume starts at the last checkpoint with the history up to it."""
+    client = spawn(tmp_path / "run", "--start")
+    client.wait_for(lambda e: e.get("event") == "step" and e["step"] == 24)
+    client.process.kill()
+    client.process.wait()
+    assert "alive" not in run_status(tmp_path / "run")
+    again = spawn(tmp_path / "run", "--resume")
+    assert again.hello["step"] == 20
+    assert again.hello["history"]["steps"][-1][0] == 20
+    again.send("start")
+    assert again.wait_for("step")["step"] == 21
+
+
+def test_idle_engine_saves_and_exits(spawn, tmp_path: Path) -> None:
+    """With nothing to do and nobody attached, the engine saves and exits by itself."""
+    client = spawn(tmp_path / "run", "--idle-timeout", "1")
+    client.send("start")
+    steps(client, 3)
+    client.send("pause")
+    client.wait_for("state")
+    client.close()
+    assert client.process.wait(30) == 0
+    assert torch.load(tmp_path / "run" / "model.ckpt", weights_only=True)["step"] >= 3
+
+
+def test_status_lists_live_and_dead_runs(spawn, tmp_path: Path) -> None:
+    """status shows a live run's state and step, and a stopped run's val loss."""
+    client = spawn(tmp_path / "live", "--start")
+    client.wait_for("eval")
+    line = run_status(tmp_path / "live")
+    assert f"alive (pid {client.process.pid})" in line and "running" in line
+    client.send("shutdown")
+    client.process.wait(30)
+    line = run_status(tmp_path / "live")
+    assert "not running" in line and "stopped" in line and "val " in line
