@@ -1,6 +1,7 @@
 # minigpt-tui: set up, run and test from a fresh clone.
 #
-#   make run     create .venv, install everything, train on the default corpus
+#   make run     create .venv, install everything, open the dashboard on a new run
+#   make train   the same run headless: minigpt train in the foreground
 #   make test    create .venv, install everything with the dev tools, run the tests
 #   make lint    ruff check and format check
 #   make clean   remove .venv and build leftovers (runs/ and data/cache/ are kept)
@@ -15,7 +16,7 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint clean
+.PHONY: setup run train test lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
+	$(BIN)/minigpt-tui
+
+train: setup
 	$(BIN)/minigpt train
 
 test: setup

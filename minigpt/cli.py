@@ -33,6 +33,7 @@ from minigpt.engine import Engine
 from minigpt.errors import CheckpointError, MiniGPTError
 from minigpt.events import CheckpointEvent, ErrorEvent, EvalEvent, Event, LogEvent, StepEvent
 from minigpt.model import Model
+from minigpt.options import add_config_args, overrides_with_data
 from minigpt.run import Run, load_corpus
 from minigpt.rundir import RunDir, RunLock, default_run_dir
 from minigpt.sampling import Completion
@@ -41,22 +42,9 @@ from minigpt.tokenizer import tokenizer_from_state
 from minigpt.train import Trainer, pick_device
 
 
-def _add_config_args(parser: argparse.ArgumentParser) -> None:
-    """--config and --set, shared by every subcommand."""
-    parser.add_argument("--config", metavar="F", help="TOML config (default: ./config.toml)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="override one key, e.g. --set train.max_iters=300 (repeatable)",
-    )
-
-
 def _load(args: argparse.Namespace) -> Config:
     """The config file (or defaults) with --data and --set applied."""
-    return load_config(args.config, _with_data(args))
+    return load_config(args.config, overrides_with_data(args.data, args.overrides))
 
 
 class ProgressPrinter:
@@ -126,7 +114,9 @@ def _config_for(args: argparse.Namespace, path: Path) -> Config | None:
     if not args.resume:
         return _load(args)
     if args.config or args.overrides or args.data:
-        return load_config(args.config or RunDir(path).config, _with_data(args))
+        return load_config(
+            args.config or RunDir(path).config, overrides_with_data(args.data, args.overrides)
+        )
     return None
 
 
@@ -193,12 +183,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     for folder in folders:
         print(run_status(folder))
     return 0
-
-
-def _with_data(args: argparse.Namespace) -> list[str]:
-    """--data as an override, ahead of the --set ones."""
-    data = [f"data.path={json.dumps(args.data)}"] if args.data else []
-    return data + list(args.overrides)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -286,8 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model, printing progress")
-    _add_config_args(train)
-    train.add_argument("--data", metavar="P", help="corpus file or folder (sets data.path)")
+    add_config_args(train)
     train.add_argument("--run-dir", metavar="D", help="run directory (default: runs/run-TIME)")
     train.add_argument("--resume", action="store_true", help="continue from D/model.ckpt")
     train.add_argument(
@@ -296,8 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     engine = commands.add_parser("engine", help="serve a run on its control socket")
-    _add_config_args(engine)
-    engine.add_argument("--data", metavar="P", help="corpus file or folder (sets data.path)")
+    add_config_args(engine)
     engine.add_argument("--run-dir", metavar="D", required=True, help="run directory")
     engine.add_argument("--resume", action="store_true", help="continue from D/model.ckpt")
     engine.add_argument("--start", action="store_true", help="start training at once")
@@ -319,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     sample = commands.add_parser("sample", help="stream text from a checkpoint")
-    _add_config_args(sample)
+    add_config_args(sample, data=False)
     source = sample.add_mutually_exclusive_group(required=True)
     source.add_argument("--run-dir", metavar="D", help="use D/model.ckpt")
     source.add_argument("--ckpt", metavar="F", help="use this checkpoint file")
@@ -333,8 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(func=cmd_sample)
 
     bench = commands.add_parser("bench", help="measure training speed, print JSON")
-    _add_config_args(bench)
-    bench.add_argument("--data", metavar="P", help="corpus file or folder (sets data.path)")
+    add_config_args(bench)
     bench.add_argument("--steps", type=int, default=20, metavar="N", help="timed steps")
     bench.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed steps first")
     bench.add_argument("--json", action="store_true", help="print JSON (the only format)")

@@ -47,6 +47,7 @@ from minigpt.events import (
     SampleDoneEvent,
     SampleTokenEvent,
     StateEvent,
+    StepEvent,
 )
 from minigpt.protocol import PROTOCOL_VERSION, Command, ProtocolError, parse_command
 from minigpt.run import Run
@@ -56,6 +57,9 @@ from minigpt.server import ControlServer, Peer
 IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
 HELLO_STEP_POINTS = 2000  # step losses sent in a hello, downsampled from the full history
 SAMPLE_SLICE_S = 0.03  # sampling time between two training steps
+# A tiny model trains hundreds of steps a second; no view needs them all live
+# (metrics.jsonl has every one), and a flood would crowd out a client's keys.
+STEP_EVENTS_PER_SEC = 20
 
 
 @dataclass
@@ -106,6 +110,8 @@ class Engine:
         self.sample_count = 0
         self.exit_code: int | None = None
         self.idle_since = time.monotonic()
+        self.announce_next_step = self.state == RUNNING
+        self.last_step_sent = 0.0
         self._load_history()
 
     def _load_history(self) -> None:
@@ -123,7 +129,7 @@ class Engine:
         kind = event.get("event")
         if kind == "step":
             self.steps.append([event["step"], event["loss"], event["lr"]])
-            self.train_seconds += event["ms_per_step"] / 1000
+            self.train_seconds = event.get("elapsed", self.train_seconds)
         elif kind == "eval":
             self.evals.append(event)
         elif kind == "config_applied":
@@ -197,11 +203,28 @@ class Engine:
     # -- events -----------------------------------------------------------
 
     def _emit(self, event: Event) -> None:
-        """Tell every client and the local observer."""
+        """Tell every client (step events at a bounded rate) and the local observer."""
         message = event.to_dict()
         self._remember(message)
-        self.server.broadcast(message)
         self.on_event(event)
+        if not isinstance(event, StepEvent) or self._step_due(event):
+            self.server.broadcast(message)
+
+    def _step_due(self, event: StepEvent) -> bool:
+        """Whether clients should see this step: the first after a start, eval and final
+        steps, and otherwise at most STEP_EVENTS_PER_SEC a second."""
+        now = time.monotonic()
+        train = self.run.config.train
+        due = (
+            self.announce_next_step
+            or event.step % train.eval_interval == 0
+            or event.step >= train.max_iters
+            or now - self.last_step_sent >= 1 / STEP_EVENTS_PER_SEC
+        )
+        if due:
+            self.announce_next_step = False
+            self.last_step_sent = now
+        return due
 
     def _reply(self, peer: Peer, event: Event) -> None:
         """Tell one client."""
@@ -210,6 +233,7 @@ class Engine:
     def _set_state(self, state: str, reason: str = "") -> None:
         """Change state and announce it."""
         self.state = state
+        self.announce_next_step = state == RUNNING
         self._emit(StateEvent(state, reason))
 
     def hello(self) -> HelloEvent:

@@ -44,6 +44,7 @@ class StepEvent(Event):
     lr: float
     tokens_per_sec: float
     ms_per_step: float
+    elapsed: float  # seconds spent training this run so far, across resumes
 
 
 @dataclass

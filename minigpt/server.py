@@ -1,8 +1,9 @@
 """The engine's unix socket: many clients, and none of them can slow training.
 
-One background thread does all socket I/O with a selector. The training
-thread only appends to per-client outboxes and wakes that thread, so it never
-blocks on a client. An outbox is bounded: when a client falls behind, its
+One background thread accepts, reads and drains backlogs with a selector. The
+training thread sends an event straight away when a client keeps up, and
+otherwise appends it to that client's outbox and wakes the I/O thread: either
+way it never blocks on a client. An outbox is bounded: when a client falls behind, its
 queued step events are coalesced (the newest one stays), and a client that is
 still hopelessly behind is disconnected. Received command lines are handed to
 the engine through `on_line`, in the I/O thread; the engine queues them for
@@ -127,19 +128,45 @@ class ControlServer:
             return len(self.peers)
 
     def send(self, peer: Peer, message: dict[str, Any], ready: bool = False) -> None:
-        """Queue a message for one client; ready=True lets broadcasts reach it from now on."""
+        """Send (or queue) a message for one client; ready=True lets broadcasts reach it."""
         with self.lock:
-            self._queue(peer, message)
+            backlog = self._deliver(peer, message)
             peer.ready = peer.ready or ready
-        self._wake()
+        if backlog:
+            self._wake()
 
     def broadcast(self, message: dict[str, Any]) -> None:
-        """Queue a message for every client that has had its hello."""
+        """Send (or queue) a message for every client that has had its hello."""
+        backlog = False
         with self.lock:
             for peer in list(self.peers.values()):
                 if peer.ready:
-                    self._queue(peer, message)
-        self._wake()
+                    backlog |= self._deliver(peer, message)
+        if backlog:
+            self._wake()
+
+    def _deliver(self, peer: Peer, message: dict[str, Any]) -> bool:
+        """Send at once when the client keeps up; else queue. True when output is queued.
+
+        Writing from the caller's thread, rather than waking the I/O thread for
+        every event, keeps a third thread from preempting torch's workers each
+        step; the I/O thread only drains backlogs. Called with the lock held.
+        """
+        if not peer.outbox and not peer.sending and not peer.closed:
+            data = encode(message)
+            try:
+                sent = peer.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                peer.closed = True
+                return True  # the I/O thread reaps it
+            if sent == len(data):
+                return False
+            peer.sending = memoryview(data)[sent:]
+            return True
+        self._queue(peer, message)
+        return True
 
     def _queue(self, peer: Peer, message: dict[str, Any]) -> None:
         """Append to an outbox, coalescing step events and dropping hopeless clients."""
@@ -255,22 +282,22 @@ class ControlServer:
                 self.on_line(peer, b"")  # the engine answers an empty line with an error
 
     def _write(self, peer: Peer) -> None:
-        """Send as much queued output as the socket takes without blocking."""
-        while True:
-            if not peer.sending:
-                with self.lock:
+        """Send as much backlog as the socket takes without blocking."""
+        with self.lock:  # the engine thread may be sending to this peer too
+            while True:
+                if not peer.sending:
                     if not peer.outbox:
                         return
                     peer.sending = memoryview(b"".join(item[1] for item in peer.outbox))
                     peer.outbox.clear()
-            try:
-                sent = peer.sock.send(peer.sending)
-            except BlockingIOError:
-                return
-            except OSError:
-                peer.closed = True
-                return
-            peer.sending = peer.sending[sent:]
+                try:
+                    sent = peer.sock.send(peer.sending)
+                except BlockingIOError:
+                    return
+                except OSError:
+                    peer.closed = True
+                    return
+                peer.sending = peer.sending[sent:]
 
     def _drop(self, peer: Peer) -> None:
         """Forget a closed client."""

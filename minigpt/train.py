@@ -102,6 +102,7 @@ class Trainer:
         self.forward = self._compiled() if config.train.compile else self.model
         self.step = 0
         self.best_val_loss = math.inf
+        self.elapsed = 0.0
 
     def _compiled(self) -> Callable[..., Any]:
         """torch.compile the model, or the plain model when compiling is unavailable."""
@@ -167,12 +168,14 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         seconds = time.perf_counter() - started
+        self.elapsed += seconds
         return StepEvent(
             step=self.step,
             loss=total,
             lr=lr,
             tokens_per_sec=self.tokens_per_step / seconds,
             ms_per_step=seconds * 1000,
+            elapsed=self.elapsed,
         )
 
     def batch(
@@ -232,6 +235,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "step": self.step,
             "best_val_loss": self.best_val_loss,
+            "elapsed": self.elapsed,
             "rng": rng,
         }
 
@@ -242,6 +246,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.step = state["step"]
         self.best_val_loss = state["best_val_loss"]
+        self.elapsed = state.get("elapsed", 0.0)
         torch.set_rng_state(state["rng"]["torch"])
         self.batch_generator.set_state(state["rng"]["batches"])
         if "cuda" in state["rng"] and torch.cuda.is_available():

@@ -1,12 +1,44 @@
-"""The `minigpt-tui` command."""
+"""The `minigpt-tui` command: the dashboard for a run, starting its engine if needed."""
 
+from __future__ import annotations
+
+import argparse
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from minigpt.errors import MiniGPTError
+from minigpt.options import add_config_args
+from minigpt.rundir import default_run_dir
+from tui.app import make_app
+from tui.link import EngineLink
 
 
-def main() -> int:
-    """Say the dashboard is not built yet and point at the headless trainer."""
-    print(
-        "minigpt-tui: the dashboard is not built yet; train with `minigpt train` meanwhile",
-        file=sys.stderr,
+def build_parser() -> argparse.ArgumentParser:
+    """minigpt-tui's options."""
+    parser = argparse.ArgumentParser(
+        prog="minigpt-tui",
+        description="Train a small GPT in your terminal and talk to it while it learns.",
     )
-    return 1
+    add_config_args(parser)
+    parser.add_argument("--run-dir", metavar="D", help="run directory (default: runs/run-TIME)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue D/model.ckpt (the default when it exists)"
+    )
+    parser.add_argument("--attach", metavar="D", help="attach to the engine serving D")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Check the options, then run the dashboard; user errors print one line and return 2."""
+    args = build_parser().parse_args(argv)
+    run_dir = Path(args.attach or args.run_dir or default_run_dir())
+    try:
+        link = EngineLink.from_options(
+            run_dir, args.config, args.data, args.overrides, attach_only=bool(args.attach)
+        )
+    except MiniGPTError as error:
+        print(f"minigpt-tui: error: {error}", file=sys.stderr)
+        return 2
+    make_app(link).run()
+    return 0

@@ -1,5 +1,6 @@
 """The engine process: its socket protocol, run-dir safety and signals, driven for real."""
 
+import itertools
 import json
 import os
 import signal
@@ -51,7 +52,8 @@ def test_two_clients_see_the_same_events(spawn, tmp_path: Path) -> None:
     seen_first = [(e["step"], e["loss"]) for e in steps(first, 12)]
     seen_second = [(e["step"], e["loss"]) for e in steps(second, 12)]
     assert seen_first == seen_second
-    assert [s for s, _ in seen_first] == list(range(1, 13))
+    assert seen_first[0][0] == 1  # the first step after a start is always sent
+    assert all(a[0] < b[0] for a, b in itertools.pairwise(seen_first))
     second.close()
 
 
@@ -99,28 +101,36 @@ def test_restart_keys_are_refused_until_restart_is_asked(spawn, tmp_path: Path) 
 
 def test_sampling_streams_and_never_changes_training(spawn, tmp_path: Path) -> None:
     """A run that serves samples has exactly the losses of one that does not."""
-    plain = spawn(tmp_path / "plain")
+    plain = spawn(tmp_path / "plain", "--set", "train.max_iters=40")
     plain.send("start")
-    expected = [e["loss"] for e in steps(plain, 30)]
-    sampled = spawn(tmp_path / "sampled")
+    plain.wait_for(lambda e: e.get("state") == "finished")
+    sampled = spawn(tmp_path / "sampled", "--set", "train.max_iters=40")
     sampled.send("sample", prompt="the cat", max_new_tokens=20, seed=0, id="early")
     sampled.send("start")
-    losses, pieces = [], []
-    while len(losses) < 30:
-        event = sampled.wait_for(lambda e: e["event"] in ("step", "sample_token", "sample_done"))
+    pieces, done = [], None
+    while True:
+        event = sampled.wait_for(
+            lambda e: e["event"] in ("step", "sample_token", "sample_done", "state")
+        )
         if event["event"] == "step":
-            losses.append(event["loss"])
-            if event["step"] % 8 == 0:
-                sampled.send("sample", prompt="the", max_new_tokens=15)
+            sampled.send("sample", prompt="the", max_new_tokens=15)
         elif event["event"] == "sample_token" and event["id"] == "early":
             pieces.append(event["text"])
         elif event["event"] == "sample_done" and event["id"] == "early":
-            assert event["text"] == "".join(pieces) and event["tokens"] == 20
-            assert event["step"] == 0 and event["prompt"] == "the cat"
-    assert losses == expected
-    assert pieces
+            done = event
+        elif event.get("state") == "finished":
+            break
+    assert done is not None and done["text"] == "".join(pieces) and done["tokens"] == 20
+    assert done["step"] == 0 and done["prompt"] == "the cat"
     records = (tmp_path / "sampled" / "samples.jsonl").read_text().splitlines()
-    assert json.loads(records[0])["id"] == "early"
+    assert json.loads(records[0])["id"] == "early" and len(records) > 1
+
+    def losses(run: str) -> list[float]:
+        lines = (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        return [e["loss"] for e in map(json.loads, lines) if e["event"] == "step"]
+
+    assert len(losses("plain")) == 40
+    assert losses("sampled") == losses("plain")
 
 
 def test_cancel_stops_a_completion(spawn, tmp_path: Path) -> None:
@@ -156,7 +166,7 @@ def test_bad_input_gets_an_error_and_harms_nothing(
     assert message in error["message"]
     assert not error["fatal"]
     client.send("start")
-    assert steps(client, 2)[-1]["step"] == 2
+    assert steps(client, 2)[-1]["step"] >= 2
 
 
 def test_huge_prompt_is_cropped_and_training_goes_on(spawn, tmp_path: Path) -> None:
@@ -167,7 +177,7 @@ def test_huge_prompt_is_cropped_and_training_goes_on(spawn, tmp_path: Path) -> N
     assert done["prompt_tokens"] == len("the cat sat ") * 9000
     assert done["prompt_cropped"] == done["prompt_tokens"] - 16
     before = client.wait_for("step")["step"]
-    assert client.wait_for("step")["step"] == before + 1
+    assert client.wait_for("step")["step"] > before
 
 
 def test_client_vanishing_mid_line_is_dropped_cleanly(spawn, tmp_path: Path) -> None:
@@ -249,15 +259,17 @@ def test_sighup_does_not_stop_a_detached_engine(spawn, tmp_path: Path) -> None:
 def test_kill_9_then_resume_continues_from_the_last_checkpoint(spawn, tmp_path: Path) -> None:
     """After kill -9, --resume starts at the last checkpoint with the history up to it."""
     client = spawn(tmp_path / "run", "--start")
-    client.wait_for(lambda e: e.get("event") == "step" and e["step"] == 24)
+    client.wait_for(lambda e: e.get("event") == "step" and e["step"] >= 24)
     client.process.kill()
     client.process.wait()
     assert "alive" not in run_status(tmp_path / "run")
+    saved = torch.load(tmp_path / "run" / "model.ckpt", weights_only=True)["step"]
+    assert saved >= 20 and saved % 10 == 0  # checkpoint_interval
     again = spawn(tmp_path / "run", "--resume")
-    assert again.hello["step"] == 20
-    assert again.hello["history"]["steps"][-1][0] == 20
+    assert again.hello["step"] == saved
+    assert again.hello["history"]["steps"][-1][0] == saved
     again.send("start")
-    assert again.wait_for("step")["step"] == 21
+    assert again.wait_for("step")["step"] == saved + 1
 
 
 def test_idle_engine_saves_and_exits(spawn, tmp_path: Path) -> None:

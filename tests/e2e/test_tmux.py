@@ -1,0 +1,91 @@
+"""The real program in a real terminal: minigpt-tui inside tmux, driven by keys."""
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from minigpt.status import run_status
+
+PROGRAM = Path(sys.executable).parent / "minigpt-tui"
+
+
+SOCKET = f"minigpt-e2e-{uuid.uuid4().hex[:8]}"  # a private tmux server, whatever else runs
+
+
+def tmux(*args: str) -> str:
+    """Run a tmux command on the tests' own server and return its output."""
+    assert shutil.which("tmux"), "tmux is needed for the end-to-end tests (apt-get install tmux)"
+    command = ["tmux", "-L", SOCKET, "-f", "/dev/null", *args]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def terminal(tmp_path: Path, config_file: Path) -> Iterator[tuple[str, Path]]:
+    """An 80x24 tmux session (the smallest supported) running minigpt-tui; killed at the end."""
+    session = f"minigpt-e2e-{uuid.uuid4().hex[:8]}"
+    run_dir = tmp_path / "runs" / "e2e"
+    command = f"{PROGRAM} --run-dir {run_dir} --config {config_file}"
+    tmux(
+        "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+        "-e", "TERM=xterm-256color", "-e", f"MINIGPT_CACHE={tmp_path / 'cache'}", command,
+    )  # fmt: skip
+    yield session, run_dir
+    subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
+    lock = run_dir / "engine.lock"
+    if lock.exists() and (pid := lock.read_text().strip()).isdigit():
+        subprocess.run(["kill", "-9", pid], capture_output=True)
+
+
+def screen(session: str) -> str:
+    """What the terminal shows now."""
+    return tmux("capture-pane", "-p", "-t", session)
+
+
+def wait_for(session: str, test: Callable[[str], bool], timeout: float = 60.0) -> str:
+    """Poll the screen until test(screen) holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shown = screen(session)
+        if test(shown):
+            return shown
+        time.sleep(0.2)
+    raise AssertionError(f"screen never matched; it shows:\n{screen(session)}")
+
+
+def step_shown(shown: str) -> int:
+    """The step counter on screen."""
+    for line in shown.splitlines():
+        if "step " in line and " / " in line:
+            return int(line.split("step ")[1].split(" /")[0].replace(",", ""))
+    return -1
+
+
+def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) -> None:
+    """Start with space, watch steps climb, sample a prompt, pause, then quit saving."""
+    session, run_dir = terminal
+    wait_for(session, lambda s: "─ idle ─" in s)
+    tmux("send-keys", "-t", session, "Space")
+    first = step_shown(wait_for(session, lambda s: "─ running ─" in s and step_shown(s) > 0))
+    wait_for(session, lambda s: step_shown(s) > first)
+    tmux("send-keys", "-t", session, "g")
+    tmux("send-keys", "-t", session, "-l", "the cat")
+    tmux("send-keys", "-t", session, "Enter")
+    wait_for(session, lambda s: "tokens/s" in s and "weights" in s)
+    tmux("send-keys", "-t", session, "Escape")
+    time.sleep(0.5)  # a lone escape needs a pause, or escape+space reads as alt+space
+    tmux("send-keys", "-t", session, "Space")
+    wait_for(session, lambda s: "─ paused ─" in s)
+    tmux("send-keys", "-t", session, "q")
+    wait_for(session, lambda s: "Stop and save (s)" in s)
+    tmux("send-keys", "-t", session, "s")
+    deadline = time.monotonic() + 30
+    while "alive" in run_status(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "not running" in run_status(run_dir)
+    assert (run_dir / "model.ckpt").exists()

@@ -1,0 +1,212 @@
+"""The dashboard driven with Pilot against a real engine on a tiny config."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static, TabbedContent
+
+from minigpt.client import Client
+from minigpt.status import run_status
+from tui.app import MiniGPTApp, make_app
+from tui.charts import LossChart
+from tui.generate import GeneratePane
+from tui.link import EngineLink
+from tui.screens import HelpScreen, QuitScreen
+
+SIZES = [(80, 24), (160, 48)]
+
+
+@pytest.fixture
+def make_link(config_file: Path, tmp_path: Path) -> Iterator[Callable[..., EngineLink]]:
+    """Links to engines on the tiny config; every engine they start is killed at the end."""
+    links: list[EngineLink] = []
+
+    def build(*overrides: str, run: str = "run") -> EngineLink:
+        link = EngineLink.from_options(tmp_path / run, str(config_file), None, list(overrides))
+        links.append(link)
+        return link
+
+    yield build
+    for link in links:
+        _kill(link)
+
+
+def _kill(link: EngineLink) -> None:
+    """Stop the engine a link started, if it still runs."""
+    if link.client is not None and link.client.process is not None:
+        if link.client.process.poll() is None:
+            link.client.process.kill()
+        link.client.process.wait()
+
+
+async def until(pilot: Pilot, test: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Let the app run until test() holds; fail after timeout seconds."""
+    for _ in range(int(timeout / 0.05)):
+        if test():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def text(app: MiniGPTApp, selector: str) -> str:
+    """What a Static shows."""
+    return str(app.query_one(selector, Static).render())
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_first_frame_comes_before_the_engine(make_link, size) -> None:
+    """The dashboard draws at once, says it is connecting, then shows the idle run."""
+    app = make_app(make_link())
+    async with app.run_test(size=size) as pilot:
+        assert app.state == "connecting"
+        await until(pilot, lambda: app.state == "idle")
+        assert "idle" in app.sub_title and "params" in app.sub_title
+        assert "step 0 / 100,000" in text(app, "#step-line")
+        assert app.screen.has_class("-idle")
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_space_starts_pauses_and_resumes(make_link, size) -> None:
+    """space starts training, pauses it, and resumes it; steps and charts follow."""
+    app = make_app(make_link())
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("space")
+        await until(pilot, lambda: app.state == "running" and app.stats.step >= 3)
+        assert app.screen.has_class("-running")
+        assert len(app.query_one(LossChart).train) >= 3
+        await pilot.press("space")
+        await until(pilot, lambda: app.state == "paused")
+        paused_at = app.stats.step
+        await pilot.pause(0.5)
+        assert app.stats.step == paused_at
+        await pilot.press("space")
+        await until(pilot, lambda: app.state == "running" and app.stats.step > paused_at)
+        assert "tokens/s" in text(app, "#numbers")
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_save_eval_and_view_keys(make_link, size) -> None:
+    """s saves, e evaluates, c and l switch tabs, y toggles the log scale."""
+    app = make_app(make_link())
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("s")
+        await until(pilot, lambda: app.stats.checkpoint_step == 0)
+        evals = len(app.query_one(LossChart).eval_val)
+        await pilot.press("e")
+        await until(pilot, lambda: len(app.query_one(LossChart).eval_val) == evals + 1)
+        await pilot.press("c")
+        assert app.query_one(TabbedContent).active == "config"
+        assert "[model]" in text(app, "#config-view")
+        await pilot.press("l")
+        assert app.query_one(TabbedContent).active == "log"
+        assert any(line.startswith("saved") for line in app.log_lines)
+        await pilot.press("y")
+        assert app.query_one(LossChart).log_scale
+        await pilot.press("y")
+        assert not app.query_one(LossChart).log_scale
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_prompt_streams_a_completion(make_link, size) -> None:
+    """g focuses the prompt, where typed keys are text, and enter streams a completion."""
+    app = make_app(make_link())
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("g")
+        assert app.focused is app.query_one("#prompt", Input)
+        await pilot.press(*"the cat sat", "enter")
+        pane = app.query_one(GeneratePane)
+        await until(pilot, lambda: bool(pane.finished))
+        prompt, completion, note = pane.finished[0]
+        assert prompt == "the cat sat" and len(completion) > 0
+        assert "tokens/s" in note and "step 0 weights" in note
+        assert app.stats.checkpoint_step is None  # the "s" typed was text, not a save
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_help_lists_every_key(make_link, size) -> None:
+    """? opens a screen naming every binding; escape closes it."""
+    app = make_app(make_link())
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        shown = str(app.screen.query_one("#help-keys", Static).render())
+        for binding in app.BINDINGS:
+            assert binding.description in shown
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_finished_run_says_so(make_link, size) -> None:
+    """A run that reaches max_iters shows finished, and space is refused with a message."""
+    app = make_app(make_link("train.max_iters=5"))
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("space")
+        await until(pilot, lambda: app.state == "finished")
+        assert app.stats.step == 5
+        await pilot.press("space")
+        await until(pilot, lambda: any("max_iters" in line for line in app.log_lines))
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_engine_lost_keeps_charts_and_restarts(make_link, size) -> None:
+    """A killed engine is reported, the charts stay, and r resumes from the checkpoint."""
+    link = make_link()
+    app = make_app(link)
+    async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("space")
+        await until(pilot, lambda: (app.stats.checkpoint_step or 0) >= 10)
+        points = len(app.query_one(LossChart).train)
+        process = link.client.process
+        process.kill()
+        process.wait()
+        await until(pilot, lambda: app.state == "engine lost")
+        assert len(app.query_one(LossChart).train) >= points  # kept, not cleared
+        assert app.check_action("restart_engine", ()) is True
+        assert app.check_action("save", ()) is None
+        await pilot.press("r")
+        await until(pilot, lambda: app.state == "idle")
+        assert app.stats.step >= 10 and app.stats.step % 10 == 0  # checkpoint_interval
+        assert app.stats.step == app.stats.checkpoint_step
+
+
+async def test_quit_detach_leaves_the_engine_training(make_link) -> None:
+    """q then d closes the dashboard; the engine keeps training and can be attached."""
+    link = make_link()
+    app = make_app(link)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("space")
+        await until(pilot, lambda: app.state == "running")
+        process = link.client.process
+        await pilot.press("q")
+        assert isinstance(app.screen, QuitScreen)
+        await pilot.press("d")
+    assert process.poll() is None
+    again = Client.connect(link.run_dir)
+    assert again.hello["state"] == "running"
+    again.close()
+    process.kill()
+    process.wait()
+
+
+async def test_quit_stop_saves_and_stops_the_engine(make_link) -> None:
+    """q then s shuts the engine down with a checkpoint at its last step."""
+    link = make_link()
+    app = make_app(link)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("space")
+        await until(pilot, lambda: app.stats.step >= 12)
+        process = link.client.process
+        await pilot.press("q", "s")
+    assert process.wait(30) == 0
+    assert (link.run_dir / "model.ckpt").exists()
+    assert "not running" in run_status(link.run_dir)

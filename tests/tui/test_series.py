@@ -1,0 +1,31 @@
+"""Chart series: smoothing and thinning to the chart's width."""
+
+from tui.series import Series, thin
+
+
+def test_thin_keeps_at_most_the_width_and_both_ends() -> None:
+    """10,000 points thin to the requested count, first and last kept."""
+    xs = list(range(10_000))
+    ys = [float(x) for x in xs]
+    tx, ty = thin(xs, ys, 80)
+    assert len(tx) == 80 and tx[0] == 0 and tx[-1] == 9_999
+    assert ty == [float(x) for x in tx]
+    assert thin(xs[:50], ys[:50], 80) == (xs[:50], ys[:50])
+
+
+def test_smoothing_is_bias_corrected() -> None:
+    """The first smoothed point equals the first value; a constant stays constant."""
+    series = Series(smoothing=0.9)
+    for step in range(1, 6):
+        series.add(step, 4.0)
+    assert series.ys == [4.0] * 5
+    series.add(6, None)
+    assert len(series) == 5
+
+
+def test_smoothing_follows_a_drop_gradually() -> None:
+    """After a jump the smoothed value moves part of the way."""
+    series = Series(smoothing=0.5)
+    series.add(1, 2.0)
+    series.add(2, 0.0)
+    assert 0.0 < series.ys[-1] < 2.0

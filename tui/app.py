@@ -1,0 +1,357 @@
+"""The minigpt-tui app: watch a run train, steer it with keys, talk to it.
+
+The app never trains and never imports torch: an engine process does the work
+(see minigpt.engine). A thread worker pumps the engine's events into the
+link's queue and posts EventsWaiting; the handler drains the queue and owns
+all UI state. Widgets get data set on them and redraw on their own timers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import tomli_w
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widgets import Footer, Header, Input, RichLog, Static, TabbedContent, TabPane
+from textual.worker import get_current_worker
+
+from minigpt.errors import MiniGPTError
+from tui.charts import LearningRateChart, LossChart
+from tui.generate import GeneratePane
+from tui.link import EngineLink
+from tui.messages import EngineLost, EngineReady, EngineStatus, EventsWaiting
+from tui.screens import HelpScreen, QuitScreen
+from tui.stats import RunStats, StatsPanel
+
+CONNECTING, LOST = "connecting", "engine lost"
+ENGINE_COMMANDS = {"toggle_training", "save", "evaluate"}
+STATS_SECONDS = 0.25  # numbers refresh at 4 Hz however fast steps arrive
+
+
+class MiniGPTApp(App[None]):
+    """The dashboard for one run."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "minigpt-tui"
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "toggle_training", "Start/Pause"),
+        Binding("s", "save", "Save"),
+        Binding("e", "evaluate", "Eval"),
+        Binding("g", "focus_prompt", "Prompt"),
+        Binding("c", "show_tab('config')", "Config"),
+        Binding("l", "show_tab('log')", "Log"),
+        Binding("y", "toggle_log_scale", "Log y"),
+        Binding("r", "restart_engine", "Restart engine"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit_menu", "Quit"),
+    ]
+
+    state: reactive[str] = reactive(CONNECTING)
+
+    def __init__(self, link: EngineLink) -> None:
+        """A dashboard for the run that `link` reaches."""
+        super().__init__()
+        self.link = link
+        self.stats = RunStats()
+        self.model_facts: dict[str, Any] = {}
+        self.prompts: dict[str, str] = {}
+        self.log_lines: list[str] = []
+        self.streams: dict[str, str] = {}
+
+    def compose(self) -> ComposeResult:
+        """Charts and numbers on top, tabs below."""
+        yield Header()
+        with Horizontal(id="top"):
+            yield LossChart(id="loss")
+            with Vertical(id="side"):
+                yield StatsPanel(id="stats")
+                yield LearningRateChart(id="lr")
+        with TabbedContent(id="tabs"):
+            with TabPane("Generate", id="generate"):
+                yield GeneratePane()
+            with TabPane("Config", id="config"):
+                yield Static(id="config-view", markup=False)
+            with TabPane("Log", id="log"):
+                yield RichLog(id="log-view", wrap=True, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Show the first frame at once; reach the engine in the background."""
+        # Kept, not queried each time: events may still arrive while the app shuts down.
+        self.loss_chart = self.query_one(LossChart)
+        self.lr_chart = self.query_one(LearningRateChart)
+        self.stats_panel = self.query_one(StatsPanel)
+        self.generate_pane = self.query_one(GeneratePane)
+        self.config_view = self.query_one("#config-view", Static)
+        self.log_view = self.query_one("#log-view", RichLog)
+        self.sub_title = f"{self.link.run_dir} · connecting"
+        self.stats_panel.border_title = CONNECTING
+        self.stats_panel.show(self.stats)
+        self.stats_dirty = False
+        self.set_interval(STATS_SECONDS, self.refresh_stats)
+        self.pump()
+
+    # -- the engine worker --------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def pump(self) -> None:
+        """Connect (or start the engine), then move its events into the queue."""
+        worker = get_current_worker()
+        try:
+            client = self.link.open(
+                status=lambda text: self.post_message(EngineStatus(text)),
+                cancelled=lambda: worker.is_cancelled,
+            )
+        except MiniGPTError as error:
+            self.post_message(EngineLost(str(error)))
+            return
+        self.post_message(EngineReady(client.hello))
+        while not worker.is_cancelled:
+            try:
+                event = client.next_event(timeout=0.25)
+            except (MiniGPTError, OSError, ValueError) as error:
+                self.post_message(EngineLost(str(error)))
+                return
+            if event is not None:
+                self.link.pending.append(event)
+                # One notice in flight at a time: a fast run's hundreds of steps
+                # a second must not flood the app's message queue ahead of keys.
+                if not self.link.notified.is_set():
+                    self.link.notified.set()
+                    self.post_message(EventsWaiting())
+
+    @on(EngineStatus)
+    def show_status(self, message: EngineStatus) -> None:
+        """Say what the connection is doing."""
+        self.sub_title = message.text
+        self.log_line(message.text)
+
+    @on(EngineReady)
+    def engine_ready(self, message: EngineReady) -> None:
+        """Take the run's state and history from the hello."""
+        self.apply_hello(message.hello)
+
+    @on(EngineLost)
+    def engine_lost(self, message: EngineLost) -> None:
+        """Keep what we have, say what happened, offer a restart."""
+        self.link.close()
+        self.state = LOST
+        self.log_line(f"engine lost: {message.reason}")
+        self.notify(
+            f"{message.reason}\nPress r to start it again from the last checkpoint.",
+            title="engine lost",
+            severity="error",
+            timeout=10,
+        )
+
+    @on(EventsWaiting)
+    def drain_events(self) -> None:
+        """Apply every queued engine event; the numbers refresh on their own timer."""
+        self.link.notified.clear()
+        while self.link.pending:
+            self.apply_event(self.link.pending.popleft())
+        self.stats_dirty = True
+
+    def refresh_stats(self) -> None:
+        """Show the latest numbers, at most a few times a second."""
+        if self.stats_dirty:
+            self.stats_dirty = False
+            self.stats_panel.show(self.stats)
+
+    # -- applying engine events ----------------------------------------------
+
+    def apply_hello(self, hello: dict[str, Any]) -> None:
+        """Reset every view from a hello (first contact, or a restarted run)."""
+        self.model_facts = hello["model"]
+        config = hello["config"]
+        history = hello["history"]
+        self.stats = RunStats(step=hello["step"], max_iters=config["train"]["max_iters"])
+        self.stats.train_seconds = history.get("train_seconds", 0.0)
+        loss_chart, lr_chart = self.loss_chart, self.lr_chart
+        loss_chart.reset(self.model_facts["vocab_size"])
+        lr_chart.reset()
+        for step, loss, lr in history["steps"]:
+            loss_chart.add_step(step, loss)
+            lr_chart.add_step(step, lr)
+        for event in history["evals"]:
+            self.apply_eval(event)
+        for change in history["config_changes"]:
+            loss_chart.add_marker(change["step"])
+        if checkpoint := history.get("last_checkpoint"):
+            self.stats.checkpoint_step = checkpoint["step"]
+        self.config_view.update(tomli_w.dumps(config))
+        self.title = f"minigpt-tui · {self.link.run_dir}"
+        self.state = hello["state"]
+        self.stats_panel.show(self.stats)
+        self.log_line(
+            f"attached to engine pid {hello['pid']} ({hello['state']}, step {hello['step']})"
+        )
+
+    def apply_event(self, event: dict[str, Any]) -> None:
+        """Fold one engine event into the UI state."""
+        kind = event.get("event")
+        if kind == "step":
+            self.stats.step = event["step"]
+            self.stats.lr = event["lr"]
+            self.stats.tokens_per_sec = event["tokens_per_sec"]
+            self.stats.ms_per_step = event["ms_per_step"]
+            self.stats.train_seconds = event["elapsed"]
+            self.loss_chart.add_step(event["step"], event["loss"])
+            self.lr_chart.add_step(event["step"], event["lr"])
+        elif kind == "eval":
+            self.apply_eval(event)
+            self.log_line(
+                f"step {event['step']}: train loss {event['train_loss']:.4f}, "
+                f"val loss {event['val_loss']:.4f}"
+            )
+        elif kind == "state":
+            self.state = event["state"]
+            self.log_line(
+                f"state: {event['state']}" + (f" ({event['reason']})" if event["reason"] else "")
+            )
+        elif kind == "checkpoint":
+            if event["path"].endswith("model.ckpt"):
+                self.stats.checkpoint_step = event["step"]
+                self.log_line(f"saved {event['path']} (step {event['step']})")
+        elif kind == "config_applied":
+            self.loss_chart.add_marker(event["step"])
+            changes = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in event["changes"].items())
+            self.log_line(f"step {event['step']}: applied {changes or 'no change'}")
+        elif kind in ("config_rejected", "error", "log"):
+            text = event.get("message") or event.get("reason", "")
+            self.log_line(f"{kind}: {text}")
+            if kind == "error":
+                self.notify(text, title="engine", severity="error")
+        elif kind in ("sample_token", "sample_done"):
+            self.apply_sample(event)
+        elif kind == "hello":
+            self.apply_hello(event)
+
+    def apply_eval(self, event: dict[str, Any]) -> None:
+        """Chart an evaluation and keep its numbers."""
+        self.loss_chart.add_eval(event["step"], event["train_loss"], event["val_loss"])
+        self.stats.val_loss = event["val_loss"]
+        self.stats.best_val_loss = event["best_val_loss"]
+
+    def apply_sample(self, event: dict[str, Any]) -> None:
+        """Stream a completion into the Generate pane."""
+        pane = self.generate_pane
+        request = event["id"]
+        prompt = self.prompts.get(request, event.get("prompt", ""))
+        if event["event"] == "sample_token":
+            self.streams[request] = self.streams.get(request, "") + event["text"]
+            pane.stream(prompt, self.streams[request], event["step"], event["tokens_per_sec"])
+            return
+        self.streams.pop(request, None)
+        self.prompts.pop(request, None)
+        speed = f"{event['tokens_per_sec']:,.0f} tokens/s"
+        note = f"step {event['step']:,} weights · {event['tokens']} tokens · {speed}"
+        if event["cancelled"]:
+            note += " · cancelled"
+        if event["prompt_cropped"]:
+            note += f" · prompt cropped by {event['prompt_cropped']} tokens to fit the context"
+        pane.finish(prompt, event["text"], note)
+
+    def log_line(self, text: str) -> None:
+        """Add a line to the Log tab."""
+        self.log_lines.append(text)
+        self.log_view.write(text)
+
+    # -- state ----------------------------------------------------------------
+
+    def watch_state(self, old: str, new: str) -> None:
+        """Show the state in the header, as a CSS class, and in which keys apply."""
+        self.screen.remove_class(f"-{old.replace(' ', '-')}")
+        self.screen.add_class(f"-{new.replace(' ', '-')}")
+        self.stats_panel.border_title = new  # the header may be cut short on a narrow terminal
+        facts = self.model_facts
+        if facts:
+            self.sub_title = (
+                f"{new} · {facts['device']} · {facts['params'] / 1e6:.2f}M params · "
+                f"vocab {facts['vocab_size']:,} {facts['tokenizer']}"
+            )
+        else:
+            self.sub_title = new
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Engine keys are greyed out without an engine; restart shows only when it is lost."""
+        if action == "restart_engine":
+            return self.state == LOST
+        if action in ENGINE_COMMANDS and self.state in (CONNECTING, LOST):
+            return None
+        return True
+
+    # -- actions --------------------------------------------------------------
+
+    def action_toggle_training(self) -> None:
+        """space: start, pause or resume."""
+        command = {"running": "pause", "paused": "resume"}.get(self.state, "start")
+        self.link.send(command)
+
+    def action_save(self) -> None:
+        """s: write a checkpoint now."""
+        self.link.send("save")
+
+    def action_evaluate(self) -> None:
+        """e: estimate the losses now."""
+        self.link.send("eval")
+
+    def action_focus_prompt(self) -> None:
+        """g: go to the prompt."""
+        self.query_one(TabbedContent).active = "generate"
+        self.query_one("#prompt", Input).focus()
+
+    def action_show_tab(self, tab: str) -> None:
+        """c / l: show the Config or Log tab."""
+        self.query_one(TabbedContent).active = tab
+
+    def action_toggle_log_scale(self) -> None:
+        """y: switch the loss chart between linear and log y."""
+        chart = self.loss_chart
+        chart.log_scale = not chart.log_scale
+
+    def action_help(self) -> None:
+        """?: the key reference."""
+        keys = [(b.key_display or b.key, b.description) for b in self.BINDINGS]  # type: ignore[union-attr]
+        keys.append(("escape", "leave the prompt"))
+        self.push_screen(HelpScreen(keys))
+
+    def action_restart_engine(self) -> None:
+        """r: start a new engine, resuming from the last checkpoint."""
+        self.link.engine_args = self.link.restart_args()
+        self.link.attach_only = False
+        self.state = CONNECTING
+        self.pump()
+
+    def action_quit_menu(self) -> None:
+        """q: ask what should happen to the engine."""
+        alive = self.state not in (CONNECTING, LOST)
+        self.push_screen(QuitScreen(alive), self.quit_chosen)
+
+    def quit_chosen(self, choice: str | None) -> None:
+        """Carry out the quit dialog's answer."""
+        if choice == "stop":
+            self.link.send("shutdown")
+        if choice in ("stop", "detach"):
+            self.workers.cancel_group(self, "engine")
+            self.link.close()
+            self.exit()
+
+    @on(GeneratePane.Submitted)
+    def sample(self, message: GeneratePane.Submitted) -> None:
+        """Ask the engine for a completion."""
+        request = f"ui-{len(self.prompts) + 1}-{id(message)}"
+        self.prompts[request] = message.prompt
+        if not self.link.send("sample", prompt=message.prompt, id=request):
+            self.notify("no engine to sample from", severity="warning")
+
+
+def make_app(link: EngineLink) -> MiniGPTApp:
+    """The one app factory, for the command line and the tests alike."""
+    return MiniGPTApp(link)

@@ -1,0 +1,149 @@
+"""The dashboard's charts: training loss, and the learning-rate schedule.
+
+Charts hold their series and redraw on a timer, only when something changed,
+from series thinned to the chart's width: drawing costs the same at step 100
+and at step 100,000. The app sets data on them; they never ask for it.
+"""
+
+from __future__ import annotations
+
+import math
+
+from textual.reactive import reactive
+from textual_plotext import PlotextPlot
+
+from tui.series import Series
+
+REDRAW_SECONDS = 0.5  # 2 Hz: smooth enough to watch, cheap enough to sit beside training
+
+
+def step_ticks(last: float, count: int = 5) -> list[int]:
+    """Whole-number step ticks from 0 to last (plotext would print 21.2)."""
+    top = max(1, int(last))
+    return sorted({round(i * top / (count - 1)) for i in range(count)})
+
+
+class TimedPlot(PlotextPlot):
+    """A plot that redraws at most a few times a second, and only when marked dirty."""
+
+    def __init__(self, **kwargs: object) -> None:
+        """Start clean; the first data marks it dirty."""
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.dirty = True
+
+    def on_mount(self) -> None:
+        """Start the redraw timer."""
+        super().on_mount()
+        self.set_interval(REDRAW_SECONDS, self.redraw_if_dirty)
+
+    def on_resize(self) -> None:
+        """A new width means a new number of points."""
+        self.dirty = True
+
+    def redraw_if_dirty(self) -> None:
+        """Rebuild the plot if its data changed since the last redraw and it is on screen."""
+        if not self.dirty or not self.display or not self.size.area:
+            return
+        self.dirty = False
+        self.plt.clear_figure()
+        self.draw()
+        self.refresh()
+
+    def draw(self) -> None:
+        """Describe the plot with self.plt (subclasses)."""
+
+
+class LossChart(TimedPlot):
+    """Train loss per step (smoothed), eval train/val points, and the loss at init."""
+
+    log_scale: reactive[bool] = reactive(False)
+
+    def __init__(self, **kwargs: object) -> None:
+        """Empty series."""
+        super().__init__(**kwargs)
+        self.train = Series(smoothing=0.9)
+        self.eval_train = Series()
+        self.eval_val = Series()
+        self.markers: list[int] = []
+        self.init_loss: float | None = None
+
+    def reset(self, vocab_size: int) -> None:
+        """Forget the history; the reference line is ln(vocab), a uniform guess's loss."""
+        for series in (self.train, self.eval_train, self.eval_val):
+            series.clear()
+        self.markers.clear()
+        self.init_loss = math.log(vocab_size) if vocab_size > 1 else None
+        self.dirty = True
+
+    def add_step(self, step: int, loss: float | None) -> None:
+        """One training step's loss."""
+        self.train.add(step, loss)
+        self.dirty = True
+
+    def add_eval(self, step: int, train_loss: float | None, val_loss: float | None) -> None:
+        """One estimate_loss result."""
+        self.eval_train.add(step, train_loss)
+        self.eval_val.add(step, val_loss)
+        self.dirty = True
+
+    def add_marker(self, step: int) -> None:
+        """A vertical line where a config change took effect."""
+        self.markers.append(step)
+        self.dirty = True
+
+    def watch_log_scale(self) -> None:
+        """Redraw with the new y scale."""
+        self.dirty = True
+
+    def draw(self) -> None:
+        """Plot the series thinned to the chart's width."""
+        plt = self.plt
+        width = max(10, self.size.width - 10)  # columns left after the y axis labels
+        # The key lives in the border: plotext's own legend breaks on small canvases.
+        scale = " · log y" if self.log_scale else ""
+        self.border_title = f"loss{scale}: [cyan]train[/] [orange1]val[/] [green]eval train[/]"
+        self.border_subtitle = "[grey50]ln(vocab)[/] [magenta]config change[/]"
+        if not self.train and not self.eval_val:
+            plt.title("no steps yet")
+            return
+        if self.log_scale:
+            plt.yscale("log")
+        if self.init_loss is not None:
+            plt.hline(self.init_loss, "gray")
+        for step in self.markers:
+            plt.vline(step, "magenta")
+        if self.train:
+            plt.plot(*self.train.thinned(width), marker="braille", color="cyan")
+        if self.eval_val:
+            plt.scatter(*self.eval_val.thinned(width), marker="dot", color="orange")
+            plt.scatter(*self.eval_train.thinned(width), marker="dot", color="green")
+        last = max(self.train.xs[-1:] + self.eval_val.xs[-1:])
+        plt.xticks(step_ticks(last))
+
+
+class LearningRateChart(TimedPlot):
+    """The learning rate actually used at each step: warmup, then the cosine."""
+
+    def __init__(self, **kwargs: object) -> None:
+        """An empty series."""
+        super().__init__(**kwargs)
+        self.lr = Series()
+
+    def reset(self) -> None:
+        """Forget the history."""
+        self.lr.clear()
+        self.dirty = True
+
+    def add_step(self, step: int, lr: float) -> None:
+        """One step's learning rate."""
+        self.lr.add(step, lr)
+        self.dirty = True
+
+    def draw(self) -> None:
+        """Plot lr against step."""
+        plt = self.plt
+        self.border_title = "learning rate"
+        if self.lr:
+            plt.plot(
+                *self.lr.thinned(max(10, self.size.width - 10)), marker="braille", color="yellow"
+            )
