@@ -15,7 +15,6 @@ from typing import Any
 
 from minigpt.client import Client
 from minigpt.config import load_config
-from minigpt.errors import EngineError
 from minigpt.options import overrides_with_data
 from minigpt.rundir import RunDir, RunLock
 
@@ -86,9 +85,3 @@ class EngineLink:
         if self.client is not None:
             self.client.close()
             self.client = None
-
-    def require_engine(self) -> Client:
-        """The connected client, or EngineError."""
-        if self.client is None:
-            raise EngineError("not connected to an engine")
-        return self.client
