@@ -2,12 +2,14 @@
 
 For each train.threads value, alternately for several rounds:
 
+  bench      `minigpt bench` on the same config (the trainer alone)
   alone      an engine training, watched by this script only (a light client)
   dashboard  the same, with minigpt-tui attached in a real terminal (tmux, 100x30)
 
-Prints each mode's median tokens/s (tokens per step over the median gap between
-step events), the dashboard's ratio to alone, and the dashboard process's own
-CPU use over the window (percent of one core, from /proc). Needs tmux.
+Prints each mode's median tokens/s (tokens per step over the median step
+time), the dashboard's per-round ratios to bench and to alone (medians), and
+the dashboard process's own CPU use over the window (percent of one core,
+from /proc). Needs tmux.
 
     python bench/dashboard_cost.py [--threads 1 2] [--rounds 3] [--steps 150] [--set k=v ...]
 """
@@ -23,6 +25,8 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+
+from engine_overhead import run_bench  # the same bench measurement, same settings
 
 from minigpt.client import Client
 
@@ -49,7 +53,7 @@ def measure(args: argparse.Namespace, threads: int, dashboard: bool) -> tuple[fl
     """(tokens/s, dashboard CPU % of one core) for one engine run."""
     with tempfile.TemporaryDirectory() as folder:
         run_dir = Path(folder) / "run"
-        sets = [*args.set, f"train.threads={threads}", "train.eval_interval=1000000"]
+        sets = [*args.set, "train.eval_interval=1000000"]
         sets += ["train.checkpoint_interval=1000000", f"train.max_iters={WARMUP + args.steps}"]
         client = Client.spawn(run_dir, [flag for s in sets for flag in ("--set", s)])
         session = None
@@ -89,22 +93,30 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
+    base_sets = list(args.set)
     for threads in args.threads:
-        alone, watched, cpu = [], [], []
+        args.set = [*base_sets, f"train.threads={threads}"]
+        bench, alone, watched, cpu = [], [], [], []
         for round_number in range(1, args.rounds + 1):
+            bench.append(run_bench(args))
             alone.append(measure(args, threads, dashboard=False)[0])
             speed, used = measure(args, threads, dashboard=True)
             watched.append(speed)
             cpu.append(used)
             print(
-                f"threads {threads} round {round_number}: alone {alone[-1]:,.0f}  "
-                f"dashboard {speed:,.0f} tokens/s  (dashboard CPU {used:.1f}%)",
+                f"threads {threads} round {round_number}: bench {bench[-1]:,.0f}  "
+                f"alone {alone[-1]:,.0f}  dashboard {speed:,.0f} tokens/s  "
+                f"(dashboard CPU {used:.1f}%)",
                 flush=True,
             )
-        a, w = statistics.median(alone), statistics.median(watched)
+        to_bench = statistics.median(w / b for w, b in zip(watched, bench, strict=True))
+        to_alone = statistics.median(w / a for w, a in zip(watched, alone, strict=True))
         print(
-            f"threads {threads}: alone {a:,.0f}  with dashboard {w:,.0f} tokens/s  "
-            f"ratio {w / a:.3f}  dashboard CPU {statistics.median(cpu):.1f}% of a core"
+            f"threads {threads}: bench {statistics.median(bench):,.0f}  "
+            f"alone {statistics.median(alone):,.0f}  "
+            f"with dashboard {statistics.median(watched):,.0f} tokens/s  "
+            f"ratio to bench {to_bench:.3f}  to alone {to_alone:.3f}  "
+            f"dashboard CPU {statistics.median(cpu):.1f}% of a core"
         )
 
 

@@ -73,6 +73,7 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     tmux("send-keys", "-t", session, "Space")
     first = step_shown(wait_for(session, lambda s: "─ running ─" in s and step_shown(s) > 0))
     wait_for(session, lambda s: step_shown(s) > first)
+    wait_for(session, lambda s: any("\u2801" <= c <= "\u28ff" for c in s))  # the chart drew
     tmux("send-keys", "-t", session, "g")
     tmux("send-keys", "-t", session, "-l", "the cat")
     tmux("send-keys", "-t", session, "Enter")
