@@ -132,6 +132,7 @@ async def test_help_lists_every_key(make_link, size) -> None:
     """? opens a screen naming every binding; escape closes it."""
     app = make_app(make_link())
     async with app.run_test(size=size) as pilot:
+        await until(pilot, lambda: app.state == "idle")  # so the fixture can stop its engine
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         shown = str(app.screen.query_one("#help-keys", Static).render())
