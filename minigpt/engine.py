@@ -119,7 +119,6 @@ class Engine:
         self.steps: list[list[float]] = []
         self.evals: list[dict[str, Any]] = []
         self.changes: list[dict[str, Any]] = []
-        self.last_checkpoint: dict[str, Any] | None = None
         self.train_seconds = 0.0
         for event in self.run.run_dir.read_metrics():
             self._remember(event)
@@ -134,8 +133,6 @@ class Engine:
             self.evals.append(event)
         elif kind == "config_applied":
             self.changes.append(event)
-        elif kind == "checkpoint" and str(event.get("path", "")).endswith("model.ckpt"):
-            self.last_checkpoint = event
 
     # -- the loop ---------------------------------------------------------
 
@@ -265,7 +262,13 @@ class Engine:
                 "steps": steps,
                 "evals": self.evals,
                 "config_changes": self.changes,
-                "last_checkpoint": self.last_checkpoint,
+                # From the run, not metrics.jsonl: a kill between writing model.ckpt
+                # and logging it leaves the checkpoint newer than its log line.
+                "last_checkpoint": (
+                    None
+                    if self.run.saved_step is None
+                    else {"path": str(self.run.run_dir.model_ckpt), "step": self.run.saved_step}
+                ),
                 "best_val_loss": t.best_val_loss,
                 "train_seconds": self.train_seconds,
             },

@@ -75,6 +75,7 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     wait_for(session, lambda s: step_shown(s) > first)
     wait_for(session, lambda s: any("\u2801" <= c <= "\u28ff" for c in s))  # the chart drew
     tmux("send-keys", "-t", session, "g")
+    wait_for(session, lambda s: "Start/Pause" not in s)  # the prompt has the keys now
     tmux("send-keys", "-t", session, "-l", "the cat")
     tmux("send-keys", "-t", session, "Enter")
     wait_for(session, lambda s: "tokens/s" in s and "weights" in s)
