@@ -17,8 +17,9 @@ from minigpt.rundir import RunDir, RunLock
 def run_status(path: Path) -> str:
     """A one-line summary: folder, alive (pid) or not, state, step/max_iters, val losses."""
     run_dir = RunDir(path)
-    evals = [e for e in run_dir.read_metrics() if e.get("event") == "eval"]
-    steps = [e["step"] for e in run_dir.read_metrics() if e.get("event") == "step"]
+    metrics = run_dir.read_metrics()
+    evals = [e for e in metrics if e.get("event") == "eval"]
+    steps = [e["step"] for e in metrics if e.get("event") == "step"]
     pid = RunLock(run_dir).holder()
     if pid is not None:
         alive = f"alive (pid {pid})"
