@@ -32,8 +32,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-import tomli_w
 
+from minigpt.config_text import key_line, toml_value
 from minigpt.errors import ConfigError
 
 _DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
@@ -272,28 +272,6 @@ def _validate(data: object) -> Config:
     return config
 
 
-_HEADER = re.compile(r"\s*\[{1,2}\s*([A-Za-z0-9_.\s-]+?)\s*\]")
-_KEY_LINE = re.compile(r"\s*([A-Za-z0-9_.\s-]+?)\s*=")
-
-
-def _line_of(text: str, dotted: str) -> int | None:
-    """The 1-based line where a dotted key (or a section) is set in TOML text, if found."""
-    target = dotted.split(".")
-    table: list[str] = []  # the path of the current [table] header; [] is the top level
-    for number, line in enumerate(text.split("\n"), 1):
-        header = _HEADER.match(line)
-        if header:
-            table = [part.strip() for part in header.group(1).split(".")]
-            path = table
-        elif key := _KEY_LINE.match(line):
-            path = table + [part.strip() for part in key.group(1).split(".")]
-        else:
-            continue
-        if path[: len(target)] == target:
-            return number
-    return None
-
-
 def _locate(
     problem: _ValidationError,
     source: str | None,
@@ -307,9 +285,9 @@ def _locate(
     if source is None:
         return ConfigError(str(problem))
     for key in problem.keys if text is not None else ():
-        line = _line_of(text, key)
+        line = key_line(text, key)
         if line is not None:
-            return ConfigError(f"{source}:{line}: {problem}")
+            return ConfigError(f"{source}:{line}: {problem}", line=line)
     return ConfigError(f"{source}: {problem}")
 
 
@@ -326,7 +304,9 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
         if line is None:  # "end of document": point at the position after the last character
             lines = text.split("\n")
             line, column = len(lines), len(lines[-1]) + 1
-        raise ConfigError(f"{source}: line {line}, column {column}: {what}") from None
+        raise ConfigError(
+            f"{source}: line {line}, column {column}: {what}", line=int(line), column=int(column)
+        ) from None
     except ValueError:  # Python's limit on digits in an int literal (4300 by default)
         raise ConfigError(f"{source}: a number has too many digits") from None
     except RecursionError:
@@ -420,9 +400,26 @@ def config_to_dict(config: Config) -> dict[str, dict[str, Any]]:
     }
 
 
-def config_to_toml(config: Config) -> str:
-    """The config as TOML text that parse_config reads back to an equal Config."""
-    return tomli_w.dumps(config_to_dict(config))
+DEFAULT_HEADER = """\
+# minigpt default configuration. Every key is optional: a missing key takes the value shown here.
+# Change a key for one run with an override such as  train.max_iters=500  (section.key=value).
+# Changes to [train] (except seed, device, dtype, compile) and [sample] apply at the next step;
+# changes to [model], [data] and those four keys need a fresh start.
+"""
+_COMMENT_COLUMN = 31  # where each key's help comment starts, as in the shipped config.toml
+
+
+def config_to_toml(config: Config, header: str = "") -> str:
+    """The config as commented TOML (each key's help as its comment) that parses back equal."""
+    parts = [header] if header else []
+    for section, table in config_to_dict(config).items():
+        lines = [f"[{section}]"]
+        for key, value in table.items():
+            assignment = f"{key} = {toml_value(value)}"
+            help = _FIELDS[section][key].metadata["help"]
+            lines.append(f"{assignment.ljust(_COMMENT_COLUMN - 1)} # {help}")
+        parts.append("\n".join(lines) + "\n")
+    return "\n".join(parts)
 
 
 def apply_values(config: Config, values: Mapping[str, object]) -> Config:

@@ -14,6 +14,12 @@ class MiniGPTError(Exception):
 class ConfigError(MiniGPTError):
     """A configuration key is unknown, mistyped, out of range or inconsistent."""
 
+    def __init__(self, message: str, line: int | None = None, column: int | None = None) -> None:
+        """The one-line message, and where in the TOML text the problem is when known."""
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
 
 class DataError(MiniGPTError):
     """The corpus is missing, empty, undecodable or too short."""

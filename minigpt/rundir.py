@@ -27,10 +27,24 @@ from minigpt.config import Config, config_to_toml
 from minigpt.errors import EngineError
 from minigpt.events import Event
 
+_CONFIG_HEADER = """\
+# The configuration this run uses, rewritten by its engine whenever a change applies.
+# Start a new run from it with:  minigpt train --config THIS_FILE --run-dir NEW_DIR
+"""
+
 
 def default_run_dir() -> Path:
     """A fresh, time-stamped folder under runs/ in the current directory."""
     return Path("runs") / time.strftime("run-%Y%m%d-%H%M%S")
+
+
+def next_run_dir(path: str | os.PathLike[str]) -> Path:
+    """The first of PATH-2, PATH-3, ... that does not exist yet."""
+    path = Path(path)
+    number = 2
+    while (candidate := path.with_name(f"{path.name}-{number}")).exists():
+        number += 1
+    return candidate
 
 
 class RunDir:
@@ -54,9 +68,9 @@ class RunDir:
         os.chmod(self.path, 0o700)
 
     def write_config(self, config: Config) -> None:
-        """Replace config.toml with the resolved configuration."""
+        """Replace config.toml with the resolved configuration, commented."""
         temp = self.config.with_suffix(".toml.tmp")
-        temp.write_text(config_to_toml(config), encoding="utf-8")
+        temp.write_text(config_to_toml(config, _CONFIG_HEADER), encoding="utf-8")
         os.replace(temp, self.config)
 
     def append(self, event: Event) -> None:
