@@ -20,3 +20,12 @@ def duration(seconds: float | None) -> str:
     if seconds >= 60:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds}s"
+
+
+def byte_size(count: float) -> str:
+    """A byte count as 812 KiB, 140 MiB or 3.2 GiB."""
+    if count < 2**20:
+        return f"{count / 2**10:,.0f} KiB"
+    if count < 2**30:
+        return f"{count / 2**20:,.0f} MiB"
+    return f"{count / 2**30:,.1f} GiB"

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from minigpt.config import ModelConfig
+from minigpt.config import Config, ModelConfig, apply_values
+from minigpt.estimate import footprint, param_count
 from minigpt.model import KVCache, Model, sample_next
 
 VOCAB = 50
@@ -106,3 +107,28 @@ def test_top_p_keeps_only_the_nucleus() -> None:
     generator = torch.Generator().manual_seed(0)
     seen = {int(sample_next(logits, 1.0, 0, 0.75, generator)) for _ in range(300)}
     assert seen == {0, 1}
+
+
+@pytest.mark.parametrize(
+    ("context_length", "d_model", "num_heads", "num_blocks", "vocab_size"),
+    [(8, 16, 2, 1, 50), (64, 128, 4, 4, 7000), (33, 48, 3, 5, 256)],
+)
+def test_param_count_matches_the_model(context_length, d_model, num_heads, num_blocks, vocab_size):
+    """The dashboard's torch-free count equals the parameters a built Model has."""
+    shape = ModelConfig(
+        context_length=context_length, d_model=d_model, num_heads=num_heads, num_blocks=num_blocks
+    )
+    assert param_count(shape, vocab_size) == Model(shape, vocab_size).num_params()
+
+
+def test_footprint_grows_with_the_config() -> None:
+    """Tokens per step are batch x context x accumulation; bigger shapes cost more."""
+    small = footprint(Config(), 1000)
+    assert small.tokens_per_step == 12 * 64
+    assert small.params == param_count(Config().model, 1000)
+    accumulating = footprint(apply_values(Config(), {"train.grad_accum_steps": 4}), 1000)
+    assert accumulating.tokens_per_step == 4 * small.tokens_per_step
+    assert accumulating.flops_per_step == 4 * small.flops_per_step
+    wider = footprint(apply_values(Config(), {"model.d_model": 256}), 1000)
+    assert wider.params > small.params and wider.flops_per_step > small.flops_per_step
+    assert wider.memory_bytes > small.memory_bytes > 16 * small.params

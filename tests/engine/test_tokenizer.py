@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minigpt import tokenizer as tk
+from minigpt.config import Config, apply_values
 from minigpt.errors import ConfigError, TokenizerError
+from minigpt.estimate import fixed_vocab_size
 from minigpt.tokenizer import (
     ByteTokenizer,
     CharTokenizer,
@@ -204,3 +206,12 @@ def test_property_byte_and_compact_round_trip(text: str) -> None:
     assert ByteTokenizer().decode(ByteTokenizer().encode(text)) == text
     tokenizer = _compact()
     assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+@pytest.mark.parametrize(("kind", "compact"), [("byte", False), ("cl100k_base", False)])
+def test_fixed_vocab_sizes_match_the_tokenizers(kind: str, compact: bool) -> None:
+    """The dashboard's torch-free vocabulary sizes are the real tokenizers' sizes."""
+    config = apply_values(Config(), {"data.tokenizer": kind, "data.compact_vocab": compact})
+    tokenizer, _ = tk.fit_tokenizer(kind, "any text", compact)
+    assert fixed_vocab_size(config) == tokenizer.vocab_size
+    assert fixed_vocab_size(apply_values(Config(), {"data.tokenizer": "char"})) is None

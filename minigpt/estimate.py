@@ -1,0 +1,78 @@
+"""What a configuration costs before it runs: parameters, tokens, FLOPs and memory per step.
+
+The parameter count follows minigpt.model exactly (a test checks it against a
+built Model). FLOPs and memory are estimates, good for comparing configs and
+for scaling a measured step time to a new shape, not for exact budgets:
+- FLOPs per token: 6 per weight (forward and backward matmuls) plus
+  12 * num_blocks * d_model * context_length for attention, the count used by
+  the PaLM paper (Chowdhery et al., 2022, appendix B) and nanoGPT's MFU.
+- Memory: weights, gradients and AdamW's two moments (4 numbers a parameter),
+  plus the activations one micro-batch keeps for backward: per block
+  B*T*d_model*(34 + 5*num_heads*T/d_model) bytes at 16 bits (Korthikanti et
+  al., 2022, "Reducing Activation Recomputation", section 4.1), doubled for
+  32 bits, and the logits with their softmax and gradient. The torch runtime
+  itself (a few hundred MB) is not included.
+
+No torch here: the dashboard imports this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from minigpt.config import Config, ModelConfig
+
+BYTES_PER_NUMBER = 4  # float32 weights, gradients, moments and activations
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The size of one training step under a config."""
+
+    params: int
+    tokens_per_step: int
+    flops_per_step: float
+    memory_bytes: int
+
+
+def param_count(model: ModelConfig, vocab_size: int) -> int:
+    """Parameters of minigpt.model.Model, the tied output layer counted once."""
+    d = model.d_model
+    # q/k/v 3d², attention output d², feed-forward 8d², two LayerNorms of weight and bias.
+    per_block = 12 * d * d + 4 * d
+    embeddings = vocab_size * d + model.context_length * d
+    return embeddings + model.num_blocks * per_block + 2 * d
+
+
+def footprint(config: Config, vocab_size: int) -> Footprint:
+    """Parameters, tokens, FLOPs and memory of one optimiser step under config."""
+    m, t = config.model, config.train
+    d, T, L, B = m.d_model, m.context_length, m.num_blocks, t.batch_size
+    params = param_count(m, vocab_size)
+    tokens = B * T * t.grad_accum_steps
+    matmul_weights = params - T * d  # position embeddings are looked up, not multiplied
+    flops = tokens * (6 * matmul_weights + 12 * L * d * T)
+    training_state = 4 * params * BYTES_PER_NUMBER
+    per_block = 2 * B * T * d * (34 + 5 * m.num_heads * T / d)
+    logits = 3 * B * T * vocab_size * BYTES_PER_NUMBER
+    return Footprint(
+        params=params,
+        tokens_per_step=tokens,
+        flops_per_step=float(flops),
+        memory_bytes=int(training_state + L * per_block + logits),
+    )
+
+
+# Vocabulary sizes that do not depend on the corpus (a test checks them against minigpt.tokenizer).
+BYTE_VOCAB = 256
+CL100K_FULL_VOCAB = 100_277  # 100,256 ordinary tokens, the special tokens up to id 100,276
+
+
+def fixed_vocab_size(config: Config) -> int | None:
+    """The vocabulary size config implies on any corpus, or None when the corpus decides."""
+    data = config.data
+    if data.tokenizer == "byte":
+        return BYTE_VOCAB
+    if data.tokenizer == "cl100k_base" and not data.compact_vocab:
+        return CL100K_FULL_VOCAB
+    return None
