@@ -8,26 +8,31 @@ all UI state. Widgets get data set on them and redraw on their own timers.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
-import tomli_w
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Footer, Header, Input, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, RichLog, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from minigpt.errors import MiniGPTError
+from minigpt.config import apply_values, config_from_dict
+from minigpt.errors import ConfigError, MiniGPTError
+from minigpt.rundir import RunDir, next_run_dir
 from tui.charts import LearningRateChart, LossChart
+from tui.config_pane import ConfigPane
 from tui.generate import GeneratePane
 from tui.link import EngineLink
 from tui.messages import EngineLost, EngineReady, EngineStatus, EventsWaiting
-from tui.screens import HelpScreen, QuitScreen
+from tui.screens import HelpScreen, QuitScreen, RestartScreen, SaveConfigScreen
 from tui.stats import RunStats, StatsPanel
 
 CONNECTING, LOST = "connecting", "engine lost"
+CONFIG_KEYS = [(b.key, b.description) for b in ConfigPane.BINDINGS if b.show]  # type: ignore[union-attr]
+CONFIG_REQUEST = "config-"  # the id prefix of the Config pane's set commands
 ENGINE_COMMANDS = {"toggle_training", "save", "evaluate"}
 STATS_SECONDS = 0.25  # numbers refresh at 4 Hz however fast steps arrive
 
@@ -62,6 +67,7 @@ class MiniGPTApp(App[None]):
         self.prompts: dict[str, str] = {}
         self.log_lines: list[str] = []
         self.streams: dict[str, str] = {}
+        self.config_requests = 0
 
     def compose(self) -> ComposeResult:
         """Charts and numbers on top, tabs below."""
@@ -75,7 +81,7 @@ class MiniGPTApp(App[None]):
             with TabPane("Generate", id="generate"):
                 yield GeneratePane()
             with TabPane("Config", id="config"):
-                yield Static(id="config-view", markup=False)
+                yield ConfigPane()
             with TabPane("Log", id="log"):
                 yield RichLog(id="log-view", wrap=True, markup=False)
         yield Footer()
@@ -87,7 +93,7 @@ class MiniGPTApp(App[None]):
         self.lr_chart = self.query_one(LearningRateChart)
         self.stats_panel = self.query_one(StatsPanel)
         self.generate_pane = self.query_one(GeneratePane)
-        self.config_view = self.query_one("#config-view", Static)
+        self.config_pane = self.query_one(ConfigPane)
         self.log_view = self.query_one("#log-view", RichLog)
         self.sub_title = f"{self.link.run_dir} · connecting"
         self.stats_panel.border_title = CONNECTING
@@ -115,7 +121,8 @@ class MiniGPTApp(App[None]):
             try:
                 event = client.next_event(timeout=0.25)
             except (MiniGPTError, OSError, ValueError) as error:
-                self.post_message(EngineLost(str(error)))
+                if not worker.is_cancelled:  # cancelled: the app closed this link itself
+                    self.post_message(EngineLost(str(error)))
                 return
             if event is not None:
                 self.link.pending.append(event)
@@ -162,6 +169,7 @@ class MiniGPTApp(App[None]):
         if self.stats_dirty:
             self.stats_dirty = False
             self.stats_panel.show(self.stats)
+            self.config_pane.show_speed(self.stats.ms_per_step)
 
     # -- applying engine events ----------------------------------------------
 
@@ -184,7 +192,13 @@ class MiniGPTApp(App[None]):
             loss_chart.add_marker(change["step"])
         if checkpoint := history.get("last_checkpoint"):
             self.stats.checkpoint_step = checkpoint["step"]
-        self.config_view.update(tomli_w.dumps(config))
+        step_ms = 1000 * self.stats.train_seconds / self.stats.step if self.stats.step else 0.0
+        try:
+            running = config_from_dict(config)
+        except ConfigError as error:  # an engine from another version of minigpt
+            self.config_pane.show_error(f"the engine's config does not fit this dashboard: {error}")
+        else:
+            self.config_pane.show_running(running, self.model_facts["vocab_size"], step_ms)
         self.title = f"minigpt-tui · {self.link.run_dir}"
         self.state = hello["state"]
         self.stats_panel.show(self.stats)
@@ -219,9 +233,9 @@ class MiniGPTApp(App[None]):
                 self.stats.checkpoint_step = event["step"]
                 self.log_line(f"saved {event['path']} (step {event['step']})")
         elif kind == "config_applied":
-            self.loss_chart.add_marker(event["step"])
-            changes = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in event["changes"].items())
-            self.log_line(f"step {event['step']}: applied {changes or 'no change'}")
+            self.apply_config_change(event)
+        elif str(event.get("id")).startswith(CONFIG_REQUEST):
+            self.config_refused(event)
         elif kind in ("config_rejected", "error", "log"):
             text = event.get("message") or event.get("reason", "")
             self.log_line(f"{kind}: {text}")
@@ -231,6 +245,23 @@ class MiniGPTApp(App[None]):
             self.apply_sample(event)
         elif kind == "hello":
             self.apply_hello(event)
+
+    def apply_config_change(self, event: dict[str, Any]) -> None:
+        """Mark a change on the loss chart, log it, and show it as running in the editor."""
+        self.loss_chart.add_marker(event["step"])
+        changes = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in event["changes"].items())
+        self.log_line(f"step {event['step']}: applied {changes or 'no change'}")
+        pane = self.config_pane
+        if pane.running is not None:
+            values = {key: new for key, (_, new) in event["changes"].items()}
+            pane.show_running(apply_values(pane.running, values))
+        pane.say(f"Applied at step {event['step']}: {changes or 'no change'}.")
+
+    def config_refused(self, event: dict[str, Any]) -> None:
+        """The engine refused the editor's change: say why, in the pane."""
+        text = event.get("message") or f"{event['reason']}: {', '.join(event['needs_restart'])}"
+        self.log_line(f"config not applied: {text}")
+        self.config_pane.show_error(text)
 
     def apply_eval(self, event: dict[str, Any]) -> None:
         """Chart an evaluation and keep its numbers."""
@@ -308,8 +339,10 @@ class MiniGPTApp(App[None]):
         self.query_one("#prompt", Input).focus()
 
     def action_show_tab(self, tab: str) -> None:
-        """c / l: show the Config or Log tab."""
+        """c / l: show the Config tab (and edit) or the Log tab."""
         self.query_one(TabbedContent).active = tab
+        if tab == "config":
+            self.config_pane.editor.focus()
 
     def action_toggle_log_scale(self) -> None:
         """y: switch the loss chart between linear and log y."""
@@ -319,7 +352,8 @@ class MiniGPTApp(App[None]):
     def action_help(self) -> None:
         """?: the key reference."""
         keys = [(b.key_display or b.key, b.description) for b in self.BINDINGS]  # type: ignore[union-attr]
-        keys.append(("escape", "leave the prompt"))
+        keys += [(key, f"{what} (in the Config editor)") for key, what in CONFIG_KEYS]
+        keys.append(("escape", "leave the prompt or the editor"))
         self.push_screen(HelpScreen(keys))
 
     def action_restart_engine(self) -> None:
@@ -350,6 +384,72 @@ class MiniGPTApp(App[None]):
         self.prompts[request] = message.prompt
         if not self.link.send("sample", prompt=message.prompt, id=request):
             self.notify("no engine to sample from", severity="warning")
+
+    # -- config changes -----------------------------------------------------------
+
+    @on(ConfigPane.ApplyRequested)
+    def apply_config(self, message: ConfigPane.ApplyRequested) -> None:
+        """Send hot changes at once; ask first about changes that need a fresh model."""
+        if not message.restart_keys:
+            self.send_config(message.changes)
+            return
+        pane = self.config_pane
+        changes = [
+            f"{key}: {message.changes[key][0]} -> {message.changes[key][1]}"
+            for key in message.restart_keys
+        ]
+        plan = "\n".join(pane.plan_lines(message.config))
+        screen = RestartScreen(changes, plan, self.stats.step, next_run_dir(self.link.run_dir))
+        self.push_screen(screen, lambda choice: self.restart_chosen(choice, message))
+
+    def restart_chosen(self, choice: str | None, request: ConfigPane.ApplyRequested) -> None:
+        """Carry out the restart dialog's answer."""
+        pane = self.config_pane
+        if choice == "restart":
+            self.send_config(request.changes, restart=True)
+        elif choice == "new_run":
+            self.start_new_run()
+        elif choice == "revert":
+            pane.revert_keys(request.restart_keys)
+            pane.action_apply()
+        else:
+            pane.say("Nothing applied; the editor keeps your text.")
+
+    def send_config(self, changes: dict[str, list[object]], restart: bool = False) -> None:
+        """Send the editor's changes to the engine as one set command."""
+        self.config_requests += 1
+        values = {key: new for key, (_, new) in changes.items()}
+        request = f"{CONFIG_REQUEST}{self.config_requests}"
+        if not self.link.send("set", values=values, restart=restart, id=request):
+            self.config_pane.say("No engine to apply the config to.", error=True)
+        elif restart:
+            self.config_pane.say("Restarting the run with the new config (building the model)...")
+        else:
+            self.config_pane.say("Applying...")
+
+    def start_new_run(self) -> None:
+        """Save and stop this run's engine; train the editor's config in a new run dir."""
+        old, new = self.link.run_dir, next_run_dir(self.link.run_dir)
+        RunDir(new).create()
+        config_file = new / "config.toml"
+        config_file.write_text(self.config_pane.editor.text, encoding="utf-8")
+        self.link.send("shutdown")
+        self.workers.cancel_group(self, "engine")
+        self.link.close()
+        self.link.retarget(new, config_file)
+        self.log_line(f"{old} saved and its engine stopped; new run in {new}")
+        self.config_pane.say(f"New run in {new}; {old} is kept (minigpt-tui --run-dir {old}).")
+        self.state = CONNECTING
+        self.pump()
+
+    @on(ConfigPane.SaveRequested)
+    def ask_where_to_save(self) -> None:
+        """Ask for a path, then write the editor's text there."""
+        default = self.link.config_file or "config.toml"
+        self.push_screen(
+            SaveConfigScreen(default),
+            lambda path: self.config_pane.save_to(Path(path).expanduser()) if path else None,
+        )
 
 
 def make_app(link: EngineLink) -> MiniGPTApp:

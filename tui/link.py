@@ -22,11 +22,18 @@ from minigpt.rundir import RunDir, RunLock
 class EngineLink:
     """How to reach one run's engine, and the connection once made."""
 
-    def __init__(self, run_dir: Path, engine_args: Sequence[str] = (), attach_only: bool = False):
-        """Describe the run; nothing connects until open()."""
+    def __init__(
+        self,
+        run_dir: Path,
+        engine_args: Sequence[str] = (),
+        attach_only: bool = False,
+        config_file: str | None = None,
+    ):
+        """Describe the run; nothing connects until open(). config_file: the --config given."""
         self.run_dir = run_dir
         self.engine_args = list(engine_args)
         self.attach_only = attach_only
+        self.config_file = config_file
         self.client: Client | None = None
         self.pending: deque[dict[str, Any]] = deque()
         self.notified = threading.Event()  # set while an EventsWaiting is on its way
@@ -50,7 +57,7 @@ class EngineLink:
         args += [flag for pair in all_overrides for flag in ("--set", pair)]
         if resuming:
             args.append("--resume")
-        return cls(run_dir, args, attach_only)
+        return cls(run_dir, args, attach_only, config)
 
     def open(self, status: Callable[[str], None], cancelled: Callable[[], bool]) -> Client:
         """Attach to the run's live engine, or start one; report progress through status."""
@@ -68,6 +75,12 @@ class EngineLink:
         if RunDir(self.run_dir).model_ckpt.exists():
             args.append("--resume")
         return args
+
+    def retarget(self, run_dir: Path, config_file: Path) -> None:
+        """Point at a new run directory whose engine starts from config_file (call close first)."""
+        self.run_dir = run_dir
+        self.engine_args = ["--config", str(config_file)]
+        self.attach_only = False
 
     def send(self, cmd: str, **args: Any) -> bool:
         """Send a command if connected; False when there is no engine to send to."""

@@ -1,14 +1,15 @@
-"""Modal screens: the key reference, and what quitting should do to the engine."""
+"""Modal screens: keys, quitting, config changes that need a restart, saving a config."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Static
+from textual.widgets import Button, Input, Static
 
 
 class HelpScreen(ModalScreen[None]):
@@ -54,7 +55,7 @@ class QuitScreen(ModalScreen[str]):
                     "running: minigpt-tui --attach reconnects.",
                     classes="dialog-hint",
                 )
-            with Horizontal(id="quit-buttons"):
+            with Horizontal(classes="dialog-buttons"):
                 if self.engine_alive:
                     yield Button("Stop and save (s)", id="stop", variant="error")
                     yield Button("Detach (d)", id="detach", variant="primary")
@@ -65,3 +66,90 @@ class QuitScreen(ModalScreen[str]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         """Answer with the button's id."""
         self.dismiss(event.button.id or "cancel")
+
+
+class RestartScreen(ModalScreen[str]):
+    """Changes that need a fresh model: restart this run, start a new one, or revert them."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "dismiss('cancel')", "Cancel"),
+        Binding("n", "dismiss('new_run')", "New run"),
+        Binding("v", "dismiss('revert')", "Revert them"),
+    ]
+
+    def __init__(self, changes: list[str], plan: str, step: int, new_run_dir: Path) -> None:
+        """changes: "key: old -> new" lines; plan: what the new config implies."""
+        super().__init__()
+        self.changes = changes
+        self.plan = plan
+        self.step = step
+        self.new_run_dir = new_run_dir
+
+    def compose(self) -> ComposeResult:
+        """The changes, what they imply, and four choices; Cancel has the focus."""
+        with Vertical(id="restart-box"):
+            yield Static("These changes need a fresh model", classes="dialog-title")
+            yield Static("\n".join(self.changes), id="restart-changes", markup=False)
+            yield Static(self.plan, id="restart-plan", markup=False)
+            yield Static(
+                f"Restart from scratch deletes this run's weights, checkpoints and curves "
+                f"(step {self.step:,}). A new run keeps this one (saved, engine stopped) and "
+                f"trains in {self.new_run_dir}. Revert puts the running values back in the editor "
+                "and applies the rest; escape cancels.",
+                classes="dialog-hint",
+                markup=False,
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Restart from scratch", id="restart", variant="error")
+                yield Button("New run (n)", id="new_run", variant="primary")
+                yield Button("Revert (v)", id="revert")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        """Nothing destructive on a stray Enter."""
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Answer with the button's id."""
+        self.dismiss(event.button.id or "cancel")
+
+
+class SaveConfigScreen(ModalScreen[str | None]):
+    """Ask where to save the editor's config."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss(None)", "Cancel")]
+
+    def __init__(self, default_path: str) -> None:
+        """Offer default_path, editable."""
+        super().__init__()
+        self.default_path = default_path
+
+    def compose(self) -> ComposeResult:
+        """A path field and two buttons."""
+        with Vertical(id="save-box"):
+            yield Static("Save the editor's text to", classes="dialog-title")
+            yield Input(self.default_path, id="save-path")
+            yield Static(
+                "Your text is written as it is, comments included; an existing file is replaced.",
+                classes="dialog-hint",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter saves."""
+        event.stop()
+        self._answer()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Save or cancel."""
+        if event.button.id == "save":
+            self._answer()
+        else:
+            self.dismiss(None)
+
+    def _answer(self) -> None:
+        """The path typed, or None when empty."""
+        path = self.query_one("#save-path", Input).value.strip()
+        self.dismiss(path or None)

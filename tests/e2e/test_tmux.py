@@ -1,5 +1,6 @@
 """The real program in a real terminal: minigpt-tui inside tmux, driven by keys."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from minigpt.config import Config, config_to_toml
+from minigpt.config_text import key_line
 from minigpt.status import run_status
+from tui.config_pane import RUNNING_HEADER
 
 PROGRAM = Path(sys.executable).parent / "minigpt-tui"
 
@@ -66,6 +70,11 @@ def step_shown(shown: str) -> int:
     return -1
 
 
+def applied_step(shown: str) -> int:
+    """The step in the Config pane's "Applied at step N:" line."""
+    return int(shown.split("Applied at step ")[1].split(":")[0].replace(",", ""))
+
+
 def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) -> None:
     """Start with space, watch steps climb, sample a prompt, pause, then quit saving."""
     session, run_dir = terminal
@@ -91,3 +100,26 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
         time.sleep(0.2)
     assert "not running" in run_status(run_dir)
     assert (run_dir / "model.ckpt").exists()
+
+
+def test_edit_learning_rate_while_training(terminal: tuple[str, Path]) -> None:
+    """c opens the editor; a new learning_rate typed over its line applies at the next step."""
+    session, run_dir = terminal
+    wait_for(session, lambda s: "─ idle ─" in s)
+    tmux("send-keys", "-t", session, "Space")
+    wait_for(session, lambda s: "─ running ─" in s and step_shown(s) > 0)
+    tmux("send-keys", "-t", session, "c")
+    wait_for(session, lambda s: "^s Apply" in s)  # the editor has the keys
+    line = key_line(config_to_toml(Config(), RUNNING_HEADER), "train.learning_rate")
+    tmux("send-keys", "-t", session, *["Down"] * (line - 1), "Home", "S-End")
+    wait_for(session, lambda s: "train.learning_rate: peak learning rate" in s)
+    tmux("send-keys", "-t", session, "-l", "learning_rate = 0.0005")
+    tmux("send-keys", "-t", session, "C-s")
+    shown = wait_for(session, lambda s: "Applied at step" in s)
+    assert "train.learning_rate 0.001 -> 0.0005" in shown.replace("\n", "")
+    wait_for(session, lambda s: step_shown(s) > applied_step(shown) + 5)
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    (applied,) = [e for e in events if e["event"] == "config_applied"]
+    assert applied["changes"] == {"train.learning_rate": [0.001, 0.0005]}
+    later = [e["lr"] for e in events if e["event"] == "step" and e["step"] > applied["step"]]
+    assert later and max(later) <= 0.0005

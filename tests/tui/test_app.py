@@ -1,58 +1,18 @@
 """The dashboard driven with Pilot against a real engine on a tiny config."""
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import Input, Static, TabbedContent
 
 from minigpt.client import Client
 from minigpt.status import run_status
-from tui.app import MiniGPTApp, make_app
+from tests.tui.pilot import text, until
+from tui.app import make_app
 from tui.charts import LossChart
+from tui.config_pane import ConfigPane
 from tui.generate import GeneratePane
-from tui.link import EngineLink
 from tui.screens import HelpScreen, QuitScreen
 
 SIZES = [(80, 24), (160, 48)]
-
-
-@pytest.fixture
-def make_link(config_file: Path, tmp_path: Path) -> Iterator[Callable[..., EngineLink]]:
-    """Links to engines on the tiny config; every engine they start is killed at the end."""
-    links: list[EngineLink] = []
-
-    def build(*overrides: str, run: str = "run") -> EngineLink:
-        link = EngineLink.from_options(tmp_path / run, str(config_file), None, list(overrides))
-        links.append(link)
-        return link
-
-    yield build
-    for link in links:
-        _kill(link)
-
-
-def _kill(link: EngineLink) -> None:
-    """Stop the engine a link started, if it still runs."""
-    if link.client is not None and link.client.process is not None:
-        if link.client.process.poll() is None:
-            link.client.process.kill()
-        link.client.process.wait()
-
-
-async def until(pilot: Pilot, test: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Let the app run until test() holds; fail after timeout seconds."""
-    for _ in range(int(timeout / 0.05)):
-        if test():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached in time")
-
-
-def text(app: MiniGPTApp, selector: str) -> str:
-    """What a Static shows."""
-    return str(app.query_one(selector, Static).render())
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -100,8 +60,9 @@ async def test_save_eval_and_view_keys(make_link, size) -> None:
         await until(pilot, lambda: len(app.query_one(LossChart).eval_val) == evals + 1)
         await pilot.press("c")
         assert app.query_one(TabbedContent).active == "config"
-        assert "[model]" in text(app, "#config-view")
-        await pilot.press("l")
+        assert app.focused is app.query_one(ConfigPane).editor
+        assert "[model]" in app.query_one(ConfigPane).editor.text
+        await pilot.press("escape", "l")
         assert app.query_one(TabbedContent).active == "log"
         assert any(line.startswith("saved") for line in app.log_lines)
         await pilot.press("y")

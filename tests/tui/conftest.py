@@ -1,0 +1,31 @@
+"""The dashboard tests' fixture: links to real engines on the tiny config."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tui.link import EngineLink
+
+
+@pytest.fixture
+def make_link(config_file: Path, tmp_path: Path) -> Iterator[Callable[..., EngineLink]]:
+    """Links to engines on the tiny config; every engine they start is killed at the end."""
+    links: list[EngineLink] = []
+
+    def build(*overrides: str, run: str = "run") -> EngineLink:
+        link = EngineLink.from_options(tmp_path / run, str(config_file), None, list(overrides))
+        links.append(link)
+        return link
+
+    yield build
+    for link in links:
+        _kill(link)
+
+
+def _kill(link: EngineLink) -> None:
+    """Stop the engine a link started, if it still runs."""
+    if link.client is not None and link.client.process is not None:
+        if link.client.process.poll() is None:
+            link.client.process.kill()
+        link.client.process.wait()

@@ -1,0 +1,22 @@
+"""Helpers for driving the dashboard with Pilot."""
+
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from tui.app import MiniGPTApp
+
+
+async def until(pilot: Pilot, test: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Let the app run until test() holds; fail after timeout seconds."""
+    for _ in range(int(timeout / 0.05)):
+        if test():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def text(app: MiniGPTApp, selector: str) -> str:
+    """What a Static shows."""
+    return str(app.query_one(selector, Static).render())

@@ -1,0 +1,316 @@
+"""The Config pane: the run's configuration as editable TOML, checked before it is sent.
+
+The editor holds the user's own text, comments and all. ctrl+s checks it with
+the engine's own schema (minigpt.config) and, only when it is valid and differs
+from the running config, asks the app to apply it; nothing is sent or written
+otherwise. Beside the editor, the "plan" says what the edited config implies
+(parameters, memory, tokens and time per step) and which changes apply at the
+next step and which need a fresh model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Static, TextArea
+from textual.widgets.text_area import LanguageDoesNotExist
+
+from minigpt.config import (
+    Config,
+    apply_values,
+    changed_keys,
+    config_to_toml,
+    flat_values,
+    help_text,
+    is_hot,
+    parse_config,
+)
+from minigpt.config_text import key_at, set_value
+from minigpt.display import byte_size
+from minigpt.errors import ConfigError
+from minigpt.estimate import Footprint, fixed_vocab_size, footprint
+
+KEYS_HINT = "ctrl+s apply · ctrl+r revert · ctrl+o save to a file · escape leaves"
+EDITOR_SOURCE = "config"  # how error messages name the editor's text
+RUNNING_HEADER = """\
+# The running configuration. Edit it, then ctrl+s applies, ctrl+r reverts, ctrl+o saves to a file.
+# [train] (but seed, device, dtype, compile) and [sample] apply at the next step;
+# [model], [data] and those four keys need a fresh model.
+"""
+
+
+def toml_editor() -> tuple[TextArea, bool]:
+    """A TextArea highlighting TOML, or plain text when the highlighter is missing."""
+    options = {"id": "config-editor", "soft_wrap": False, "show_line_numbers": True}
+    try:
+        return TextArea(language="toml", **options), True  # type: ignore[arg-type]
+    except LanguageDoesNotExist:  # tree-sitter installed without its TOML grammar
+        return TextArea(**options), False  # type: ignore[arg-type]
+
+
+class ConfigPane(Vertical):
+    """Editor, plan and status line of the Config tab."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "apply", "Apply"),
+        Binding("ctrl+r", "revert", "Revert"),
+        Binding("ctrl+o", "save_file", "Save to file"),
+        Binding("escape", "leave", "Leave editor", show=False),
+    ]
+
+    class ApplyRequested(Message):
+        """The editor holds a valid config that differs from the running one."""
+
+        def __init__(self, config: Config, changes: dict[str, list[object]]) -> None:
+            """Carry the new config and its changes {dotted key: [old, new]}."""
+            super().__init__()
+            self.config = config
+            self.changes = changes
+
+        @property
+        def restart_keys(self) -> list[str]:
+            """The changed keys that need a fresh model."""
+            return [key for key in self.changes if not is_hot(key)]
+
+    class SaveRequested(Message):
+        """The editor holds a valid config the user wants written to a file."""
+
+    def __init__(self, **kwargs: object) -> None:
+        """Make the parts up front, so updates work at any moment."""
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.editor, self.highlighted = toml_editor()
+        self.editor.border_title = KEYS_HINT
+        self.plan = Static(id="config-plan", markup=False)
+        self.status = Static(id="config-status", markup=False)
+        self.running: Config | None = None
+        self.running_text = ""  # the text that stands for the running config
+        self.vocab_size = 0
+        self.ms_per_step = 0.0
+        self.plan_config: Config | None = None  # the last valid config the plan describes
+
+    def compose(self) -> ComposeResult:
+        """Editor and plan side by side, the status line under them."""
+        with Horizontal(id="config-body"):
+            yield self.editor
+            yield self.plan
+        yield self.status
+
+    def on_mount(self) -> None:
+        """Say so when there is no highlighting."""
+        if not self.highlighted:
+            self.say("TOML highlighting is not installed, so this is plain text; editing works.")
+
+    # -- what the app tells the pane -----------------------------------------
+
+    def show_running(
+        self, config: Config, vocab_size: int | None = None, ms_per_step: float | None = None
+    ) -> None:
+        """The engine runs this config now; keep the user's text when it says the same.
+
+        A new run (a hello) gives its vocab_size and measured ms_per_step (0: none yet).
+        """
+        self.running = config
+        if vocab_size is not None:
+            self.vocab_size = vocab_size
+        if ms_per_step is not None:
+            self.ms_per_step = ms_per_step
+        text = self.editor.text
+        if text.strip() and self._parse_quietly(text) == config:  # "" would parse to the defaults
+            self.running_text = text
+        else:
+            edited = text != self.running_text
+            self.running_text = config_to_toml(config, RUNNING_HEADER)
+            if edited:
+                self.say("The running config changed; your edits are kept (ctrl+r shows it).")
+            else:
+                self.replace_text(self.running_text)
+        self.update_plan()
+
+    def show_speed(self, ms_per_step: float) -> None:
+        """The measured time of a training step under the running config."""
+        if ms_per_step and abs(ms_per_step - self.ms_per_step) > 0.05 * self.ms_per_step:
+            self.ms_per_step = ms_per_step
+            self.update_plan()
+
+    def say(self, text: str, error: bool = False) -> None:
+        """Show one outcome in the status line."""
+        self.status.update(text)
+        self.status.set_class(error, "-error")
+
+    def show_error(self, error: ConfigError | str) -> None:
+        """An inline error; the cursor goes to the line it names."""
+        self.say(str(error), error=True)
+        line = getattr(error, "line", None)
+        if line is not None:
+            column = getattr(error, "column", None) or 1
+            self.editor.move_cursor((line - 1, column - 1), center=True)
+
+    # -- actions --------------------------------------------------------------
+
+    def action_apply(self) -> None:
+        """ctrl+s: check the text and, when valid and different, ask to apply it."""
+        config = self.checked()
+        if config is None or self.running is None:
+            if self.running is None:
+                self.say("No engine yet: nothing to apply the config to.", error=True)
+            return
+        old, new = flat_values(self.running), flat_values(config)
+        changes = {key: [old[key], new[key]] for key in changed_keys(self.running, config)}
+        if not changes:
+            self.say("Nothing to apply: this is the running config.")
+            return
+        self.post_message(self.ApplyRequested(config, changes))
+
+    def action_revert(self) -> None:
+        """ctrl+r: back to the running config's text (ctrl+z undoes this)."""
+        self.replace_text(self.running_text)
+        self.say("Reverted to the running config.")
+
+    def action_save_file(self) -> None:
+        """ctrl+o: after checking the text, ask where to write it."""
+        if self.checked() is not None:
+            self.post_message(self.SaveRequested())
+
+    def revert_keys(self, keys: list[str]) -> None:
+        """Put the running values of keys back into the text, keeping its comments if possible."""
+        assert self.running is not None, "only changes to a running config are reverted"
+        running = flat_values(self.running)
+        text: str | None = self.editor.text
+        for key in keys:
+            text = set_value(text, key, running[key]) if text is not None else None
+        note = ""
+        if text is None:  # a layout set_value cannot edit in place: write the config out anew
+            edited = parse_config(self.editor.text, EDITOR_SOURCE)
+            reverted = apply_values(edited, {key: running[key] for key in keys})
+            text = config_to_toml(reverted, RUNNING_HEADER)
+            note = " (the text was rewritten: its layout could not be edited in place)"
+        self.replace_text(text)
+        self.say(f"Reverted {', '.join(keys)} to the running values{note}.")
+
+    def action_leave(self) -> None:
+        """escape: give the keys back to the dashboard."""
+        self.screen.set_focus(None)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def checked(self) -> Config | None:
+        """The editor's config, or None after showing why it is not valid."""
+        try:
+            return parse_config(self.editor.text, EDITOR_SOURCE)
+        except ConfigError as error:
+            self.show_error(error)
+            return None
+
+    def save_to(self, path: Path) -> None:
+        """Write the editor's text as it is (comments and all) to path, atomically."""
+        if path.is_dir():
+            self.say(f"Not saved: {path} is a folder; give a file name.", error=True)
+            return
+        temp = path.with_name(f".{path.name}.tmp")
+        try:
+            temp.write_text(self.editor.text, encoding="utf-8")
+            os.replace(temp, path)
+        except OSError as error:
+            if temp.parent.is_dir():
+                temp.unlink(missing_ok=True)
+            self.say(f"Not saved: {path}: {error.strerror or error}", error=True)
+            return
+        self.say(f"Saved to {path}.")
+
+    def replace_text(self, text: str) -> None:
+        """Replace the whole text as one edit that ctrl+z undoes."""
+        editor = self.editor
+        row, column = editor.cursor_location
+        editor.replace(text, (0, 0), editor.document.end)
+        row = min(row, editor.document.line_count - 1)
+        editor.move_cursor((row, min(column, len(editor.document.get_line(row)))))
+
+    @staticmethod
+    def _parse_quietly(text: str) -> Config | None:
+        """The config text says, or None."""
+        try:
+            return parse_config(text, EDITOR_SOURCE)
+        except ConfigError:
+            return None
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        """Keep the plan in step with the text."""
+        event.stop()
+        self.update_plan()
+
+    def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
+        """Above the editor: what the key under the cursor means and when a change applies."""
+        event.stop()
+        key = key_at(self.editor.text, self.editor.cursor_location[0] + 1)
+        try:
+            when = "applies at the next step" if is_hot(key or "") else "needs a restart"
+            title = f"{key}: {help_text(key or '')} ({when})"
+        except ConfigError:  # not on a known key's line
+            title = KEYS_HINT
+        self.editor.border_title = title
+
+    # -- the plan ---------------------------------------------------------------
+
+    def update_plan(self) -> None:
+        """Describe the edited config (or the last valid one) next to the editor."""
+        config = self._parse_quietly(self.editor.text)
+        stale = config is None
+        config = config or self.plan_config or self.running
+        if config is None:
+            self.plan.update("")
+            return
+        self.plan_config = config
+        lines = self.plan_lines(config) + self._change_lines(config)
+        if stale:
+            lines.append("(as of the last valid text; ctrl+s says what is wrong)")
+        self.plan.update("\n".join(lines))
+
+    def plan_lines(self, config: Config) -> list[str]:
+        """What config implies: parameters, memory, tokens and time per step, vocabulary."""
+        vocab, vocab_note = self._vocab_for(config)
+        size = footprint(config, vocab)
+        return [
+            f"params    {size.params / 1e6:,.2f}M",
+            f"memory    ~{byte_size(size.memory_bytes)}",
+            f"tok/step  {size.tokens_per_step:,}",
+            f"step time {self._step_time(size)}",
+            f"vocab     {vocab_note}",
+        ]
+
+    def _change_lines(self, config: Config) -> list[str]:
+        """Which of config's changes apply at the next step and which need a restart."""
+        if self.running is None:
+            return []
+        changed = changed_keys(self.running, config)
+        if not changed:
+            return ["same as the running config"]
+        hot = [key for key in changed if is_hot(key)]
+        restart = [key for key in changed if not is_hot(key)]
+        lines = ["next step: " + ", ".join(hot)] if hot else []
+        return lines + (["needs a restart: " + ", ".join(restart)] if restart else [])
+
+    def _vocab_for(self, config: Config) -> tuple[int, str]:
+        """The vocabulary size config implies, and how sure that is."""
+        if fixed := fixed_vocab_size(config):
+            return fixed, f"{fixed:,}"
+        same_data = self.running is not None and self.running.data == config.data
+        if same_data and self.vocab_size:
+            return self.vocab_size, f"{self.vocab_size:,}"
+        guess = self.vocab_size or 1
+        return guess, f"~{guess:,} (until read)"
+
+    def _step_time(self, size: Footprint) -> str:
+        """Measured when the shape is the running one; else scaled by FLOPs."""
+        if self.running is None or not self.ms_per_step:
+            return "known after a step"
+        now = footprint(self.running, self.vocab_size or 1)
+        if size.flops_per_step == now.flops_per_step:
+            return f"{self.ms_per_step:,.1f} ms"
+        scaled = self.ms_per_step * size.flops_per_step / now.flops_per_step
+        return f"~{scaled:,.1f} ms (now {self.ms_per_step:,.1f})"
