@@ -244,6 +244,10 @@ def _validate(data: object) -> Config:
     sections: dict[str, dict[str, object]] = {name: {} for name in _SECTIONS}
     for section, table in data.items():
         if section not in _SECTIONS:
+            home = [name for name, keys in _FIELDS.items() if section in keys]
+            if home and not isinstance(table, Mapping):
+                message = f"set outside any section; it belongs under [{home[0]}]"
+                raise _ValidationError(_name(section), message)
             raise _ValidationError(_name(section), "unknown section" + _suggest(section))
         if not isinstance(table, Mapping):
             got = f"{_show(table)} ({type(table).__name__})"

@@ -148,6 +148,13 @@ def test_unknown_key_suggests_other_section() -> None:
     )
 
 
+def test_key_outside_its_section() -> None:
+    """A key written above every [section] header is told which section it belongs in."""
+    assert error_of("d_model = 48\n[model]\n") == (
+        "config.toml:1: d_model: set outside any section; it belongs under [model]"
+    )
+
+
 def test_unknown_section() -> None:
     """An unknown section is named with the closest real section."""
     assert error_of("[modle]\nd_model = 64\n") == (
