@@ -117,6 +117,7 @@ class SampleConfig:
     top_p: float = _hot(
         1.0, "keep the likeliest tokens whose chances sum to p (1 = off)", gt=0, le=1
     )
+    at_eval: bool = _hot(True, "at each eval, sample the prompt with seed train.seed")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from minigpt.events import (
     ConfigAppliedEvent,
     ConfigRejectedEvent,
     ErrorEvent,
+    EvalEvent,
     Event,
     HelloEvent,
     LogEvent,
@@ -56,6 +57,7 @@ from minigpt.server import ControlServer, Peer
 
 IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
 HELLO_STEP_POINTS = 2000  # step losses sent in a hello, downsampled from the full history
+HELLO_SAMPLES = 100  # the latest completions sent in a hello (samples.jsonl keeps them all)
 SAMPLE_SLICE_S = 0.03  # sampling time between two training steps
 # A tiny model trains hundreds of steps a second; no view needs them all live
 # (metrics.jsonl has every one), and a flood would crowd out a client's keys.
@@ -72,6 +74,7 @@ class SampleJob:
     step: int
     completion: Completion
     pieces: Iterator[str]
+    at_eval: bool = False
     text: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -105,21 +108,28 @@ class Engine:
             on_connect=lambda peer: self.inbox.put(("connect", peer, b"")),
             on_disconnect=lambda peer: self.inbox.put(("disconnect", peer, b"")),
         )
-        run.trainer.on_log = self._emit  # e.g. a torch.compile fallback reaches the clients
+        self._bind(run)
         self.samples: deque[SampleJob] = deque()
         self.sample_count = 0
         self.exit_code: int | None = None
         self.idle_since = time.monotonic()
         self.announce_next_step = self.state == RUNNING
         self.last_step_sent = 0.0
+        self.unsent_step: dict[str, Any] | None = None  # a throttled step event, not yet sent
         self._load_history()
 
+    def _bind(self, run: Run) -> None:
+        """Hear from the run: its log lines (e.g. a torch.compile fallback) and its evals."""
+        run.trainer.on_log = self._emit
+        run.on_eval = self._sample_at_eval
+
     def _load_history(self) -> None:
-        """Step losses, evals, config changes and the last checkpoint from metrics.jsonl."""
+        """Step losses, evals, config changes and checkpoints from metrics.jsonl; samples."""
         self.steps: list[list[float]] = []
         self.evals: list[dict[str, Any]] = []
         self.changes: list[dict[str, Any]] = []
         self.train_seconds = 0.0
+        self.finished_samples = deque(self.run.run_dir.read_samples(), maxlen=HELLO_SAMPLES)
         for event in self.run.run_dir.read_metrics():
             self._remember(event)
 
@@ -133,6 +143,8 @@ class Engine:
             self.evals.append(event)
         elif kind == "config_applied":
             self.changes.append(event)
+        elif kind == "sample_done":
+            self.finished_samples.append(event)
 
     # -- the loop ---------------------------------------------------------
 
@@ -206,6 +218,9 @@ class Engine:
         self.on_event(event)
         if not isinstance(event, StepEvent) or self._step_due(event):
             self.server.broadcast(message)
+            self.unsent_step = None
+        else:
+            self.unsent_step = message  # sent before the next state change, if still latest
 
     def _step_due(self, event: StepEvent) -> bool:
         """Whether clients should see this step: the first after a start, eval and final
@@ -228,7 +243,10 @@ class Engine:
         self.server.send(peer, event.to_dict())
 
     def _set_state(self, state: str, reason: str = "") -> None:
-        """Change state and announce it."""
+        """Change state and announce it, after the latest step so clients stop on the true step."""
+        if self.unsent_step is not None:
+            self.server.broadcast(self.unsent_step)
+            self.unsent_step = None
         self.state = state
         self.announce_next_step = state == RUNNING
         self._emit(StateEvent(state, reason))
@@ -271,6 +289,7 @@ class Engine:
                 ),
                 "best_val_loss": t.best_val_loss,
                 "train_seconds": self.train_seconds,
+                "samples": list(self.finished_samples),
             },
         )
 
@@ -379,6 +398,7 @@ class Engine:
         new_run = Run.start(config, run_dir.path, on_log=self._emit, overwrite=True)
         self.run.close()
         self.run = new_run
+        self._bind(new_run)
         self._load_history()
         self.state = IDLE
         self._emit(self.hello())  # a second hello tells clients to redraw from scratch
@@ -388,18 +408,36 @@ class Engine:
         args = dict(command.args)
         seed = args.pop("seed", None)
         config = apply_values(self.run.config, {f"sample.{k}": v for k, v in args.items()})
+        self.sample_count += 1
+        self._queue_sample(command.id or f"sample-{self.sample_count}", config, seed)
+
+    def _sample_at_eval(self, event: EvalEvent) -> None:
+        """The [sample] prompt at a fixed seed, so successive evals' answers compare.
+
+        At most one waits at a time: a fast run's evals must not pile up samples.
+        """
+        config = self.run.config
+        if config.sample.at_eval and not any(job.at_eval for job in self.samples):
+            try:
+                job_id = f"eval-{event.step}"
+                self._queue_sample(job_id, config, config.train.seed, at_eval=True)
+            except MiniGPTError as error:  # e.g. a prompt the char vocabulary cannot encode
+                self._emit(LogEvent("warning", f"no sample at eval: {error}"))
+
+    def _queue_sample(self, job_id: str, config: Config, seed: int | None, at_eval=False) -> None:
+        """Start a completion with config's [sample] settings from a copy of the weights."""
         model = copy.deepcopy(self.run.trainer.model).eval()
         tokenizer = self.run.trainer.corpus.tokenizer
         completion = Completion(model, tokenizer, config.sample, seed=seed)
-        self.sample_count += 1
         self.samples.append(
             SampleJob(
-                id=command.id or f"sample-{self.sample_count}",
+                id=job_id,
                 prompt=config.sample.prompt,
                 settings=config_to_dict(config)["sample"] | {"seed": seed},
                 step=self.run.trainer.step,
                 completion=completion,
                 pieces=iter(completion),
+                at_eval=at_eval,
             )
         )
 
@@ -448,6 +486,7 @@ class Engine:
             prompt_cropped=job.completion.prompt_cropped,
             settings=job.settings,
             cancelled=cancelled,
+            at_eval=job.at_eval,
         )
         self.run.run_dir.record_sample(event)
         self._emit(event)

@@ -126,6 +126,7 @@ class SampleDoneEvent(Event):
     prompt_cropped: int
     settings: dict[str, Any]
     cancelled: bool = False
+    at_eval: bool = False  # sampled by the engine at an eval, not asked for by a client
 
 
 @dataclass

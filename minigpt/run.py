@@ -45,6 +45,7 @@ class Run:
         self.trainer = trainer
         self.last_eval_step: int | None = None
         self.saved_step: int | None = None  # step of the latest model.ckpt
+        self.on_eval: Callable[[EvalEvent], None] = _ignore  # called with the weights evaluated
 
     @classmethod
     def start(
@@ -150,6 +151,7 @@ class Run:
             best_val_loss=self.trainer.best_val_loss,
         )
         self.run_dir.append(event)
+        self.on_eval(event)
         self.last_eval_step = self.trainer.step
         if improved:
             try:

@@ -27,6 +27,23 @@ from minigpt.config import Config, config_to_toml
 from minigpt.errors import EngineError
 from minigpt.events import Event
 
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a .jsonl file, skipping torn or garbled lines; [] if missing."""
+    if not path.exists():
+        return []
+    records = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
 _CONFIG_HEADER = """\
 # The configuration this run uses, rewritten by its engine whenever a change applies.
 # Start a new run from it with:  minigpt train --config THIS_FILE --run-dir NEW_DIR
@@ -93,18 +110,11 @@ class RunDir:
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every complete event in metrics.jsonl; a torn or garbled line is skipped."""
-        if not self.metrics.exists():
-            return []
-        events = []
-        with open(self.metrics, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(event, dict):
-                    events.append(event)
-        return events
+        return _read_jsonl(self.metrics)
+
+    def read_samples(self) -> list[dict[str, Any]]:
+        """Every complete record in samples.jsonl; a torn or garbled line is skipped."""
+        return _read_jsonl(self.samples)
 
     def truncate_metrics(self, step: int) -> None:
         """Drop events after `step` (work lost with the process that wrote them)."""

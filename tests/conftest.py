@@ -37,6 +37,8 @@ eval_interval = 25
 eval_iters = 2
 checkpoint_interval = 10
 threads = 1
+[sample]
+at_eval = false
 [data]
 tokenizer = "char"
 """

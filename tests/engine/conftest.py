@@ -27,6 +27,7 @@ def _tiny_config(corpus: Path, **values: object) -> Config:
         "train.threads": 1,
         "data.path": str(corpus),
         "data.tokenizer": "char",
+        "sample.at_eval": False,  # tests that want samples at evals ask for them
     }
     return apply_values(Config(), base | values)
 

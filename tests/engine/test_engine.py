@@ -64,7 +64,9 @@ def test_commands_act_at_step_boundaries(spawn, tmp_path: Path) -> None:
     assert client.wait_for("state")["state"] == "running"
     steps(client, 3)
     client.send("pause")
-    paused_at = client.wait_for(lambda e: e.get("state") == "paused")
+    seen: list[dict] = []
+    paused_at = client.wait_for(lambda e: seen.append(e) or e.get("state") == "paused")
+    last_step = [e for e in seen if e["event"] == "step"][-1]  # throttled, yet the true last
     assert not any(e["event"] == "step" for e in client.events(0.5))
     client.send("save")
     saved = client.wait_for("checkpoint")
@@ -76,7 +78,7 @@ def test_commands_act_at_step_boundaries(spawn, tmp_path: Path) -> None:
     assert applied["changes"]["train.learning_rate"] == [0.001, 0.0001]
     client.send("resume")
     first_after = client.wait_for("step")
-    assert first_after["step"] == saved["step"] + 1
+    assert first_after["step"] == saved["step"] + 1 == last_step["step"] + 1
     assert first_after["lr"] < 1e-4 + 1e-12
     assert paused_at["time"] <= first_after["time"]
     client.send("stop")
@@ -131,6 +133,33 @@ def test_sampling_streams_and_never_changes_training(spawn, tmp_path: Path) -> N
 
     assert len(losses("plain")) == 40
     assert losses("sampled") == losses("plain")
+
+
+def test_each_eval_samples_the_prompt_at_a_fixed_seed(spawn, tmp_path: Path) -> None:
+    """With sample.at_eval, evals queue the [sample] prompt (one at a time); hellos replay them."""
+    settings = ["--set", "sample.at_eval=true", "--set", "sample.max_new_tokens=8"]
+    settings += ["--set", "sample.prompt=the cat"]
+    first = spawn(tmp_path / "a", "--set", "train.max_iters=50", *settings)
+    first.send("start")
+    first.wait_for(lambda e: e.get("state") == "finished")
+    done = first.wait_for(lambda e: e["event"] == "sample_done" and e["id"] == "eval-50")
+    assert done["at_eval"] and done["prompt"] == "the cat" and done["tokens"] == 8
+    assert done["settings"]["seed"] == 1337  # train.seed
+    records = [json.loads(line) for line in (tmp_path / "a" / "samples.jsonl").open()]
+    assert records[0]["id"] == "eval-0" and records[0]["step"] == 0  # the weights evaluated
+    assert all(r["at_eval"] for r in records)
+    assert len(records) <= 3  # evals at 0, 25, 50; ones that found a sample waiting were skipped
+    again = Client.connect(tmp_path / "a")
+    assert again.hello["history"]["samples"] == records
+    again.close()
+    second = spawn(tmp_path / "b", "--set", "train.max_iters=0", *settings)
+    second.send("eval")
+    repeat = second.wait_for(lambda e: e["event"] == "sample_done")
+    assert repeat["id"] == "eval-0" and repeat["text"] == records[0]["text"]  # same seed, text
+    second.send("set", values={"sample.prompt": "The cat"})  # no "T" in the char vocabulary
+    second.send("eval")
+    warning = second.wait_for("log")
+    assert "no sample at eval" in warning["message"] and "'T'" in warning["message"]
 
 
 def test_cancel_stops_a_completion(spawn, tmp_path: Path) -> None:
