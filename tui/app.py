@@ -31,8 +31,17 @@ from tui.screens import HelpScreen, QuitScreen, RestartScreen, SaveConfigScreen
 from tui.stats import RunStats, StatsPanel
 
 CONNECTING, LOST = "connecting", "engine lost"
-CONFIG_KEYS = [(b.key, b.description) for b in ConfigPane.BINDINGS if b.show]  # type: ignore[union-attr]
+# Keys of the two panes, for the help screen: (key, what it does).
+PANE_KEYS = [
+    ("up/down", "earlier / later prompts (in the prompt)"),
+    ("pgup/pgdn", "scroll the completions (in the Generate pane)"),
+    ("escape", "cancel the completion streaming; else leave the prompt"),
+    *((b.key, f"{b.description} (in the Generate pane)") for b in GeneratePane.BINDINGS if b.show),  # type: ignore[union-attr]
+    *((b.key, f"{b.description} (in the Config editor)") for b in ConfigPane.BINDINGS if b.show),  # type: ignore[union-attr]
+    ("escape", "leave the Config editor"),
+]
 CONFIG_REQUEST = "config-"  # the id prefix of the Config pane's set commands
+SAMPLE_REQUEST = "ui-"  # the id prefix of the Generate pane's sample commands
 ENGINE_COMMANDS = {"toggle_training", "save", "evaluate"}
 STATS_SECONDS = 0.25  # numbers refresh at 4 Hz however fast steps arrive
 
@@ -51,6 +60,7 @@ class MiniGPTApp(App[None]):
         Binding("c", "show_tab('config')", "Config"),
         Binding("l", "show_tab('log')", "Log"),
         Binding("y", "toggle_log_scale", "Log y"),
+        Binding("z", "zoom", "Zoom tabs"),
         Binding("r", "restart_engine", "Restart engine"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit_menu", "Quit"),
@@ -64,9 +74,8 @@ class MiniGPTApp(App[None]):
         self.link = link
         self.stats = RunStats()
         self.model_facts: dict[str, Any] = {}
-        self.prompts: dict[str, str] = {}
         self.log_lines: list[str] = []
-        self.streams: dict[str, str] = {}
+        self.sample_requests = 0
         self.config_requests = 0
 
     def compose(self) -> ComposeResult:
@@ -199,6 +208,8 @@ class MiniGPTApp(App[None]):
             self.config_pane.show_error(f"the engine's config does not fit this dashboard: {error}")
         else:
             self.config_pane.show_running(running, self.model_facts["vocab_size"], step_ms)
+            self.generate_pane.set_defaults(running.sample)
+        self.generate_pane.load_history(history.get("samples", []))
         self.title = f"minigpt-tui · {self.link.run_dir}"
         self.state = hello["state"]
         self.stats_panel.show(self.stats)
@@ -236,6 +247,9 @@ class MiniGPTApp(App[None]):
             self.apply_config_change(event)
         elif str(event.get("id")).startswith(CONFIG_REQUEST):
             self.config_refused(event)
+        elif kind == "error" and str(event.get("id")).startswith(SAMPLE_REQUEST):
+            self.log_line(f"sample not made: {event['message']}")
+            self.generate_pane.failed(event["id"], event["message"])
         elif kind in ("config_rejected", "error", "log"):
             text = event.get("message") or event.get("reason", "")
             self.log_line(f"{kind}: {text}")
@@ -255,6 +269,8 @@ class MiniGPTApp(App[None]):
         if pane.running is not None:
             values = {key: new for key, (_, new) in event["changes"].items()}
             pane.show_running(apply_values(pane.running, values))
+            if any(key.startswith("sample.") for key in values):
+                self.generate_pane.set_defaults(pane.running.sample)
         pane.say(f"Applied at step {event['step']}: {changes or 'no change'}.")
 
     def config_refused(self, event: dict[str, Any]) -> None:
@@ -271,22 +287,10 @@ class MiniGPTApp(App[None]):
 
     def apply_sample(self, event: dict[str, Any]) -> None:
         """Stream a completion into the Generate pane."""
-        pane = self.generate_pane
-        request = event["id"]
-        prompt = self.prompts.get(request, event.get("prompt", ""))
         if event["event"] == "sample_token":
-            self.streams[request] = self.streams.get(request, "") + event["text"]
-            pane.stream(prompt, self.streams[request], event["step"], event["tokens_per_sec"])
-            return
-        self.streams.pop(request, None)
-        self.prompts.pop(request, None)
-        speed = f"{event['tokens_per_sec']:,.0f} tokens/s"
-        note = f"step {event['step']:,} weights · {event['tokens']} tokens · {speed}"
-        if event["cancelled"]:
-            note += " · cancelled"
-        if event["prompt_cropped"]:
-            note += f" · prompt cropped by {event['prompt_cropped']} tokens to fit the context"
-        pane.finish(prompt, event["text"], note)
+            self.generate_pane.stream(event)
+        else:
+            self.generate_pane.finish(event)
 
     def log_line(self, text: str) -> None:
         """Add a line to the Log tab."""
@@ -349,11 +353,15 @@ class MiniGPTApp(App[None]):
         chart = self.loss_chart
         chart.log_scale = not chart.log_scale
 
+    def action_zoom(self) -> None:
+        """z: the tabs fill the screen (room for completions and the config), or back."""
+        screen = self.screen
+        screen.maximized = None if screen.maximized else self.query_one(TabbedContent)
+
     def action_help(self) -> None:
         """?: the key reference."""
         keys = [(b.key_display or b.key, b.description) for b in self.BINDINGS]  # type: ignore[union-attr]
-        keys += [(key, f"{what} (in the Config editor)") for key, what in CONFIG_KEYS]
-        keys.append(("escape", "leave the prompt or the editor"))
+        keys += PANE_KEYS
         self.push_screen(HelpScreen(keys))
 
     def action_restart_engine(self) -> None:
@@ -380,10 +388,17 @@ class MiniGPTApp(App[None]):
     @on(GeneratePane.Submitted)
     def sample(self, message: GeneratePane.Submitted) -> None:
         """Ask the engine for a completion."""
-        request = f"ui-{len(self.prompts) + 1}-{id(message)}"
-        self.prompts[request] = message.prompt
-        if not self.link.send("sample", prompt=message.prompt, id=request):
-            self.notify("no engine to sample from", severity="warning")
+        self.sample_requests += 1
+        request = f"{SAMPLE_REQUEST}{self.sample_requests}"
+        if self.link.send("sample", prompt=message.prompt, id=request, **message.settings):
+            self.generate_pane.expect(request, message.prompt)
+        else:
+            self.generate_pane.say("No engine to sample from.", error=True)
+
+    @on(GeneratePane.CancelRequested)
+    def cancel_sample(self, message: GeneratePane.CancelRequested) -> None:
+        """Stop the completion streaming in the Generate pane."""
+        self.link.send("cancel_sample", sample_id=message.request)
 
     # -- config changes -----------------------------------------------------------
 

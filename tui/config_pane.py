@@ -142,6 +142,7 @@ class ConfigPane(Vertical):
         """Show one outcome in the status line."""
         self.status.update(text)
         self.status.set_class(error, "-error")
+        self.status.set_class(bool(text), "-shown")
 
     def show_error(self, error: ConfigError | str) -> None:
         """An inline error; the cursor goes to the line it names."""

@@ -1,62 +1,328 @@
-"""The Generate pane: type a prompt, watch the model answer token by token."""
+"""The Generate pane: type a prompt, watch the model answer token by token.
+
+Top to bottom: the finished completions (yours, and the engine's answer to the
+[sample] prompt at each eval), the completion streaming now, the sampling
+controls (defaults from [sample]), a status line, and the prompt, whose
+up/down keys walk the prompts sent before (kept in the run's samples.jsonl,
+so they survive a restart of the dashboard).
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Input, RichLog, Static
+from textual.widgets import Input, Label, RichLog, Static
+
+from minigpt.config import Config, SampleConfig, apply_values, parse_overrides
+from minigpt.config_text import toml_value
+from minigpt.errors import ConfigError
+
+# (key, label) of each sampling control, in the order shown.
+CONTROLS = [
+    ("temperature", "temp"),
+    ("top_k", "top-k"),
+    ("top_p", "top-p"),
+    ("max_new_tokens", "tokens"),
+    ("seed", "seed"),
+]
+PROMPT_STYLE = "bold"
+NOTE_STYLE = "dim italic"
+
+
+@dataclass
+class Completed:
+    """One finished completion as the pane shows it."""
+
+    prompt: str
+    text: str
+    note: str
+    step: int
+    at_eval: bool
+
+
+def describe(event: dict[str, Any]) -> str:
+    """The note under a finished completion: whose weights, how fast, with what settings."""
+    settings = event.get("settings", {})
+    parts = [
+        f"step {event['step']:,} weights",
+        "sampled at eval" if event.get("at_eval") else "",
+        f"{event['tokens']} tokens",
+        f"{event['tokens_per_sec']:,.0f} tokens/s",
+        f"temp {settings['temperature']:g}" if "temperature" in settings else "",
+        f"top-k {settings['top_k']}" if settings.get("top_k") else "",
+        f"top-p {settings['top_p']:g}" if settings.get("top_p", 1) < 1 else "",
+        f"seed {settings['seed']}" if settings.get("seed") is not None else "",
+        "cancelled" if event.get("cancelled") else "",
+    ]
+    if event.get("prompt_cropped"):
+        parts.append(f"prompt cropped by {event['prompt_cropped']} tokens to fit the context")
+    return " · ".join(part for part in parts if part)
+
+
+class PromptInput(Input):
+    """The prompt line; up and down walk the prompts sent before."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "history(-1)", "Earlier prompt", show=False),
+        Binding("down", "history(1)", "Later prompt", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        """An empty history; the line being typed is kept while walking it."""
+        super().__init__(**kwargs)
+        self.history: list[str] = []
+        self.position = 0  # == len(history): the line being typed
+        self.draft = ""
+
+    def remember(self, prompt: str) -> None:
+        """Add a sent prompt (not twice in a row) and go back to a fresh line."""
+        if not self.history or self.history[-1] != prompt:
+            self.history.append(prompt)
+        self.position = len(self.history)
+        self.draft = ""
+
+    def action_history(self, offset: int) -> None:
+        """Show the previous (-1) or next (+1) prompt; past the newest, the draft."""
+        if not self.history:
+            return
+        if self.position == len(self.history):
+            self.draft = self.value
+        self.position = max(0, min(len(self.history), self.position + offset))
+        in_history = self.position < len(self.history)
+        self.value = self.history[self.position] if in_history else self.draft
+        self.cursor_position = len(self.value)
 
 
 class GeneratePane(Vertical):
-    """Finished completions, the one streaming now, and the prompt line."""
+    """Completions, the streaming one, sampling controls, status and prompt."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "leave", "Leave prompt", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "escape", "Cancel sample / leave", show=False),
+        Binding("ctrl+t", "toggle_eval_only", "At-eval samples"),
+        Binding("ctrl+y", "copy_last", "Copy last"),
+        Binding("pageup", "scroll_completions(-1)", "Scroll up", show=False),
+        Binding("pagedown", "scroll_completions(1)", "Scroll down", show=False),
+    ]
 
     class Submitted(Message):
-        """The user asked for a completion of this prompt."""
+        """The user asked for a completion of this prompt with these settings."""
 
-        def __init__(self, prompt: str) -> None:
-            """Carry the prompt."""
+        def __init__(self, prompt: str, settings: dict[str, Any]) -> None:
+            """Carry the prompt and the sample command's settings."""
             super().__init__()
             self.prompt = prompt
+            self.settings = settings
 
-    def __init__(self, **kwargs: object) -> None:
+    class CancelRequested(Message):
+        """The user wants the completion streaming now stopped."""
+
+        def __init__(self, request: str) -> None:
+            """Carry the request id."""
+            super().__init__()
+            self.request = request
+
+    def __init__(self, **kwargs: Any) -> None:
         """Make the parts up front, so updates work at any moment."""
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.completions = RichLog(id="completions", wrap=True, markup=False)
         self.streaming = Static(id="streaming", markup=False)
-        self.prompt = Input(placeholder="prompt: enter samples, escape leaves", id="prompt")
-        self.finished: list[tuple[str, str, str]] = []  # (prompt, completion, note)
+        self.controls = {key: Input(id=f"control-{key}", compact=True) for key, _ in CONTROLS}
+        self.status = Static(id="generate-status", markup=False)
+        self.prompt = PromptInput(placeholder="prompt: enter samples, escape leaves", id="prompt")
+        self.finished: list[Completed] = []
+        self.eval_only = False
+        self.at_eval_prompt = ""  # the [sample] prompt the engine answers at each eval
+        self.requested: dict[str, str] = {}  # request id -> prompt, for completions asked here
+        self.streams: dict[str, str] = {}  # request id -> text so far
 
     def compose(self) -> ComposeResult:
-        """Output above, prompt below."""
+        """Output above, controls and prompt below."""
         yield self.completions
         yield self.streaming
+        with Horizontal(id="sample-controls"):
+            for key, label in CONTROLS:
+                yield Label(label)
+                yield self.controls[key]
+        yield self.status
         yield self.prompt
 
-    def action_leave(self) -> None:
-        """escape: give the keys back to the dashboard."""
-        self.screen.set_focus(None)
+    def on_mount(self) -> None:
+        """Name the view in the border."""
+        self._title_completions()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        """Hand the prompt to the app."""
-        event.stop()
-        if event.value.strip():
-            self.post_message(self.Submitted(event.value))
+    # -- what the app tells the pane -----------------------------------------
 
-    def stream(self, prompt: str, text: str, step: int, tokens_per_sec: float) -> None:
-        """Show the completion so far."""
-        self.streaming.update(f"{prompt}{text}")
-        self.streaming.border_subtitle = f"step {step:,} weights · {tokens_per_sec:,.0f} tokens/s"
+    def set_defaults(self, sample: SampleConfig) -> None:
+        """Fill the controls from the run's [sample] settings (seed empty: random)."""
+        for key, _ in CONTROLS:
+            if key != "seed":
+                self.controls[key].value = toml_value(getattr(sample, key))
+        self.at_eval_prompt = sample.prompt
+        self._title_completions()
+
+    def load_history(self, samples: list[dict[str, Any]]) -> None:
+        """Show the run's earlier completions and offer its earlier prompts."""
+        self.finished = []
+        for event in samples:
+            self._add(event)
+            if not event.get("at_eval"):
+                self.prompt.remember(event["prompt"])
+        self._redraw()
+
+    def expect(self, request: str, prompt: str) -> None:
+        """A completion was asked for here: stream it into view as it comes."""
+        self.requested[request] = prompt
+        self.streams[request] = ""
+
+    def stream(self, event: dict[str, Any]) -> None:
+        """A piece of a completion; only those asked for here are shown while streaming."""
+        request = event["id"]
+        if request not in self.requested:
+            return
+        self.streams[request] += event["text"]
+        text = Text(self.requested[request], style=PROMPT_STYLE) + Text(self.streams[request])
+        self.streaming.update(text)
+        self.streaming.border_subtitle = (
+            f"step {event['step']:,} weights · {event['tokens_per_sec']:,.0f} tokens/s · "
+            "escape cancels"
+        )
         self.set_class(True, "-streaming")
 
-    def finish(self, prompt: str, text: str, note: str) -> None:
-        """Move the finished completion into the history."""
-        self.finished.append((prompt, text, note))
-        self.completions.write(f"{prompt}{text}\n[{note}]")
-        self.streaming.update("")
-        self.set_class(False, "-streaming")
+    def finish(self, event: dict[str, Any]) -> None:
+        """A completion finished: add it to the list."""
+        request = event["id"]
+        self.requested.pop(request, None)
+        self.streams.pop(request, None)
+        if not self.streams:
+            self.streaming.update("")
+            self.set_class(False, "-streaming")
+        entry = self._add(event)
+        if not self.eval_only or entry.at_eval:
+            self._write(entry)
+
+    def failed(self, request: str, message: str) -> None:
+        """The engine refused a completion asked for here (e.g. characters it never saw)."""
+        self.requested.pop(request, None)
+        self.streams.pop(request, None)
+        self.say(message, error=True)
+
+    def say(self, text: str, error: bool = False) -> None:
+        """Show one outcome in the status line."""
+        self.status.update(text)
+        self.status.set_class(error, "-error")
+        self.status.set_class(bool(text), "-shown")
+
+    # -- keys -------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the prompt samples; in a control, it goes back to the prompt."""
+        event.stop()
+        if event.input is not self.prompt:
+            self.prompt.focus()
+            return
+        prompt = event.value
+        if not prompt.strip():
+            self.say("Type a prompt first: the model continues the text you give it.", error=True)
+            return
+        settings = self.checked_settings()
+        if settings is None:
+            return
+        self.prompt.remember(prompt)
+        self.prompt.value = ""
+        self.say("")
+        self.post_message(self.Submitted(prompt, settings))
+
+    def action_escape(self) -> None:
+        """escape: cancel the completion streaming here, else give the keys back."""
+        if self.streams:
+            self.post_message(self.CancelRequested(next(reversed(self.streams))))
+        else:
+            self.screen.set_focus(None)
+
+    def action_toggle_eval_only(self) -> None:
+        """ctrl+t: only the answers to the [sample] prompt at each eval, or everything."""
+        self.eval_only = not self.eval_only
+        self._redraw()
+
+    def action_scroll_completions(self, direction: int) -> None:
+        """pageup / pagedown: browse the completions without leaving the prompt."""
+        if direction < 0:
+            self.completions.scroll_page_up(animate=False)
+        else:
+            self.completions.scroll_page_down(animate=False)
+
+    def action_copy_last(self) -> None:
+        """ctrl+y: the last completion to the clipboard (OSC 52, which works over SSH)."""
+        if not self.finished:
+            self.say("Nothing to copy yet.")
+            return
+        last = self.finished[-1]
+        self.app.copy_to_clipboard(last.prompt + last.text)
+        self.say(f"Copied the last completion ({len(last.prompt + last.text):,} characters).")
+
+    # -- helpers ----------------------------------------------------------------
+
+    def checked_settings(self) -> dict[str, Any] | None:
+        """The controls as sample settings, or None after saying which one is wrong."""
+        settings: dict[str, Any] = {}
+        for key, _ in CONTROLS:
+            control = self.controls[key]
+            raw = control.value.strip()
+            try:
+                if key == "seed":
+                    if raw and not re.fullmatch(r"\d+", raw):
+                        raise ConfigError(
+                            f"seed: expected a whole number >= 0 (empty: random), got {raw!r}"
+                        )
+                    if raw:
+                        settings["seed"] = int(raw)
+                    continue
+                value = parse_overrides([f"sample.{key}={raw}"])[f"sample.{key}"]
+                apply_values(Config(), {f"sample.{key}": value})  # the engine's own rules
+            except ConfigError as error:
+                self.say(str(error), error=True)
+                control.focus()
+                return None
+            settings[key] = value
+        return settings
+
+    def _add(self, event: dict[str, Any]) -> Completed:
+        """Keep a finished completion."""
+        entry = Completed(
+            prompt=event["prompt"],
+            text=event["text"],
+            note=describe(event),
+            step=event["step"],
+            at_eval=bool(event.get("at_eval")),
+        )
+        self.finished.append(entry)
+        return entry
+
+    def _write(self, entry: Completed) -> None:
+        """Show one completion: prompt (bold) and completion, then the note (last, so the
+        newest note stays in view however long the text)."""
+        self.completions.write(Text(entry.prompt, style=PROMPT_STYLE) + Text(entry.text))
+        self.completions.write(Text(entry.note, style=NOTE_STYLE))
+
+    def _redraw(self) -> None:
+        """Show the completions of the current view."""
+        self.completions.clear()
+        for entry in self.finished:
+            if not self.eval_only or entry.at_eval:
+                self._write(entry)
+        self._title_completions()
+
+    def _title_completions(self) -> None:
+        """Say which completions are shown, and how to switch."""
+        if self.eval_only:
+            prompt = self.at_eval_prompt
+            self.completions.border_title = f"at each eval: {prompt!r} · ctrl+t shows all"
+        else:
+            self.completions.border_title = "completions · ctrl+t: only those at each eval"

@@ -13,8 +13,11 @@ def make_link(config_file: Path, tmp_path: Path) -> Iterator[Callable[..., Engin
     """Links to engines on the tiny config; every engine they start is killed at the end."""
     links: list[EngineLink] = []
 
-    def build(*overrides: str, run: str = "run") -> EngineLink:
-        link = EngineLink.from_options(tmp_path / run, str(config_file), None, list(overrides))
+    def build(
+        *overrides: str, run: str = "run", config: bool = True, data: str | None = None
+    ) -> EngineLink:
+        config_path = str(config_file) if config else None
+        link = EngineLink.from_options(tmp_path / run, config_path, data, list(overrides))
         links.append(link)
         return link
 

@@ -20,3 +20,10 @@ async def until(pilot: Pilot, test: Callable[[], bool], timeout: float = 60.0) -
 def text(app: MiniGPTApp, selector: str) -> str:
     """What a Static shows."""
     return str(app.query_one(selector, Static).render())
+
+
+async def train_until(pilot: Pilot, app: MiniGPTApp, state: str) -> None:
+    """Wait for the idle engine, press space, and wait for `state` (running, finished...)."""
+    await until(pilot, lambda: app.state == "idle")
+    await pilot.press("space")
+    await until(pilot, lambda: app.state == state)

@@ -5,7 +5,7 @@ from textual.widgets import Input, Static, TabbedContent
 
 from minigpt.client import Client
 from minigpt.status import run_status
-from tests.tui.pilot import text, until
+from tests.tui.pilot import text, train_until, until
 from tui.app import make_app
 from tui.charts import LossChart
 from tui.config_pane import ConfigPane
@@ -69,6 +69,10 @@ async def test_save_eval_and_view_keys(make_link, size) -> None:
         assert app.query_one(LossChart).log_scale
         await pilot.press("y")
         assert not app.query_one(LossChart).log_scale
+        await pilot.press("z")
+        assert app.screen.maximized is app.query_one(TabbedContent)
+        await pilot.press("z")
+        assert app.screen.maximized is None
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -82,9 +86,9 @@ async def test_prompt_streams_a_completion(make_link, size) -> None:
         await pilot.press(*"the cat sat", "enter")
         pane = app.query_one(GeneratePane)
         await until(pilot, lambda: bool(pane.finished))
-        prompt, completion, note = pane.finished[0]
-        assert prompt == "the cat sat" and len(completion) > 0
-        assert "tokens/s" in note and "step 0 weights" in note
+        entry = pane.finished[0]
+        assert entry.prompt == "the cat sat" and len(entry.text) > 0
+        assert "tokens/s" in entry.note and "step 0 weights" in entry.note
         assert app.stats.checkpoint_step is None  # the "s" typed was text, not a save
 
 
@@ -108,9 +112,7 @@ async def test_finished_run_says_so(make_link, size) -> None:
     """A run that reaches max_iters shows finished, and space is refused with a message."""
     app = make_app(make_link("train.max_iters=5"))
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.state == "idle")
-        await pilot.press("space")
-        await until(pilot, lambda: app.state == "finished")
+        await train_until(pilot, app, "finished")
         assert app.stats.step == 5
         await pilot.press("space")
         await until(pilot, lambda: any("max_iters" in line for line in app.log_lines))
@@ -144,9 +146,7 @@ async def test_quit_detach_leaves_the_engine_training(make_link) -> None:
     link = make_link()
     app = make_app(link)
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.state == "idle")
-        await pilot.press("space")
-        await until(pilot, lambda: app.state == "running")
+        await train_until(pilot, app, "running")
         process = link.client.process
         await pilot.press("q")
         assert isinstance(app.screen, QuitScreen)
