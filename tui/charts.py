@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
@@ -30,6 +31,7 @@ class TimedPlot(PlotextPlot):
         """Start clean; the first data marks it dirty."""
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.dirty = True
+        self.built: tuple[object, RenderResult] | None = None  # (size and theme, the drawing)
 
     def on_mount(self) -> None:
         """Start the redraw timer."""
@@ -47,7 +49,23 @@ class TimedPlot(PlotextPlot):
         self.dirty = False
         self.plt.clear_figure()
         self.draw()
+        self.built = None
         self.refresh()
+
+    def render(self) -> RenderResult:
+        """The drawing of the last redraw, built once per size and theme.
+
+        plotext's build is not repeatable: it rescales the figure's data in place,
+        so building twice on a log scale takes the log of a log (and fails below
+        1). A new size or theme therefore redraws from the series first.
+        """
+        key = (self.size, self.app.theme)
+        if self.built is None or self.built[0] != key:
+            if self.built is not None:
+                self.plt.clear_figure()
+                self.draw()
+            self.built = (key, super().render())
+        return self.built[1]
 
     def draw(self) -> None:
         """Describe the plot with self.plt (subclasses)."""
