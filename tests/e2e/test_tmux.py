@@ -19,13 +19,14 @@ from tui.config_pane import RUNNING_HEADER
 PROGRAM = Path(sys.executable).parent / "minigpt-tui"
 
 
-SOCKET = f"minigpt-e2e-{uuid.uuid4().hex[:8]}"  # a private tmux server, whatever else runs
+def tmux(session: str, *args: str) -> str:
+    """Run a tmux command on the session's own tmux server and return its output.
 
-
-def tmux(*args: str) -> str:
-    """Run a tmux command on the tests' own server and return its output."""
+    Each test's session has a server of its own (named like it): a server that the
+    previous test just killed may still be exiting when the next one starts.
+    """
     assert shutil.which("tmux"), "tmux is needed for the end-to-end tests (apt-get install tmux)"
-    command = ["tmux", "-L", SOCKET, "-f", "/dev/null", *args]
+    command = ["tmux", "-L", session, "-f", "/dev/null", *args]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
@@ -36,19 +37,24 @@ def terminal(tmp_path: Path, config_file: Path) -> Iterator[tuple[str, Path]]:
     run_dir = tmp_path / "runs" / "e2e"
     command = f"{PROGRAM} --run-dir {run_dir} --config {config_file}"
     tmux(
-        "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
+        session, "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
         "-e", "TERM=xterm-256color", "-e", f"MINIGPT_CACHE={tmp_path / 'cache'}", command,
     )  # fmt: skip
     yield session, run_dir
-    subprocess.run(["tmux", "-L", SOCKET, "kill-server"], capture_output=True)
+    subprocess.run(["tmux", "-L", session, "kill-server"], capture_output=True)
     lock = run_dir / "engine.lock"
     if lock.exists() and (pid := lock.read_text().strip()).isdigit():
         subprocess.run(["kill", "-9", pid], capture_output=True)
 
 
+def keys(session: str, *names: str) -> None:
+    """Type keys into the session (tmux key names, or text after "-l")."""
+    tmux(session, "send-keys", "-t", session, *names)
+
+
 def screen(session: str) -> str:
     """What the terminal shows now."""
-    return tmux("capture-pane", "-p", "-t", session)
+    return tmux(session, "capture-pane", "-p", "-t", session)
 
 
 def wait_for(session: str, test: Callable[[str], bool], timeout: float = 60.0) -> str:
@@ -79,22 +85,22 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     """Start with space, watch steps climb, sample a prompt, pause, then quit saving."""
     session, run_dir = terminal
     wait_for(session, lambda s: "─ idle ─" in s)
-    tmux("send-keys", "-t", session, "Space")
+    keys(session, "Space")
     first = step_shown(wait_for(session, lambda s: "─ running ─" in s and step_shown(s) > 0))
     wait_for(session, lambda s: step_shown(s) > first)
     wait_for(session, lambda s: any("\u2801" <= c <= "\u28ff" for c in s))  # the chart drew
-    tmux("send-keys", "-t", session, "g")
+    keys(session, "g")
     wait_for(session, lambda s: "Start/Pause" not in s)  # the prompt has the keys now
-    tmux("send-keys", "-t", session, "-l", "the cat")
-    tmux("send-keys", "-t", session, "Enter")
+    keys(session, "-l", "the cat")
+    keys(session, "Enter")
     wait_for(session, lambda s: "tokens/s" in s and "weights" in s)
-    tmux("send-keys", "-t", session, "Escape")
+    keys(session, "Escape")
     time.sleep(0.5)  # a lone escape needs a pause, or escape+space reads as alt+space
-    tmux("send-keys", "-t", session, "Space")
+    keys(session, "Space")
     wait_for(session, lambda s: "─ paused ─" in s)
-    tmux("send-keys", "-t", session, "q")
+    keys(session, "q")
     wait_for(session, lambda s: "Stop and save (s)" in s)
-    tmux("send-keys", "-t", session, "s")
+    keys(session, "s")
     deadline = time.monotonic() + 30
     while "alive" in run_status(run_dir) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -106,15 +112,15 @@ def test_edit_learning_rate_while_training(terminal: tuple[str, Path]) -> None:
     """c opens the editor; a new learning_rate typed over its line applies at the next step."""
     session, run_dir = terminal
     wait_for(session, lambda s: "─ idle ─" in s)
-    tmux("send-keys", "-t", session, "Space")
+    keys(session, "Space")
     wait_for(session, lambda s: "─ running ─" in s and step_shown(s) > 0)
-    tmux("send-keys", "-t", session, "c")
+    keys(session, "c")
     wait_for(session, lambda s: "^s Apply" in s)  # the editor has the keys
     line = key_line(config_to_toml(Config(), RUNNING_HEADER), "train.learning_rate")
-    tmux("send-keys", "-t", session, *["Down"] * (line - 1), "Home", "S-End")
+    keys(session, *["Down"] * (line - 1), "Home", "S-End")
     wait_for(session, lambda s: "train.learning_rate: peak learning rate" in s)
-    tmux("send-keys", "-t", session, "-l", "learning_rate = 0.0005")
-    tmux("send-keys", "-t", session, "C-s")
+    keys(session, "-l", "learning_rate = 0.0005")
+    keys(session, "C-s")
     shown = wait_for(session, lambda s: "Applied at step" in s)
     assert "train.learning_rate 0.001 -> 0.0005" in shown.replace("\n", "")
     wait_for(session, lambda s: step_shown(s) > applied_step(shown) + 5)
