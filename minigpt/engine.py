@@ -58,7 +58,10 @@ from minigpt.server import ControlServer, Peer
 IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
 HELLO_STEP_POINTS = 2000  # step losses sent in a hello, downsampled from the full history
 HELLO_SAMPLES = 100  # the latest completions sent in a hello (samples.jsonl keeps them all)
-SAMPLE_SLICE_S = 0.03  # sampling time between two training steps
+SAMPLE_SLICE_S = 0.03  # sampling time between two training steps, at least
+# While someone waits for a completion, sampling also gets this share of a slow step's
+# time, so a 1 s step does not stretch a 200-token answer over minutes.
+SAMPLE_SHARE = 0.5
 # A tiny model trains hundreds of steps a second; no view needs them all live
 # (metrics.jsonl has every one), and a flood would crowd out a client's keys.
 STEP_EVENTS_PER_SEC = 20
@@ -116,6 +119,7 @@ class Engine:
         self.announce_next_step = self.state == RUNNING
         self.last_step_sent = 0.0
         self.unsent_step: dict[str, Any] | None = None  # a throttled step event, not yet sent
+        self.step_seconds = 0.0  # how long the last training step (with its evals) took
         self._load_history()
 
     def _bind(self, run: Run) -> None:
@@ -161,7 +165,7 @@ class Engine:
                 if self.exit_code is not None:
                     break
                 if self.samples:
-                    self._sample(SAMPLE_SLICE_S)
+                    self._sample()
                 if self.state == RUNNING:
                     self._train_step()
                 self._check_idle()
@@ -180,12 +184,14 @@ class Engine:
         if self.run.done:
             self._set_state(FINISHED, "max_iters reached")
             return
+        started = time.perf_counter()
         try:
             events = self.run.advance()
         except Exception as error:  # noqa: BLE001 - torch errors (OOM...) end this run only
             self._emit(ErrorEvent(f"training failed: {error}"))
             self._set_state(FAILED, str(error).splitlines()[0] if str(error) else repr(error))
             return
+        self.step_seconds = time.perf_counter() - started
         for event in events:
             self._emit(event)
         if self.run.done:
@@ -452,9 +458,16 @@ class Engine:
 
     # -- sampling ---------------------------------------------------------
 
-    def _sample(self, budget: float) -> None:
-        """Stream the head job for about `budget` seconds, as one sample_token event."""
-        job = self.samples[0]
+    def _sample(self) -> None:
+        """Stream one job for a slice of time, as one sample_token event.
+
+        Completions people asked for go first, with a slice that grows with the step
+        time; the engine's own samples at evals wait and get the fixed slice.
+        """
+        job = next((job for job in self.samples if not job.at_eval), self.samples[0])
+        budget = SAMPLE_SLICE_S
+        if not job.at_eval and self.state == RUNNING:
+            budget = max(budget, SAMPLE_SHARE * self.step_seconds)
         started = time.perf_counter()
         pieces = []
         done = False

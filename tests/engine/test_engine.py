@@ -62,9 +62,8 @@ def test_commands_act_at_step_boundaries(spawn, tmp_path: Path) -> None:
     client = spawn(tmp_path / "run")
     client.send("start")
     assert client.wait_for("state")["state"] == "running"
-    steps(client, 3)
+    seen = steps(client, 3)
     client.send("pause")
-    seen: list[dict] = []
     paused_at = client.wait_for(lambda e: seen.append(e) or e.get("state") == "paused")
     last_step = [e for e in seen if e["event"] == "step"][-1]  # throttled, yet the true last
     assert not any(e["event"] == "step" for e in client.events(0.5))
@@ -160,6 +159,19 @@ def test_each_eval_samples_the_prompt_at_a_fixed_seed(spawn, tmp_path: Path) -> 
     second.send("eval")
     warning = second.wait_for("log")
     assert "no sample at eval" in warning["message"] and "'T'" in warning["message"]
+
+
+def test_asked_for_samples_go_before_those_at_evals(spawn, tmp_path: Path) -> None:
+    """A prompt sent while a long sample at eval streams is answered first."""
+    client = spawn(
+        tmp_path / "run",
+        *("--set", "sample.at_eval=true", "--set", "sample.prompt=the cat"),
+        *("--set", "sample.max_new_tokens=5000"),
+    )
+    client.send("eval")
+    client.wait_for("eval")
+    client.send("sample", prompt="the", max_new_tokens=5, id="mine")
+    assert client.wait_for("sample_done")["id"] == "mine"
 
 
 def test_cancel_stops_a_completion(spawn, tmp_path: Path) -> None:
