@@ -189,7 +189,7 @@ class GeneratePane(Vertical):
         self.streams[request] += event["text"]
         text = Text(self.requested[request], style=PROMPT_STYLE) + Text(self.streams[request])
         self.streaming.update(text)
-        self.streaming.border_subtitle = (
+        self.streaming.border_title = (
             f"step {event['step']:,} weights · {event['tokens_per_sec']:,.0f} tokens/s · "
             "escape cancels"
         )

@@ -43,7 +43,7 @@ async def test_streams_then_escape_cancels(make_link) -> None:
         await until(pilot, lambda: len(next(iter(pane.streams.values()), "")) > 20)
         assert pane.has_class("-streaming")
         assert str(pane.streaming.render()).startswith("the cat")
-        assert "weights" in pane.streaming.border_subtitle
+        assert "weights" in pane.streaming.border_title
         await pilot.press("escape")
         await until(pilot, lambda: bool(pane.finished))
         (entry,) = pane.finished
