@@ -27,6 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from minigpt.config import ModelConfig
+from minigpt.linear_cross_entropy import linear_cross_entropy
 
 # When a generated sequence outgrows context_length, the window jumps forward
 # to keep only this fraction of it instead of sliding by one token. Sliding by
@@ -182,6 +183,16 @@ class Model(nn.Module):
             return logits, None
         loss = F.cross_entropy(logits.view(B * T, -1), y.view(B * T))
         return logits, loss
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """forward(x, y)'s loss without materialising every logit (see linear_cross_entropy)."""
+        B, T = x.shape
+        positions = torch.arange(T, device=x.device)
+        h = self.dropout(self.token_embedding(x) + self.position_embedding(positions))
+        for block in self.blocks:
+            h = block(h)
+        h = self.ln_final(h).view(B * T, -1)  # (B*T, C)
+        return linear_cross_entropy(h, self.lm_head.weight, y.view(B * T))
 
     @torch.no_grad()
     def stream(

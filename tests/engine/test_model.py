@@ -4,9 +4,11 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from minigpt.config import Config, ModelConfig, apply_values
 from minigpt.estimate import footprint, param_count
+from minigpt.linear_cross_entropy import linear_cross_entropy
 from minigpt.model import KVCache, Model, sample_next
 
 VOCAB = 50
@@ -132,3 +134,28 @@ def test_footprint_grows_with_the_config() -> None:
     wider = footprint(apply_values(Config(), {"model.d_model": 256}), 1000)
     assert wider.params > small.params and wider.flops_per_step > small.flops_per_step
     assert wider.memory_bytes > small.memory_bytes > 16 * small.params
+
+
+@pytest.mark.parametrize("rows", [1, 64, 130])
+def test_linear_cross_entropy_matches_the_plain_loss_and_gradients(rows: int) -> None:
+    """The chunked loss equals F.cross_entropy of the full logits, in value and gradients."""
+    generator = torch.Generator().manual_seed(rows)
+    h = torch.randn(rows, 16, generator=generator, requires_grad=True)
+    weight = torch.randn(300, 16, generator=generator, requires_grad=True)
+    targets = torch.randint(0, 300, (rows,), generator=generator)
+    plain = F.cross_entropy(h @ weight.T, targets)
+    plain_grads = torch.autograd.grad(plain * 3.0, (h, weight))
+    chunked = linear_cross_entropy(h, weight, targets)
+    chunked_grads = torch.autograd.grad(chunked * 3.0, (h, weight))
+    torch.testing.assert_close(chunked, plain)
+    for got, want in zip(chunked_grads, plain_grads, strict=True):
+        torch.testing.assert_close(got, want)
+    with torch.no_grad():
+        torch.testing.assert_close(linear_cross_entropy(h, weight, targets), plain)
+
+
+def test_model_loss_is_forwards_loss(model: Model) -> None:
+    """Model.loss (what training uses) gives forward(x, y)'s loss."""
+    x = torch.randint(0, VOCAB, (3, 16))
+    y = torch.randint(0, VOCAB, (3, 16))
+    torch.testing.assert_close(model.loss(x, y), model(x, y)[1])
