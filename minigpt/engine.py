@@ -168,6 +168,8 @@ class Engine:
                     self._sample()
                 if self.state == RUNNING:
                     self._train_step()
+                if self.exit_when_finished and self.state == FINISHED and not self.samples:
+                    self.exit_code = 0  # the last eval's sample is written first
                 self._check_idle()
         finally:
             self._save_if_behind()
@@ -196,8 +198,6 @@ class Engine:
             self._emit(event)
         if self.run.done:
             self._set_state(FINISHED, "max_iters reached")
-            if self.exit_when_finished:
-                self.exit_code = 0
 
     def _check_idle(self) -> None:
         """Exit after idle_timeout seconds with nothing to do and nobody watching."""

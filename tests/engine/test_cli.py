@@ -30,6 +30,13 @@ def trained(corpus_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) ->
     return run_dir
 
 
+def test_train_answers_the_sample_prompt_at_its_last_eval_before_exiting(trained: Path) -> None:
+    """`minigpt train` waits for the final eval's sample, so the run ends with its answer."""
+    records = [json.loads(line) for line in (trained / "samples.jsonl").open()]
+    assert [(r["step"], r["at_eval"]) for r in records][-1] == (10, True)
+    assert records[-1]["prompt"] == "The for statement" and records[-1]["tokens"] == 200
+
+
 def test_train_prints_progress_and_eval_lines(trained: Path, capsys: pytest.CaptureFixture) -> None:
     """A finished run resumed with more steps prints step, eval and checkpoint lines."""
     code = main(
