@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
@@ -24,11 +24,12 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         """A table of keys."""
-        lines = "\n".join(f"  {key:<8} {what}" for key, what in self.keys)
+        lines = "\n".join(f"  {key:<9} {what}" for key, what in self.keys)
         with Vertical(id="help-box"):
             yield Static("Keys", classes="dialog-title")
-            yield Static(lines, id="help-keys")
-            yield Static("escape closes this", classes="dialog-hint")
+            with VerticalScroll(id="help-scroll"):  # scrolls where the terminal is short
+                yield Static(lines, id="help-keys", markup=False)
+            yield Static("up/down scroll · escape closes this", classes="dialog-hint")
 
 
 class QuitScreen(ModalScreen[str]):

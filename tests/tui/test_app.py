@@ -103,6 +103,8 @@ async def test_help_lists_every_key(make_link, size) -> None:
         shown = str(app.screen.query_one("#help-keys", Static).render())
         for binding in app.BINDINGS:
             assert binding.description in shown
+        box = app.screen.query_one("#help-box").region
+        assert 10 < box.height <= size[1] and box.width > 40  # drawn in full, not squashed
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
