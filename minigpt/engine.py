@@ -222,7 +222,9 @@ class Engine:
         message = event.to_dict()
         self._remember(message)
         self.on_event(event)
-        if not isinstance(event, StepEvent) or self._step_due(event):
+        if not isinstance(event, StepEvent):
+            self.server.broadcast(message)
+        elif self._step_due(event):
             self.server.broadcast(message)
             self.unsent_step = None
         else:

@@ -89,6 +89,25 @@ def test_commands_act_at_step_boundaries(spawn, tmp_path: Path) -> None:
     assert any(json.loads(line)["event"] == "config_applied" for line in lines)
 
 
+def test_every_pause_follows_the_true_last_step(spawn, tmp_path: Path) -> None:
+    """Throttled or not, next to a checkpoint or not, clients see the step training stopped at."""
+    client = spawn(tmp_path / "run")
+    client.send("start")
+    last_step = 0
+    for _ in range(15):
+        client.send("pause")
+        while (event := client.wait_for(lambda e: e["event"] in ("step", "state"))).get(
+            "state"
+        ) != "paused":
+            if event["event"] == "step":
+                last_step = event["step"]
+        client.send("resume")
+        resumed = client.wait_for("step")  # the first step after a start is always sent
+        assert resumed["step"] == last_step + 1
+        last_step = resumed["step"]
+        time.sleep(0.02 * (last_step % 5))  # pause at varied points between checkpoints
+
+
 def test_restart_keys_are_refused_until_restart_is_asked(spawn, tmp_path: Path) -> None:
     """Changing d_model is rejected with the key named; restart=true starts a fresh model."""
     client = spawn(tmp_path / "run")
