@@ -156,10 +156,11 @@ class ConfigPane(Vertical):
 
     def action_apply(self) -> None:
         """ctrl+s: check the text and, when valid and different, ask to apply it."""
+        if self.running is None:
+            self.say("No engine yet: nothing to apply the config to.", error=True)
+            return
         config = self.checked()
-        if config is None or self.running is None:
-            if self.running is None:
-                self.say("No engine yet: nothing to apply the config to.", error=True)
+        if config is None:
             return
         old, new = flat_values(self.running), flat_values(config)
         changes = {key: [old[key], new[key]] for key in changed_keys(self.running, config)}
