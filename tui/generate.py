@@ -168,8 +168,14 @@ class GeneratePane(Vertical):
         self._title_completions()
 
     def load_history(self, samples: list[dict[str, Any]]) -> None:
-        """Show the run's earlier completions and offer its earlier prompts."""
+        """Show the run's earlier completions and offer its earlier prompts (a new engine:
+        nothing it streamed before is coming any more)."""
         self.finished = []
+        self.prompt.history = []
+        self.requested.clear()
+        self.streams.clear()
+        self.streaming.update("")
+        self.set_class(False, "-streaming")
         for event in samples:
             self._add(event)
             if not event.get("at_eval"):

@@ -216,3 +216,24 @@ async def test_at_eval_samples_browse_and_copy(make_link) -> None:
         await pilot.press("ctrl+y")
         assert app.clipboard == "on mat" + pane.finished[-1].text
         assert "Copied the last completion" in str(pane.status.render())
+
+
+async def test_a_new_hello_replaces_history_and_stale_streams() -> None:
+    """After a reconnect the pane shows the engine's history once and no dead stream."""
+    from textual.app import App, ComposeResult
+
+    class PaneApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield GeneratePane()
+
+    record = {"prompt": "the cat", "text": " sat", "step": 3, "tokens": 1, "tokens_per_sec": 9.0}
+    app = PaneApp()
+    async with app.run_test(size=(80, 24)):
+        pane = app.query_one(GeneratePane)
+        pane.expect("ui-1", "on mat")
+        pane.stream({"id": "ui-1", "text": "x", "step": 3, "tokens_per_sec": 9.0})
+        assert pane.has_class("-streaming")
+        for _ in range(2):  # first contact, then the engine restarted
+            pane.load_history([record])
+        assert pane.prompt.history == ["the cat"] and len(pane.finished) == 1
+        assert not pane.streams and not pane.has_class("-streaming")
