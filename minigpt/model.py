@@ -173,6 +173,21 @@ class Model(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Token ids (B, T) -> logits (B, T, vocab) and, given targets y (B, T), the loss."""
         B, T = x.shape
+        logits = self.lm_head(self._hidden(x, cache))  # (B, T, vocab)
+        if y is None:
+            return logits, None
+        loss = F.cross_entropy(logits.view(B * T, -1), y.view(B * T))
+        return logits, loss
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """forward(x, y)'s loss without materialising every logit (see linear_cross_entropy)."""
+        B, T = x.shape
+        h = self._hidden(x).view(B * T, -1)  # (B*T, C)
+        return linear_cross_entropy(h, self.lm_head.weight, y.view(B * T))
+
+    def _hidden(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Token ids (B, T) -> the final layer-normed vectors (B, T, C) the output layer reads."""
+        T = x.size(1)
         start = cache.length if cache is not None else 0
         assert start + T <= self.config.context_length, (
             f"sequence of {start + T} exceeds context_length {self.config.context_length}"
@@ -183,21 +198,7 @@ class Model(nn.Module):
             h = block(h, cache, i)
         if cache is not None:
             cache.length += T
-        logits = self.lm_head(self.ln_final(h))  # (B, T, vocab)
-        if y is None:
-            return logits, None
-        loss = F.cross_entropy(logits.view(B * T, -1), y.view(B * T))
-        return logits, loss
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """forward(x, y)'s loss without materialising every logit (see linear_cross_entropy)."""
-        B, T = x.shape
-        positions = torch.arange(T, device=x.device)
-        h = self.dropout(self.token_embedding(x) + self.position_embedding(positions))
-        for block in self.blocks:
-            h = block(h)
-        h = self.ln_final(h).view(B * T, -1)  # (B*T, C)
-        return linear_cross_entropy(h, self.lm_head.weight, y.view(B * T))
+        return self.ln_final(h)
 
     @torch.no_grad()
     def stream(
