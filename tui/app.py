@@ -271,7 +271,7 @@ class MiniGPTApp(App[None]):
             pane.show_running(apply_values(pane.running, values))
             if any(key.startswith("sample.") for key in values):
                 self.generate_pane.set_defaults(pane.running.sample)
-        pane.say(f"Applied at step {event['step']}: {changes or 'no change'}.")
+        pane.status.say(f"Applied at step {event['step']}: {changes or 'no change'}.")
 
     def config_refused(self, event: dict[str, Any]) -> None:
         """The engine refused the editor's change: say why, in the pane."""
@@ -393,7 +393,7 @@ class MiniGPTApp(App[None]):
         if self.link.send("sample", prompt=message.prompt, id=request, **message.settings):
             self.generate_pane.expect(request, message.prompt)
         else:
-            self.generate_pane.say("No engine to sample from.", error=True)
+            self.generate_pane.status.say("No engine to sample from.", error=True)
 
     @on(GeneratePane.CancelRequested)
     def cancel_sample(self, message: GeneratePane.CancelRequested) -> None:
@@ -428,7 +428,7 @@ class MiniGPTApp(App[None]):
             pane.revert_keys(request.restart_keys)
             pane.action_apply()
         else:
-            pane.say("Nothing applied; the editor keeps your text.")
+            pane.status.say("Nothing applied; the editor keeps your text.")
 
     def send_config(self, changes: dict[str, list[object]], restart: bool = False) -> None:
         """Send the editor's changes to the engine as one set command."""
@@ -436,11 +436,13 @@ class MiniGPTApp(App[None]):
         values = {key: new for key, (_, new) in changes.items()}
         request = f"{CONFIG_REQUEST}{self.config_requests}"
         if not self.link.send("set", values=values, restart=restart, id=request):
-            self.config_pane.say("No engine to apply the config to.", error=True)
+            self.config_pane.status.say("No engine to apply the config to.", error=True)
         elif restart:
-            self.config_pane.say("Restarting the run with the new config (building the model)...")
+            self.config_pane.status.say(
+                "Restarting the run with the new config (building the model)..."
+            )
         else:
-            self.config_pane.say("Applying...")
+            self.config_pane.status.say("Applying...")
 
     def start_new_run(self) -> None:
         """Save and stop this run's engine; train the editor's config in a new run dir."""
@@ -453,7 +455,9 @@ class MiniGPTApp(App[None]):
         self.link.close()
         self.link.retarget(new, config_file)
         self.log_line(f"{old} saved and its engine stopped; new run in {new}")
-        self.config_pane.say(f"New run in {new}; {old} is kept (minigpt-tui --run-dir {old}).")
+        self.config_pane.status.say(
+            f"New run in {new}; {old} is kept (minigpt-tui --run-dir {old})."
+        )
         self.state = CONNECTING
         self.pump()
 

@@ -35,6 +35,7 @@ from minigpt.config_text import key_at, set_value
 from minigpt.display import byte_size
 from minigpt.errors import ConfigError
 from minigpt.estimate import Footprint, fixed_vocab_size, footprint
+from tui.status_line import StatusLine
 
 KEYS_HINT = "ctrl+s apply · ctrl+r revert · ctrl+o save to a file · escape leaves"
 EDITOR_SOURCE = "config"  # how error messages name the editor's text
@@ -87,7 +88,7 @@ class ConfigPane(Vertical):
         self.editor, self.highlighted = toml_editor()
         self.editor.border_title = KEYS_HINT
         self.plan = Static(id="config-plan", markup=False)
-        self.status = Static(id="config-status", markup=False)
+        self.status = StatusLine(id="config-status")
         self.running: Config | None = None
         self.running_text = ""  # the text that stands for the running config
         self.vocab_size = 0
@@ -104,7 +105,9 @@ class ConfigPane(Vertical):
     def on_mount(self) -> None:
         """Say so when there is no highlighting."""
         if not self.highlighted:
-            self.say("TOML highlighting is not installed, so this is plain text; editing works.")
+            self.status.say(
+                "TOML highlighting is not installed, so this is plain text; editing works."
+            )
 
     # -- what the app tells the pane -----------------------------------------
 
@@ -127,7 +130,9 @@ class ConfigPane(Vertical):
             edited = text != self.running_text
             self.running_text = config_to_toml(config, RUNNING_HEADER)
             if edited:
-                self.say("The running config changed; your edits are kept (ctrl+r shows it).")
+                self.status.say(
+                    "The running config changed; your edits are kept (ctrl+r shows it)."
+                )
             else:
                 self.replace_text(self.running_text)
         self.update_plan()
@@ -138,15 +143,9 @@ class ConfigPane(Vertical):
             self.ms_per_step = ms_per_step
             self.update_plan()
 
-    def say(self, text: str, error: bool = False) -> None:
-        """Show one outcome in the status line."""
-        self.status.update(text)
-        self.status.set_class(error, "-error")
-        self.status.set_class(bool(text), "-shown")
-
     def show_error(self, error: ConfigError | str) -> None:
         """An inline error; the cursor goes to the line it names."""
-        self.say(str(error), error=True)
+        self.status.say(str(error), error=True)
         line = getattr(error, "line", None)
         if line is not None:
             column = getattr(error, "column", None) or 1
@@ -157,7 +156,7 @@ class ConfigPane(Vertical):
     def action_apply(self) -> None:
         """ctrl+s: check the text and, when valid and different, ask to apply it."""
         if self.running is None:
-            self.say("No engine yet: nothing to apply the config to.", error=True)
+            self.status.say("No engine yet: nothing to apply the config to.", error=True)
             return
         config = self.checked()
         if config is None:
@@ -165,14 +164,14 @@ class ConfigPane(Vertical):
         old, new = flat_values(self.running), flat_values(config)
         changes = {key: [old[key], new[key]] for key in changed_keys(self.running, config)}
         if not changes:
-            self.say("Nothing to apply: this is the running config.")
+            self.status.say("Nothing to apply: this is the running config.")
             return
         self.post_message(self.ApplyRequested(config, changes))
 
     def action_revert(self) -> None:
         """ctrl+r: back to the running config's text (ctrl+z undoes this)."""
         self.replace_text(self.running_text)
-        self.say("Reverted to the running config.")
+        self.status.say("Reverted to the running config.")
 
     def action_save_file(self) -> None:
         """ctrl+o: after checking the text, ask where to write it."""
@@ -193,7 +192,7 @@ class ConfigPane(Vertical):
             text = config_to_toml(reverted, RUNNING_HEADER)
             note = " (the text was rewritten: its layout could not be edited in place)"
         self.replace_text(text)
-        self.say(f"Reverted {', '.join(keys)} to the running values{note}.")
+        self.status.say(f"Reverted {', '.join(keys)} to the running values{note}.")
 
     def action_leave(self) -> None:
         """escape: give the keys back to the dashboard."""
@@ -212,7 +211,7 @@ class ConfigPane(Vertical):
     def save_to(self, path: Path) -> None:
         """Write the editor's text as it is (comments and all) to path, atomically."""
         if path.is_dir():
-            self.say(f"Not saved: {path} is a folder; give a file name.", error=True)
+            self.status.say(f"Not saved: {path} is a folder; give a file name.", error=True)
             return
         temp = path.with_name(f".{path.name}.tmp")
         try:
@@ -221,9 +220,9 @@ class ConfigPane(Vertical):
         except OSError as error:
             if temp.parent.is_dir():
                 temp.unlink(missing_ok=True)
-            self.say(f"Not saved: {path}: {error.strerror or error}", error=True)
+            self.status.say(f"Not saved: {path}: {error.strerror or error}", error=True)
             return
-        self.say(f"Saved to {path}.")
+        self.status.say(f"Saved to {path}.")
 
     def replace_text(self, text: str) -> None:
         """Replace the whole text as one edit that ctrl+z undoes."""

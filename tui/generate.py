@@ -23,6 +23,7 @@ from textual.widgets import Input, Label, RichLog, Static
 from minigpt.config import Config, SampleConfig, apply_values, parse_overrides
 from minigpt.config_text import toml_value
 from minigpt.errors import ConfigError
+from tui.status_line import StatusLine
 
 # (key, label) of each sampling control, in the order shown.
 CONTROLS = [
@@ -134,7 +135,7 @@ class GeneratePane(Vertical):
         self.completions = RichLog(id="completions", wrap=True, markup=False)
         self.streaming = Static(id="streaming", markup=False)
         self.controls = {key: Input(id=f"control-{key}", compact=True) for key, _ in CONTROLS}
-        self.status = Static(id="generate-status", markup=False)
+        self.status = StatusLine(id="generate-status")
         self.prompt = PromptInput(placeholder="prompt: enter samples, escape leaves", id="prompt")
         self.finished: list[Completed] = []
         self.eval_only = False
@@ -217,13 +218,7 @@ class GeneratePane(Vertical):
         """The engine refused a completion asked for here (e.g. characters it never saw)."""
         self.requested.pop(request, None)
         self.streams.pop(request, None)
-        self.say(message, error=True)
-
-    def say(self, text: str, error: bool = False) -> None:
-        """Show one outcome in the status line."""
-        self.status.update(text)
-        self.status.set_class(error, "-error")
-        self.status.set_class(bool(text), "-shown")
+        self.status.say(message, error=True)
 
     # -- keys -------------------------------------------------------------------
 
@@ -235,14 +230,16 @@ class GeneratePane(Vertical):
             return
         prompt = event.value
         if not prompt.strip():
-            self.say("Type a prompt first: the model continues the text you give it.", error=True)
+            self.status.say(
+                "Type a prompt first: the model continues the text you give it.", error=True
+            )
             return
         settings = self.checked_settings()
         if settings is None:
             return
         self.prompt.remember(prompt)
         self.prompt.value = ""
-        self.say("")
+        self.status.say("")
         self.post_message(self.Submitted(prompt, settings))
 
     def action_escape(self) -> None:
@@ -267,11 +264,13 @@ class GeneratePane(Vertical):
     def action_copy_last(self) -> None:
         """ctrl+y: the last completion to the clipboard (OSC 52, which works over SSH)."""
         if not self.finished:
-            self.say("Nothing to copy yet.")
+            self.status.say("Nothing to copy yet.")
             return
         last = self.finished[-1]
         self.app.copy_to_clipboard(last.prompt + last.text)
-        self.say(f"Copied the last completion ({len(last.prompt + last.text):,} characters).")
+        self.status.say(
+            f"Copied the last completion ({len(last.prompt + last.text):,} characters)."
+        )
 
     # -- helpers ----------------------------------------------------------------
 
@@ -293,7 +292,7 @@ class GeneratePane(Vertical):
                 value = parse_overrides([f"sample.{key}={raw}"])[f"sample.{key}"]
                 apply_values(Config(), {f"sample.{key}": value})  # the engine's own rules
             except ConfigError as error:
-                self.say(str(error), error=True)
+                self.status.say(str(error), error=True)
                 control.focus()
                 return None
             settings[key] = value
