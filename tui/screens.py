@@ -32,7 +32,15 @@ class HelpScreen(ModalScreen[None]):
             yield Static("up/down scroll · escape closes this", classes="dialog-hint")
 
 
-class QuitScreen(ModalScreen[str]):
+class ChoiceScreen(ModalScreen[str]):
+    """A dialog answered by the id of the button pressed ("cancel" without one)."""
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Answer with the button's id."""
+        self.dismiss(event.button.id or "cancel")
+
+
+class QuitScreen(ChoiceScreen):
     """Stop training and save, leave it training, or stay."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -64,12 +72,8 @@ class QuitScreen(ModalScreen[str]):
                     yield Button("Quit", id="detach", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        """Answer with the button's id."""
-        self.dismiss(event.button.id or "cancel")
 
-
-class RestartScreen(ModalScreen[str]):
+class RestartScreen(ChoiceScreen):
     """Changes that need a fresh model: restart this run, start a new one, or revert them."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -109,10 +113,6 @@ class RestartScreen(ModalScreen[str]):
     def on_mount(self) -> None:
         """Nothing destructive on a stray Enter."""
         self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        """Answer with the button's id."""
-        self.dismiss(event.button.id or "cancel")
 
 
 class SaveConfigScreen(ModalScreen[str | None]):
