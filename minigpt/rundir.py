@@ -44,6 +44,19 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace path's content with text via a temporary sibling, so a failure mid-write
+    leaves the old file whole; OSError propagates, the temporary file removed."""
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    except OSError:
+        if temp.parent.is_dir():
+            temp.unlink(missing_ok=True)
+        raise
+
+
 _CONFIG_HEADER = """\
 # The configuration this run uses, rewritten by its engine whenever a change applies.
 # Start a new run from it with:  minigpt train --config THIS_FILE --run-dir NEW_DIR
@@ -86,9 +99,7 @@ class RunDir:
 
     def write_config(self, config: Config) -> None:
         """Replace config.toml with the resolved configuration, commented."""
-        temp = self.config.with_suffix(".toml.tmp")
-        temp.write_text(config_to_toml(config, _CONFIG_HEADER), encoding="utf-8")
-        os.replace(temp, self.config)
+        write_text_atomic(self.config, config_to_toml(config, _CONFIG_HEADER))
 
     def append(self, event: Event) -> None:
         """Add one event to metrics.jsonl, flushed so another process can read it."""
@@ -123,9 +134,7 @@ class RunDir:
             for e in self.read_metrics()
             if not isinstance(e.get("step"), int) or e["step"] <= step
         ]
-        temp = self.metrics.with_suffix(".jsonl.tmp")
-        temp.write_text("".join(json.dumps(e) + "\n" for e in kept), encoding="utf-8")
-        os.replace(temp, self.metrics)
+        write_text_atomic(self.metrics, "".join(json.dumps(e) + "\n" for e in kept))
 
 
 class RunLock:

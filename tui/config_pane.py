@@ -10,7 +10,6 @@ next step and which need a fresh model.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -35,6 +34,7 @@ from minigpt.config_text import key_at, set_value
 from minigpt.display import byte_size
 from minigpt.errors import ConfigError
 from minigpt.estimate import Footprint, fixed_vocab_size, footprint
+from minigpt.rundir import write_text_atomic
 from tui.status_line import StatusLine
 
 KEYS_HINT = "ctrl+s apply · ctrl+r revert · ctrl+o save to a file · escape leaves"
@@ -213,13 +213,9 @@ class ConfigPane(Vertical):
         if path.is_dir():
             self.status.say(f"Not saved: {path} is a folder; give a file name.", error=True)
             return
-        temp = path.with_name(f".{path.name}.tmp")
         try:
-            temp.write_text(self.editor.text, encoding="utf-8")
-            os.replace(temp, path)
+            write_text_atomic(path, self.editor.text)
         except OSError as error:
-            if temp.parent.is_dir():
-                temp.unlink(missing_ok=True)
             self.status.say(f"Not saved: {path}: {error.strerror or error}", error=True)
             return
         self.status.say(f"Saved to {path}.")
