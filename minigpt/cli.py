@@ -150,6 +150,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         code = Engine(run, start=True, exit_when_finished=True, on_event=printer).serve()
     if code > 128:
         print(f"interrupted; resume with: minigpt train --run-dir {path} --resume", flush=True)
+    elif code == 2:  # the loss diverged; the error said what to change
+        print(
+            f"resume with: minigpt train --run-dir {path} --resume --set train.learning_rate=LOWER",
+            file=sys.stderr,
+            flush=True,
+        )
     return code
 
 

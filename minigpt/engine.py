@@ -36,7 +36,7 @@ from minigpt.config import (
     parse_config_values,
     restart_keys,
 )
-from minigpt.errors import MiniGPTError
+from minigpt.errors import DivergedError, MiniGPTError
 from minigpt.events import (
     ConfigAppliedEvent,
     ConfigRejectedEvent,
@@ -189,6 +189,9 @@ class Engine:
         started = time.perf_counter()
         try:
             events = self.run.advance()
+        except DivergedError as error:
+            self._diverged(error)
+            return
         except Exception as error:  # noqa: BLE001 - torch errors (OOM...) end this run only
             self._emit(ErrorEvent(f"training failed: {error}"))
             self._set_state(FAILED, str(error).splitlines()[0] if str(error) else repr(error))
@@ -198,6 +201,28 @@ class Engine:
             self._emit(event)
         if self.run.done:
             self._set_state(FINISHED, "max_iters reached")
+
+    def _diverged(self, error: DivergedError) -> None:
+        """Back to the last checkpoint, paused (or exiting, for `minigpt train`), with a hint."""
+        try:
+            self.run.rollback()
+        except MiniGPTError as failure:  # e.g. model.ckpt damaged since it was written
+            self._emit(ErrorEvent(f"{error}; and the last checkpoint cannot be loaded: {failure}"))
+            self._set_state(FAILED, str(failure))
+            return
+        step = self.run.trainer.step
+        where = f"model.ckpt (step {step})" if step else "a fresh model (no checkpoint yet)"
+        message = (
+            f"{error}. Training went back to {where}; "
+            "lower train.learning_rate (or raise warmup_iters), then resume"
+        )
+        self._emit(ErrorEvent(message))
+        self._load_history()
+        if self.exit_when_finished:
+            self.exit_code = 2
+            return
+        self._set_state(PAUSED, "loss diverged")
+        self._emit(self.hello())  # clients redraw from the step training went back to
 
     def _check_idle(self) -> None:
         """Exit after idle_timeout seconds with nothing to do and nobody watching."""

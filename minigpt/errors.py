@@ -33,5 +33,9 @@ class CheckpointError(MiniGPTError):
     """A checkpoint cannot be written, read, or does not fit this run."""
 
 
+class DivergedError(MiniGPTError):
+    """The loss stopped being a finite number (usually a learning rate too high)."""
+
+
 class EngineError(MiniGPTError):
     """An engine cannot start (its run is in use) or cannot be reached."""

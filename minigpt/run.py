@@ -161,8 +161,13 @@ class Run:
         return event
 
     def save(self, best: bool = False) -> CheckpointEvent:
-        """Write model.ckpt (or best.ckpt) for the current step."""
+        """Write model.ckpt (or best.ckpt) for the current step; never weights gone NaN."""
         path = self.run_dir.best_ckpt if best else self.run_dir.model_ckpt
+        if not self.trainer.weights_finite():
+            raise CheckpointError(
+                f"not saving {path.name}: the weights at step {self.trainer.step} are not "
+                "finite numbers; the previous checkpoint is intact"
+            )
         payload = {
             **self.trainer.state_dict(),
             "config": config_to_dict(self.config),
@@ -174,6 +179,18 @@ class Run:
         event = CheckpointEvent(path=str(path), step=self.trainer.step)
         self.run_dir.append(event)
         return event
+
+    def rollback(self) -> None:
+        """Go back to model.ckpt (a fresh model when none is saved yet) after the loss
+        diverged, keeping the config in force so the user can lower the learning rate;
+        events after that step leave metrics.jsonl."""
+        if self.saved_step is None:
+            t = self.trainer
+            self.trainer = Trainer(self.config, t.corpus, t.on_log)
+        else:
+            self.trainer.load_state_dict(load_checkpoint(self.run_dir.model_ckpt))
+        self.run_dir.truncate_metrics(self.trainer.step)
+        self.last_eval_step = self.trainer.step
 
     def close(self) -> None:
         """Release the run directory's open files."""

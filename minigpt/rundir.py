@@ -128,7 +128,9 @@ class RunDir:
         return _read_jsonl(self.samples)
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop events after `step` (work lost with the process that wrote them)."""
+        """Drop events after `step` (work lost with the process that wrote them, or
+        undone); a torn last line goes too."""
+        self.close()  # appends must go to the rewritten file, not the replaced one
         kept = [
             e
             for e in self.read_metrics()

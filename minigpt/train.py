@@ -21,6 +21,7 @@ import torch
 
 from minigpt.config import Config, TrainConfig, restart_keys
 from minigpt.data import Corpus, get_batch
+from minigpt.errors import DivergedError
 from minigpt.events import LogEvent, StepEvent
 from minigpt.model import Model
 
@@ -146,6 +147,10 @@ class Trainer:
                 loss = self.loss_of(x, y)
         return loss
 
+    def weights_finite(self) -> bool:
+        """Whether every weight is a finite number (a diverging step can leave inf or NaN)."""
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
     @property
     def lr(self) -> float:
         """Learning rate the next step will use."""
@@ -158,7 +163,11 @@ class Trainer:
         return t.batch_size * t.grad_accum_steps * self.config.model.context_length
 
     def train_step(self) -> StepEvent:
-        """One optimizer step: the lesson's loop body with schedule, accumulation and clipping."""
+        """One optimizer step: the lesson's loop body with schedule, accumulation and clipping.
+
+        A loss that is not a finite number raises DivergedError before the
+        optimizer step, so the weights keep their last finite values.
+        """
         t = self.config.train
         started = time.perf_counter()
         lr = self.lr
@@ -170,6 +179,11 @@ class Trainer:
             loss = self._loss(x, y) / t.grad_accum_steps
             self.scaler.scale(loss).backward()
             total += loss.item()
+        if not math.isfinite(total):
+            self.optimizer.zero_grad(set_to_none=True)  # the weights stay as they were
+            raise DivergedError(
+                f"the loss became {total} at step {self.step + 1} (learning rate {lr:.3g})"
+            )
         if t.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)

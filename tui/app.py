@@ -254,7 +254,7 @@ class MiniGPTApp(App[None]):
             text = event.get("message") or event.get("reason", "")
             self.log_line(f"{kind}: {text}")
             if kind == "error":
-                self.notify(text, title="engine", severity="error")
+                self.notify(text, title="engine", severity="error", timeout=10)
         elif kind in ("sample_token", "sample_done"):
             self.apply_sample(event)
         elif kind == "hello":

@@ -1,6 +1,7 @@
 """The Config tab: edit the running config, apply it, refuse bad input, save it."""
 
 import json
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -94,6 +95,29 @@ BAD_EDITS = [  # (the key whose line is replaced, the bad line, the message show
     ("train.eval_iters", "eval_iters = 0", "train.eval_iters: must be >= 1, got 0"),
     ("model.num_heads", "num_heads = 3", "model.num_heads: 3 does not divide model.d_model = 32"),
 ]
+
+
+async def test_diverged_loss_pauses_with_a_hint_and_recovers(make_link) -> None:
+    """A learning rate of 1e30 makes the loss NaN: the dashboard shows the engine's hint,
+    pauses at the last checkpoint, and trains on once the rate is lowered again."""
+    link = make_link("train.warmup_iters=0", "train.min_lr=0.001", "train.checkpoint_interval=5")
+    async with editing(link, (100, 30)) as (app, pilot, pane):
+        await until(pilot, lambda: (app.stats.checkpoint_step or 0) >= 5)
+        await edit(pilot, pane, "train.learning_rate", 1e30)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: app.state == "paused")
+        await until(
+            pilot, lambda: any("lower train.learning_rate" in line for line in app.log_lines)
+        )
+        back_to = app.stats.step
+        assert back_to == app.stats.checkpoint_step and back_to % 5 == 0
+        assert "paused" in str(app.stats_panel.border_title).lower()
+        await edit(pilot, pane, "train.learning_rate", 0.001)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "Applied at step" in str(pane.status.render()))
+        await pilot.press("escape", "space")
+        await until(pilot, lambda: app.state == "running" and app.stats.step > back_to + 3)
+        assert all(math.isfinite(e["loss"]) for e in steps_after(link.run_dir, back_to))
 
 
 @pytest.mark.parametrize(("key", "bad_line", "message"), BAD_EDITS)

@@ -1,0 +1,98 @@
+"""A loss gone NaN or infinite: training pauses, no NaN checkpoint, the user recovers."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from minigpt.checkpoint import load_checkpoint
+from minigpt.client import Client
+from minigpt.config import apply_values
+from minigpt.errors import CheckpointError, DivergedError
+from minigpt.run import Run
+
+HUGE_LR = 1e30  # weights jump to ~1e30 in one step; the next forward overflows to NaN
+
+
+def _finite(state: dict) -> bool:
+    """Whether every tensor of a checkpoint's weights is finite."""
+    return all(bool(torch.isfinite(w).all()) for w in state["model"].values())
+
+
+def test_diverged_loss_raises_and_rollback_restores_finite_weights(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """The first step whose loss is not finite raises; rolling back before any checkpoint
+    gives a fresh model at step 0."""
+    run = Run.start(tiny_config(corpus_file, **{"train.warmup_iters": 0}), tmp_path / "run")
+    constant = {"train.learning_rate": HUGE_LR, "train.min_lr": HUGE_LR}
+    run.trainer.apply_config(apply_values(run.config, constant))
+    with pytest.raises(DivergedError, match=r"became nan at step \d+ \(learning rate 1e\+30\)"):
+        for _ in range(5):
+            run.trainer.train_step()
+    assert run.trainer.step == 1  # the failed step does not count
+    run.rollback()
+    assert run.trainer.step == 0 and run.trainer.weights_finite()
+
+
+def test_non_finite_weights_are_never_saved(corpus_file: Path, tmp_path: Path, tiny_config) -> None:
+    """A save with NaN weights is refused and the previous model.ckpt stays byte for byte."""
+    run = Run.start(tiny_config(corpus_file), tmp_path / "run")
+    run.advance()
+    run.save()
+    before = run.run_dir.model_ckpt.read_bytes()
+    with torch.no_grad():
+        next(run.trainer.model.parameters())[0] = math.nan
+    with pytest.raises(CheckpointError, match=r"not finite.*previous checkpoint is intact"):
+        run.save()
+    assert run.run_dir.model_ckpt.read_bytes() == before
+
+
+def test_engine_pauses_goes_back_to_the_checkpoint_and_recovers(
+    config_file: Path, tmp_path: Path
+) -> None:
+    """A huge learning rate mid-run: an error with a hint, paused at the last checkpoint
+    (step, history and weights), and after lowering the rate training goes on finite."""
+    client = Client.spawn(tmp_path / "run", ["--config", str(config_file), "--start"], timeout=60)
+    try:
+        saved = client.wait_for(lambda e: e.get("event") == "checkpoint" and e["step"] >= 20)
+        client.send("set", values={"train.learning_rate": HUGE_LR})
+        error = client.wait_for("error")
+        assert "lower train.learning_rate" in error["message"]
+        assert client.wait_for("state")["state"] == "paused"
+        hello = client.wait_for("hello")
+        back_to = hello["step"]
+        assert back_to >= saved["step"] and back_to % 10 == 0  # checkpoint_interval
+        assert hello["history"]["steps"][-1][0] == back_to
+        assert all(math.isfinite(loss) for _, loss, _ in hello["history"]["steps"])
+        state = load_checkpoint(tmp_path / "run" / "model.ckpt")
+        assert state["step"] == back_to and _finite(state)
+        client.send("set", values={"train.learning_rate": 1e-3})
+        client.wait_for("config_applied")
+        client.send("resume")
+        after = [client.wait_for("step") for _ in range(5)]
+        assert after[0]["step"] == back_to + 1
+        assert all(math.isfinite(e["loss"]) for e in after)
+    finally:
+        client.close()
+        client.process.kill()
+        client.process.wait()
+
+
+def test_minigpt_train_exits_2_with_a_hint_and_a_finite_checkpoint(
+    config_file: Path, tmp_path: Path
+) -> None:
+    """Headless, a diverged run stops with exit code 2, the hint, and no traceback."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "minigpt", "train", "--config", str(config_file)]
+    command += ["--run-dir", str(run_dir), "--set", f"train.learning_rate={HUGE_LR:g}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "lower train.learning_rate" in result.stderr
+    assert "--resume" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    ckpt = run_dir / "model.ckpt"
+    assert not ckpt.exists() or _finite(load_checkpoint(ckpt))
