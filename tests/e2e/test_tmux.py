@@ -1,12 +1,8 @@
 """The real program in a real terminal: minigpt-tui inside tmux, driven by keys."""
 
 import json
-import shutil
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,66 +10,21 @@ import pytest
 from minigpt.config import Config, config_to_toml
 from minigpt.config_text import key_line
 from minigpt.status import run_status
+from tests.e2e.terminal import PROGRAM, chart_drawn, keys, step_shown, terminals, wait_for
 from tui.config_pane import RUNNING_HEADER
-
-PROGRAM = Path(sys.executable).parent / "minigpt-tui"
-
-
-def tmux(session: str, *args: str) -> str:
-    """Run a tmux command on the session's own tmux server and return its output.
-
-    Each test's session has a server of its own (named like it): a server that the
-    previous test just killed may still be exiting when the next one starts.
-    """
-    assert shutil.which("tmux"), "tmux is needed for the end-to-end tests (apt-get install tmux)"
-    command = ["tmux", "-L", session, "-f", "/dev/null", *args]
-    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
 
 @pytest.fixture
 def terminal(tmp_path: Path, config_file: Path) -> Iterator[tuple[str, Path]]:
-    """An 80x24 tmux session (the smallest supported) running minigpt-tui; killed at the end."""
-    session = f"minigpt-e2e-{uuid.uuid4().hex[:8]}"
+    """An 80x24 tmux session running minigpt-tui on a new run; killed with its engine at the end."""
     run_dir = tmp_path / "runs" / "e2e"
-    command = f"{PROGRAM} --run-dir {run_dir} --config {config_file}"
-    tmux(
-        session, "new-session", "-d", "-s", session, "-x", "80", "-y", "24",
-        "-e", "TERM=xterm-256color", "-e", f"MINIGPT_CACHE={tmp_path / 'cache'}", command,
-    )  # fmt: skip
-    yield session, run_dir
-    subprocess.run(["tmux", "-L", session, "kill-server"], capture_output=True)
-    lock = run_dir / "engine.lock"
-    if lock.exists() and (pid := lock.read_text().strip()).isdigit():
-        subprocess.run(["kill", "-9", pid], capture_output=True)
-
-
-def keys(session: str, *names: str) -> None:
-    """Type keys into the session (tmux key names, or text after "-l")."""
-    tmux(session, "send-keys", "-t", session, *names)
-
-
-def screen(session: str) -> str:
-    """What the terminal shows now."""
-    return tmux(session, "capture-pane", "-p", "-t", session)
-
-
-def wait_for(session: str, test: Callable[[str], bool], timeout: float = 60.0) -> str:
-    """Poll the screen until test(screen) holds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        shown = screen(session)
-        if test(shown):
-            return shown
-        time.sleep(0.2)
-    raise AssertionError(f"screen never matched; it shows:\n{screen(session)}")
-
-
-def step_shown(shown: str) -> int:
-    """The step counter on screen."""
-    for line in shown.splitlines():
-        if "step " in line and " / " in line:
-            return int(line.split("step ")[1].split(" /")[0].replace(",", ""))
-    return -1
+    with terminals(run_dir) as open_terminal:
+        session = open_terminal(
+            f"{PROGRAM} --run-dir {run_dir} --config {config_file}",
+            "TERM=xterm-256color",
+            f"MINIGPT_CACHE={tmp_path / 'cache'}",
+        )
+        yield session, run_dir
 
 
 def applied_step(shown: str) -> int:
@@ -88,7 +39,7 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     keys(session, "Space")
     first = step_shown(wait_for(session, lambda s: "─ running ─" in s and step_shown(s) > 0))
     wait_for(session, lambda s: step_shown(s) > first)
-    wait_for(session, lambda s: any("\u2801" <= c <= "\u28ff" for c in s))  # the chart drew
+    wait_for(session, chart_drawn)
     keys(session, "g")
     wait_for(session, lambda s: "Start/Pause" not in s)  # the prompt has the keys now
     keys(session, "-l", "the cat")

@@ -1,0 +1,207 @@
+"""A real SSH session dropped mid-training: the engine trains on, and a new session sees it all.
+
+sshd runs on 127.0.0.1 for the test only, with keys made for it; minigpt-tui runs on
+its far side, inside tmux, as it would for someone working on a remote machine.
+"""
+
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+from collections.abc import Iterator
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from minigpt.checkpoint import load_checkpoint
+from minigpt.rundir import RunDir, RunLock
+from tests.e2e.terminal import (
+    PROGRAM,
+    chart_drawn,
+    keys,
+    step_shown,
+    terminals,
+    tmux,
+    until,
+    wait_for,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SSHD = Path("/usr/sbin/sshd")
+PRIVILEGE_SEPARATION = Path("/run/sshd")  # sshd refuses to start as root without it
+SSHD_CONFIG = """\
+ListenAddress 127.0.0.1
+Port {port}
+HostKey {folder}/host_key
+AuthorizedKeysFile {folder}/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PidFile {folder}/sshd.pid
+StrictModes no
+UsePAM no
+"""
+CLIENT_OPTIONS = [
+    *("-o", "StrictHostKeyChecking=no"),
+    *("-o", "UserKnownHostsFile=/dev/null"),
+    *("-o", "LogLevel=ERROR"),
+    *("-o", "BatchMode=yes"),
+]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def ssh(tmp_path: Path) -> Iterator[list[str]]:
+    """A real sshd on a free 127.0.0.1 port that lets in a key made for the test; killed at the end.
+
+    Yields the ssh command line (forced tty, no questions asked) up to the remote command.
+    """
+    assert SSHD.exists(), f"{SSHD} is needed for this test (apt-get install openssh-server)"
+    for tool in ("ssh", "ssh-keygen"):
+        assert shutil.which(tool), (
+            f"{tool} is needed for this test (apt-get install openssh-client)"
+        )
+    folder = tmp_path / "ssh"
+    folder.mkdir()
+    for key in ("host_key", "client_key"):
+        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / key)]
+        subprocess.run(keygen, check=True, capture_output=True)
+    shutil.copy(folder / "client_key.pub", folder / "authorized_keys")
+    port = free_port()
+    config = folder / "sshd_config"
+    config.write_text(SSHD_CONFIG.format(port=port, folder=folder))
+    if os.geteuid() == 0:
+        PRIVILEGE_SEPARATION.mkdir(mode=0o755, exist_ok=True)
+    log = folder / "sshd.log"
+    with log.open("wb") as output:
+        command = [str(SSHD), "-D", "-e", "-f", str(config)]
+        server = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
+    try:
+        until(
+            lambda: server.poll() is not None or accepts(port),
+            lambda: f"sshd never listened on port {port}; its log:\n{log.read_text()}",
+            timeout=20,
+        )
+        assert server.poll() is None, f"sshd exited ({server.returncode}):\n{log.read_text()}"
+        client = ["-i", str(folder / "client_key"), "-p", str(port), *CLIENT_OPTIONS]
+        yield ["ssh", "-tt", *client, "127.0.0.1"]
+    finally:
+        server.kill()
+        server.wait()
+
+
+def running(pid: int) -> bool:
+    """Whether pid is a live process (not a zombie: nobody may reap an orphan here)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def dashboards(run_dir: Path) -> list[int]:
+    """The pids of the minigpt-tui processes showing run_dir."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process has just gone
+            continue
+        if str(PROGRAM).encode() in args and str(run_dir).encode() in args:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def steps_logged(run_dir: Path) -> list[int]:
+    """The steps in the run's metrics.jsonl, in order."""
+    return [e["step"] for e in RunDir(run_dir).read_metrics() if e.get("event") == "step"]
+
+
+def field(shown: str, name: str) -> str:
+    """The value after a stats panel label ("best val", "saved") on screen; "" when absent."""
+    for line in shown.splitlines():
+        if f"{name} " in line:
+            return line.split(f"{name} ", 1)[1].split("│")[0].strip()
+    return ""
+
+
+def chart_steps(shown: str) -> list[str]:
+    """The step labels under the loss chart; they start at 0 only when its curve does."""
+    lines = shown.splitlines()
+    for axis, labels in pairwise(lines):
+        if "└" in axis:
+            return labels.split("│")[1].split()
+    return []
+
+
+def test_dropped_ssh_session_loses_nothing(
+    ssh: list[str], tmp_path: Path, config_file: Path
+) -> None:
+    """Kill the ssh client mid-training; the engine trains on; a new session shows the whole run."""
+    run_dir = tmp_path / "runs" / "ssh"
+    remote = f"cd {REPO} && env TERM=xterm-256color MINIGPT_CACHE={tmp_path / 'cache'} {PROGRAM}"
+    with terminals(run_dir) as open_terminal:
+        start = f"{remote} --run-dir {run_dir} --config {config_file}"
+        first = open_terminal("exec " + shlex.join([*ssh, start]))  # the pane's process: ssh
+        wait_for(first, lambda s: "─ idle ─" in s)
+        keys(first, "Space")
+        shown = wait_for(
+            first, lambda s: "─ running ─" in s and field(s, "best val") not in ("", "-")
+        )
+        before = step_shown(shown)
+        engine = RunLock(RunDir(run_dir)).holder()
+        assert engine and running(engine), f"no live engine in {run_dir / 'engine.lock'}"
+
+        assert dashboards(run_dir), f"no minigpt-tui process shows {run_dir}"
+        (client,) = tmux(first, "list-panes", "-t", first, "-F", "#{pane_pid}").split()
+        command = Path(f"/proc/{client}/comm").read_text().strip()
+        assert command == "ssh", f"the pane runs {command}, not ssh"
+        os.kill(int(client), signal.SIGKILL)
+        until(
+            lambda: not dashboards(run_dir),
+            lambda: f"the remote minigpt-tui outlived its session: pids {dashboards(run_dir)}",
+            timeout=30,
+        )
+        logged = steps_logged(run_dir)
+        until(
+            lambda: len(steps_logged(run_dir)) > len(logged) + 10,
+            lambda: f"training stopped with the session at step {steps_logged(run_dir)[-1]}",
+            timeout=30,
+        )
+        alive = running(engine) and RunLock(RunDir(run_dir)).holder() == engine
+        assert alive, f"engine pid {engine} died with the session"
+
+        second = open_terminal("exec " + shlex.join([*ssh, f"{remote} --attach {run_dir}"]))
+        shown = wait_for(second, lambda s: step_shown(s) > before and chart_drawn(s))
+        assert "─ running ─" in shown, f"the engine is not training:\n{shown}"
+        assert chart_steps(shown)[:1] == ["0"], f"the chart lacks the steps before:\n{shown}"
+        assert field(shown, "best val") not in ("", "-"), f"no eval history shown:\n{shown}"
+        assert field(shown, "saved") not in ("", "step -"), f"no checkpoint shown:\n{shown}"
+        seen = step_shown(shown)
+
+        keys(second, "q")
+        wait_for(second, lambda s: "Stop and save (s)" in s)
+        keys(second, "s")
+        until(lambda: not running(engine), lambda: f"engine pid {engine} never stopped", 30)
+        saved = load_checkpoint(run_dir / "model.ckpt")
+        assert saved["step"] >= seen, f"checkpoint at step {saved['step']}, screen showed {seen}"
+        logged = steps_logged(run_dir)
+        gaps = sorted(set(range(1, saved["step"] + 1)) - set(logged))
+        assert not gaps, f"metrics.jsonl lacks steps {gaps[:20]}... of 1..{saved['step']}"
