@@ -37,9 +37,9 @@ def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> No
             os.fsync(folder)
         finally:
             os.close(folder)
-    except OSError as error:
+    except (OSError, RuntimeError) as error:  # torch.save reports a failed write as RuntimeError
         temp.unlink(missing_ok=True)
-        reason = error.strerror or str(error)
+        reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
         raise CheckpointError(
             f"could not write {path}: {reason}; the previous checkpoint is intact"
         ) from None

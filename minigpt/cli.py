@@ -337,5 +337,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MiniGPTError as error:
         print(f"minigpt: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # the machine's, not ours: a full disk, a read-only folder
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"minigpt: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:  # before training began: nothing to save
         return 130

@@ -17,6 +17,7 @@ training nor watched for `idle_timeout` seconds saves and exits by itself.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import queue
@@ -246,7 +247,8 @@ class Engine:
         """Tell every client (step events at a bounded rate) and the local observer."""
         message = event.to_dict()
         self._remember(message)
-        self.on_event(event)
+        with contextlib.suppress(OSError):  # printing to engine.log on a full disk
+            self.on_event(event)
         if not isinstance(event, StepEvent):
             self.server.broadcast(message)
         elif self._step_due(event):
@@ -415,7 +417,11 @@ class Engine:
             self._restart(new)
             return
         self.run.trainer.apply_config(new)
-        self.run.run_dir.write_config(new)
+        try:
+            self.run.run_dir.write_config(new)
+        except OSError as error:  # the run goes on with the change; only the file is behind
+            reason = error.strerror or str(error)
+            self._emit(LogEvent("error", f"config.toml not updated ({reason}); the change applies"))
         flat_old, flat_new = flat_values(old), flat_values(new)
         changes = {k: [flat_old[k], flat_new[k]] for k in changed_keys(old, new)}
         event = ConfigAppliedEvent(step=self.run.trainer.step, changes=changes)

@@ -46,6 +46,7 @@ class Run:
         self.last_eval_step: int | None = None
         self.saved_step: int | None = None  # step of the latest model.ckpt
         self.on_eval: Callable[[EvalEvent], None] = _ignore  # called with the weights evaluated
+        run_dir.on_notice = lambda level, message: self.trainer.on_log(LogEvent(level, message))
 
     @classmethod
     def start(

@@ -20,28 +20,14 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from minigpt.config import Config, config_to_toml
 from minigpt.errors import EngineError
 from minigpt.events import Event
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a .jsonl file, skipping torn or garbled lines; [] if missing."""
-    if not path.exists():
-        return []
-    records = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-    return records
+from minigpt.journal import Journal, read_jsonl
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -90,7 +76,11 @@ class RunDir:
         self.samples = self.path / "samples.jsonl"
         self.socket = self.path / "engine.sock"
         self.log = self.path / "engine.log"
-        self._metrics_file: Any = None
+        # (level, message) when metrics.jsonl or samples.jsonl cannot be written, and when
+        # they can again; a run sets this.
+        self.on_notice: Callable[[str, str], None] = lambda level, message: None
+        self._metrics = Journal(self.metrics, lambda *notice: self.on_notice(*notice))
+        self._samples = Journal(self.samples, lambda *notice: self.on_notice(*notice))
 
     def create(self) -> None:
         """Make the folder (and its parents) private to this user."""
@@ -102,30 +92,25 @@ class RunDir:
         write_text_atomic(self.config, config_to_toml(config, _CONFIG_HEADER))
 
     def append(self, event: Event) -> None:
-        """Add one event to metrics.jsonl, flushed so another process can read it."""
-        if self._metrics_file is None:
-            self._metrics_file = open(self.metrics, "a", encoding="utf-8")  # noqa: SIM115 - kept open
-        self._metrics_file.write(json.dumps(event.to_dict()) + "\n")
-        self._metrics_file.flush()
+        """Add one event to metrics.jsonl, at once, so another process can read it."""
+        self._metrics.append(event.to_dict())
 
     def record_sample(self, event: Event) -> None:
         """Add one completion to samples.jsonl."""
-        with open(self.samples, "a", encoding="utf-8") as f:
-            f.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        self._samples.append(event.to_dict())
 
     def close(self) -> None:
-        """Close metrics.jsonl."""
-        if self._metrics_file is not None:
-            self._metrics_file.close()
-            self._metrics_file = None
+        """Close metrics.jsonl and samples.jsonl."""
+        self._metrics.close()
+        self._samples.close()
 
     def read_metrics(self) -> list[dict[str, Any]]:
         """Every complete event in metrics.jsonl; a torn or garbled line is skipped."""
-        return _read_jsonl(self.metrics)
+        return read_jsonl(self.metrics)
 
     def read_samples(self) -> list[dict[str, Any]]:
         """Every complete record in samples.jsonl; a torn or garbled line is skipped."""
-        return _read_jsonl(self.samples)
+        return read_jsonl(self.samples)
 
     def truncate_metrics(self, step: int) -> None:
         """Drop events after `step` (work lost with the process that wrote them, or

@@ -253,8 +253,9 @@ class MiniGPTApp(App[None]):
         elif kind in ("config_rejected", "error", "log"):
             text = event.get("message") or event.get("reason", "")
             self.log_line(f"{kind}: {text}")
-            if kind == "error":
-                self.notify(text, title="engine", severity="error", timeout=10)
+            level = "error" if kind == "error" else event.get("level")
+            if level in ("error", "warning"):
+                self.notify(text, title="engine", severity=level, timeout=10)
         elif kind in ("sample_token", "sample_done"):
             self.apply_sample(event)
         elif kind == "hello":

@@ -1,0 +1,95 @@
+"""Append-only JSON-lines files that lose no line to a full disk or a killed process.
+
+metrics.jsonl and samples.jsonl are a run's history. A line that cannot be
+written (disk full, quota, a read-only remount) stays in memory and is written
+before the next one once the disk allows, so the file catches up without a
+gap; the first failure of a streak is reported once, not every step. A line
+torn by a kill or a failed write is ended with a newline before anything else
+is appended, so it garbles only itself: readers skip it, and resuming a run
+rewrites the file without it.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MAX_PENDING = 100_000  # lines kept while the disk refuses them; older ones go first
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a .jsonl file, skipping torn or garbled lines; [] if missing."""
+    if not path.exists():
+        return []
+    records = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
+class Journal:
+    """One append-only .jsonl file, written line by line with retry."""
+
+    def __init__(self, path: Path, report: Callable[[str, str], None]) -> None:
+        """Refer to path; report(level, message) hears of the first failure of each
+        streak ("error") and of the recovery ("info")."""
+        self.path = path
+        self.report = report
+        self.pending: deque[bytes] = deque(maxlen=MAX_PENDING)
+        self.fd: int | None = None
+        self.failing = False
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record as a line (and any lines still pending before it)."""
+        self.pending.append((json.dumps(record, ensure_ascii=False) + "\n").encode())
+        try:
+            self._write_pending()
+        except OSError as error:
+            if not self.failing:
+                self.report(
+                    "error",
+                    f"cannot write {self.path.name} ({error.strerror or error}); its new lines "
+                    "are kept in memory and written once the disk allows",
+                )
+            self.failing = True
+            return
+        if self.failing:
+            self.failing = False
+            self.report("info", f"{self.path.name} is being written again; no line was lost")
+
+    def _write_pending(self) -> None:
+        """Write the pending lines in order; OSError leaves the unwritten ones pending."""
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            self._end_torn_line()  # e.g. the process that wrote it last was killed mid-line
+        elif self.failing:
+            self._end_torn_line()
+        while self.pending:
+            line = self.pending[0]
+            if os.write(self.fd, line) < len(line):  # the disk filled up mid-line
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            self.pending.popleft()
+
+    def _end_torn_line(self) -> None:
+        """Add a newline when the file ends inside a line."""
+        assert self.fd is not None
+        size = os.fstat(self.fd).st_size
+        if size and os.pread(self.fd, 1, size - 1) != b"\n":
+            os.write(self.fd, b"\n")
+
+    def close(self) -> None:
+        """Close the file (lines still pending are lost with the process)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

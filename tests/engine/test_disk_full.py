@@ -1,0 +1,147 @@
+"""A disk that refuses writes: the previous checkpoint survives, training goes on, and the
+history catches up without a gap once there is room again."""
+
+import errno
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from minigpt import journal
+from minigpt.checkpoint import load_checkpoint
+from minigpt.client import Client
+from minigpt.events import ErrorEvent, StepEvent
+from minigpt.journal import Journal, read_jsonl
+from minigpt.run import Run
+
+
+class FullDisk:
+    """Makes minigpt.journal's os.write fail with ENOSPC while `full` is set."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Patch the journal's write."""
+        self.full = False
+        real_write = os.write
+
+        def write(fd: int, data: bytes) -> int:
+            if self.full:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_write(fd, data)
+
+        monkeypatch.setattr(journal.os, "write", write)
+
+
+def test_journal_keeps_refused_lines_and_catches_up(tmp_path: Path, monkeypatch) -> None:
+    """Lines refused by a full disk are written, in order, once it has room; the failure
+    and the recovery are each reported once."""
+    disk = FullDisk(monkeypatch)
+    notices: list[tuple[str, str]] = []
+    log = Journal(tmp_path / "metrics.jsonl", lambda *notice: notices.append(notice))
+    log.append({"step": 1})
+    disk.full = True
+    for step in range(2, 6):
+        log.append({"step": step})
+    assert [r["step"] for r in read_jsonl(log.path)] == [1]
+    disk.full = False
+    log.append({"step": 6})
+    assert [r["step"] for r in read_jsonl(log.path)] == [1, 2, 3, 4, 5, 6]
+    assert [level for level, _ in notices] == ["error", "info"]
+    assert "No space left on device" in notices[0][1]
+
+
+def test_journal_ends_a_torn_line_before_appending(tmp_path: Path) -> None:
+    """A line cut short by a killed writer garbles only itself."""
+    path = tmp_path / "samples.jsonl"
+    path.write_text('{"step": 1}\n{"step": 2, "te', encoding="utf-8")
+    log = Journal(path, lambda *notice: None)
+    log.append({"step": 3})
+    log.close()
+    assert [r["step"] for r in read_jsonl(path)] == [1, 3]
+
+
+def test_failed_checkpoint_write_keeps_the_old_one_and_training_goes_on(
+    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch
+) -> None:
+    """torch.save failing as it does on a full disk: an error event, model.ckpt byte for
+    byte as before, no temporary file left, and the next steps train."""
+    config = tiny_config(corpus_file, **{"train.checkpoint_interval": 5})
+    run = Run.start(config, tmp_path / "run")
+    for _ in range(5):
+        run.advance()
+    before = run.run_dir.model_ckpt.read_bytes()
+
+    def fail(*args, **kwargs) -> None:
+        raise RuntimeError("PytorchStreamWriter failed writing file data/3: file write failed")
+
+    monkeypatch.setattr(torch, "save", fail)
+    events = [event for _ in range(5) for event in run.advance()]
+    (error,) = [e for e in events if isinstance(e, ErrorEvent)]
+    assert "model.ckpt" in error.message and "previous checkpoint is intact" in error.message
+    assert run.run_dir.model_ckpt.read_bytes() == before
+    assert sorted(p.name for p in run.run_dir.path.iterdir() if p.name.endswith(".tmp")) == []
+    assert [e.step for e in events if isinstance(e, StepEvent)] == [6, 7, 8, 9, 10]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MB tmpfs mounted for the test (needs root, as CI runs)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
+    )
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _fill(disk: Path) -> Path:
+    """Write a file until the disk is full; return it."""
+    filler = disk / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * (1 << 16))
+                f.flush()
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+    return filler
+
+
+def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
+    tiny_disk: Path, config_file: Path
+) -> None:
+    """A real full disk under a training engine: the checkpoint error and the history
+    error are reported, training continues, model.ckpt stays loadable at its step, and
+    after room is made the next checkpoint lands and metrics.jsonl has every step."""
+    run_dir = tiny_disk / "run"
+    client = Client.spawn(run_dir, ["--config", str(config_file), "--start"], timeout=60)
+    try:
+        good = client.wait_for(lambda e: e.get("event") == "checkpoint" and e["step"] >= 10)
+        filler = _fill(tiny_disk)
+        error = client.wait_for("error")
+        assert "could not write" in error["message"] and "intact" in error["message"]
+        during = client.wait_for(
+            lambda e: e.get("event") == "step" and e["step"] > good["step"] + 15
+        )
+        assert load_checkpoint(run_dir / "model.ckpt")["step"] == good["step"]
+        filler.unlink()
+        recovered = client.wait_for(
+            lambda e: e.get("event") == "checkpoint" and e["step"] > during["step"]
+        )
+        client.send("shutdown")
+        client.process.wait(30)
+    finally:
+        client.close()
+        if client.process.poll() is None:
+            client.process.kill()
+    assert load_checkpoint(run_dir / "model.ckpt")["step"] >= recovered["step"]
+    steps = [e["step"] for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
+    assert steps == list(range(1, steps[-1] + 1))
+    assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
+    log = (run_dir / "engine.log").read_text(encoding="utf-8", errors="replace")
+    assert "Traceback" not in log
