@@ -69,6 +69,7 @@ class Run:
         for old in (run_dir.model_ckpt, run_dir.best_ckpt, run_dir.samples):
             old.unlink(missing_ok=True)
         run_dir.create()
+        run_dir.remove_temporaries()
         run_dir.write_config(config)
         run_dir.metrics.unlink(missing_ok=True)
         return cls(run_dir, trainer)
@@ -105,6 +106,7 @@ class Run:
                 f"{run_dir.model_ckpt} does not fit this model: {str(error).splitlines()[0]}"
             ) from None
         run_dir.create()
+        run_dir.remove_temporaries()
         run_dir.write_config(config)
         run_dir.truncate_metrics(trainer.step)
         run = cls(run_dir, trainer)

@@ -87,6 +87,11 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         os.chmod(self.path, 0o700)
 
+    def remove_temporaries(self) -> None:
+        """Delete half-written files a killed engine left (.model.ckpt.PID.tmp and the like)."""
+        for temp in self.path.glob(".*.tmp"):
+            temp.unlink(missing_ok=True)
+
     def write_config(self, config: Config) -> None:
         """Replace config.toml with the resolved configuration, commented."""
         write_text_atomic(self.config, config_to_toml(config, _CONFIG_HEADER))
