@@ -358,6 +358,10 @@ class Engine:
         except MiniGPTError as error:
             request_id = command.id if command else getattr(error, "request_id", None)
             self._reply(peer, ErrorEvent(str(error), id=request_id))
+        except Exception as error:  # noqa: BLE001 - a bug must cost one command, not the run
+            what = command.cmd if command else "a command"
+            message = f"internal error while carrying out {what}: {type(error).__name__}: {error}"
+            self._reply(peer, ErrorEvent(message, id=command.id if command else None))
 
     def _require(self, command: Command, *states: str) -> None:
         """Refuse a command that makes no sense in the current state."""
