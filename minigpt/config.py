@@ -186,7 +186,10 @@ def _suggest(section: object, key: object | None = None) -> str:
     if close:
         return f" (did you mean {by_key[close[0]]}?)"
     known = _FIELDS[section] if len(others) < len(_SECTIONS) else _SECTIONS
-    return f" (expected one of: {', '.join(known)})"
+    return (
+        f" (expected one of: {', '.join(known)}; if the file is from a newer minigpt, "
+        "remove the key or upgrade)"
+    )
 
 
 _BOUNDS = {

@@ -16,7 +16,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
-from textual.widgets import Footer, Header, Input, RichLog, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, RichLog, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from minigpt.config import apply_values, config_from_dict
@@ -81,6 +81,7 @@ class MiniGPTApp(App[None]):
     def compose(self) -> ComposeResult:
         """Charts and numbers on top, tabs below."""
         yield Header()
+        yield Static(id="error-panel", markup=False)  # shown while the engine is lost
         with Horizontal(id="top"):
             yield LossChart(id="loss")
             with Vertical(id="side"):
@@ -158,12 +159,15 @@ class MiniGPTApp(App[None]):
         self.link.close()
         self.state = LOST
         self.log_line(f"engine lost: {message.reason}")
-        self.notify(
-            f"{message.reason}\nPress r to start it again from the last checkpoint.",
-            title="engine lost",
-            severity="error",
-            timeout=10,
+        panel = self.query_one("#error-panel", Static)
+        started = bool(self.model_facts)
+        panel.border_title = "The engine stopped" if started else "The engine could not start"
+        then = (
+            "Press r to start it again from the last checkpoint"
+            if started
+            else ("Fix that, then press r to start it again")
         )
+        panel.update(f"{message.reason}\n{then}, or q to quit.")
 
     @on(EventsWaiting)
     def drain_events(self) -> None:
