@@ -66,6 +66,7 @@ SAMPLE_SHARE = 0.5
 # A tiny model trains hundreds of steps a second; no view needs them all live
 # (metrics.jsonl has every one), and a flood would crowd out a client's keys.
 STEP_EVENTS_PER_SEC = 20
+RUN_DIR_CHECK_S = 1.0  # how often the engine checks that its run directory is still there
 
 
 @dataclass
@@ -121,6 +122,8 @@ class Engine:
         self.last_step_sent = 0.0
         self.unsent_step: dict[str, Any] | None = None  # a throttled step event, not yet sent
         self.step_seconds = 0.0  # how long the last training step (with its evals) took
+        self.lock_identity = self._lock_identity()  # None: run without a lock (in-process use)
+        self.run_dir_checked = time.monotonic()
         self._load_history()
 
     def _bind(self, run: Run) -> None:
@@ -172,6 +175,7 @@ class Engine:
                 if self.exit_when_finished and self.state == FINISHED and not self.samples:
                     self.exit_code = 0  # the last eval's sample is written first
                 self._check_idle()
+                self._check_run_dir()
         finally:
             self._save_if_behind()
             self.server.close()
@@ -224,6 +228,27 @@ class Engine:
             return
         self._set_state(PAUSED, "loss diverged")
         self._emit(self.hello())  # clients redraw from the step training went back to
+
+    def _lock_identity(self) -> tuple[int, int] | None:
+        """(device, inode) of the run's engine.lock, None when there is none."""
+        try:
+            found = os.stat(self.run.run_dir.path / "engine.lock")
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def _check_run_dir(self) -> None:
+        """Stop, without saving, once the run directory is deleted or replaced under us:
+        there is nowhere to save, and a new run there must not get our checkpoint."""
+        now = time.monotonic()
+        if self.lock_identity is None or now - self.run_dir_checked < RUN_DIR_CHECK_S:
+            return
+        self.run_dir_checked = now
+        if self._lock_identity() != self.lock_identity:
+            self.run.saved_step = self.run.trainer.step  # nothing to save into
+            path = self.run.run_dir.path
+            self._emit(ErrorEvent(f"{path} was deleted or replaced; this engine stops", fatal=True))
+            self.exit_code = 1
 
     def _check_idle(self) -> None:
         """Exit after idle_timeout seconds with nothing to do and nobody watching."""

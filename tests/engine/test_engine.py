@@ -3,6 +3,7 @@
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -330,6 +331,17 @@ def test_kill_9_then_resume_continues_from_the_last_checkpoint(spawn, tmp_path: 
     assert again.hello["history"]["steps"][-1][0] == saved
     again.send("start")
     assert again.wait_for("step")["step"] == saved + 1
+
+
+def test_engine_stops_when_its_run_dir_is_deleted(spawn, tmp_path: Path) -> None:
+    """Deleting a live run's folder stops its engine (which had nowhere left to save)."""
+    client = spawn(tmp_path / "run", "--start")
+    steps(client, 2)
+    shutil.rmtree(tmp_path / "run")
+    stopped = client.wait_for(lambda e: e.get("event") == "error" and e["fatal"])
+    assert "was deleted or replaced" in stopped["message"]
+    assert client.process.wait(30) == 1
+    assert not (tmp_path / "run").exists()
 
 
 def test_idle_engine_saves_and_exits(spawn, tmp_path: Path) -> None:
