@@ -2,7 +2,9 @@
 history catches up without a gap once there is room again."""
 
 import errno
+import json
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +15,12 @@ import torch
 from minigpt import journal
 from minigpt.checkpoint import load_checkpoint
 from minigpt.client import Client
-from minigpt.events import ErrorEvent, StepEvent
+from minigpt.engine import Engine
+from minigpt.events import ConfigAppliedEvent, ErrorEvent, LogEvent, StepEvent
 from minigpt.journal import Journal, read_jsonl
 from minigpt.run import Run
+from minigpt.rundir import RunDir
+from minigpt.server import Peer
 
 
 class FullDisk:
@@ -145,3 +150,26 @@ def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
     log = (run_dir / "engine.log").read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in log
+
+
+def test_config_change_applies_when_config_toml_cannot_be_written(
+    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch
+) -> None:
+    """A hot change still applies; the failed rewrite of config.toml is an error notice."""
+    run = Run.start(tiny_config(corpus_file), tmp_path / "run")
+    seen: list = []
+    engine = Engine(run, on_event=seen.append)
+
+    def refuse(*args, **kwargs) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(RunDir, "write_config", refuse)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        line = json.dumps({"cmd": "set", "values": {"train.learning_rate": 0.002}})
+        engine._handle_line(Peer(ours, 1), line.encode())
+    assert run.config.train.learning_rate == 0.002
+    notices = [e for e in seen if isinstance(e, LogEvent) and e.level == "error"]
+    assert notices and "config.toml not updated" in notices[0].message
+    assert any(isinstance(e, ConfigAppliedEvent) for e in seen)
+    run.close()
