@@ -1,10 +1,11 @@
 """Engine fixtures: tiny configs the tests make themselves."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from minigpt.client import Client
 from minigpt.config import Config, apply_values
 
 
@@ -36,3 +37,22 @@ def _tiny_config(corpus: Path, **values: object) -> Config:
 def tiny_config() -> Callable[..., Config]:
     """Factory for seconds-fast configs: tiny_config(corpus, **{"train.max_iters": 20})."""
     return _tiny_config
+
+
+@pytest.fixture
+def engines() -> Iterator[Callable[..., Client]]:
+    """Start detached engines: engines(run_dir, *engine_args); all killed at the end,
+    whatever the test did."""
+    clients: list[Client] = []
+
+    def start(run_dir: Path, *engine_args: str) -> Client:
+        client = Client.spawn(run_dir, list(engine_args), timeout=60)
+        clients.append(client)
+        return client
+
+    yield start
+    for client in clients:
+        client.close()
+        if client.process and client.process.poll() is None:
+            client.process.kill()
+            client.process.wait()

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from minigpt.client import Client
-
 NOBODY = 65534
 # What the other user tries; each attempt prints the error it met, or "allowed".
 PROBE = """
@@ -63,22 +61,19 @@ def _as_other_user(*paths: Path) -> dict[str, str]:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
 @pytest.mark.parametrize("depth", ["short", "long"])
-def test_other_user_cannot_connect_or_read(shared_folder: Path, config_file: Path, depth) -> None:
+def test_other_user_cannot_connect_or_read(
+    engines, shared_folder: Path, config_file: Path, depth
+) -> None:
     """As nobody: connecting to the live engine (also through the private socket folder
     used for long paths) and reading the folder, metrics or checkpoint all fail."""
     run_dir = shared_folder / ("deep-" * 20 if depth == "long" else "") / "run"
-    client = Client.spawn(run_dir, ["--config", str(config_file), "--start"], timeout=60)
-    try:
-        client.wait_for(lambda e: e.get("event") == "checkpoint")
-        socket_file = run_dir / "engine.sock"
-        if socket_file.is_symlink():  # a long path: the socket itself is in a private folder
-            socket_file = Path(os.readlink(socket_file))
-        targets = [run_dir, socket_file, run_dir / "metrics.jsonl", run_dir / "model.ckpt"]
-        assert _as_other_user(shared_folder)[str(shared_folder)] == "allowed"  # the probe works
-        results = _as_other_user(*targets)
-        assert results == {str(path): "PermissionError" for path in targets}
-        assert client.wait_for("step")  # and the engine never noticed
-    finally:
-        client.close()
-        client.process.kill()
-        client.process.wait()
+    client = engines(run_dir, "--config", str(config_file), "--start")
+    client.wait_for(lambda e: e.get("event") == "checkpoint")
+    socket_file = run_dir / "engine.sock"
+    if socket_file.is_symlink():  # a long path: the socket itself is in a private folder
+        socket_file = Path(os.readlink(socket_file))
+    targets = [run_dir, socket_file, run_dir / "metrics.jsonl", run_dir / "model.ckpt"]
+    assert _as_other_user(shared_folder)[str(shared_folder)] == "allowed"  # the probe works
+    results = _as_other_user(*targets)
+    assert results == {str(path): "PermissionError" for path in targets}
+    assert client.wait_for("step")  # and the engine never noticed

@@ -14,7 +14,6 @@ import torch
 
 from minigpt import journal
 from minigpt.checkpoint import load_checkpoint
-from minigpt.client import Client
 from minigpt.engine import Engine
 from minigpt.events import ConfigAppliedEvent, ErrorEvent, LogEvent, StepEvent
 from minigpt.journal import Journal, read_jsonl
@@ -118,32 +117,25 @@ def _fill(disk: Path) -> Path:
 
 
 def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
-    tiny_disk: Path, config_file: Path
+    engines, tiny_disk: Path, config_file: Path
 ) -> None:
     """A real full disk under a training engine: the checkpoint error and the history
     error are reported, training continues, model.ckpt stays loadable at its step, and
     after room is made the next checkpoint lands and metrics.jsonl has every step."""
     run_dir = tiny_disk / "run"
-    client = Client.spawn(run_dir, ["--config", str(config_file), "--start"], timeout=60)
-    try:
-        good = client.wait_for(lambda e: e.get("event") == "checkpoint" and e["step"] >= 10)
-        filler = _fill(tiny_disk)
-        error = client.wait_for("error")
-        assert "could not write" in error["message"] and "intact" in error["message"]
-        during = client.wait_for(
-            lambda e: e.get("event") == "step" and e["step"] > good["step"] + 15
-        )
-        assert load_checkpoint(run_dir / "model.ckpt")["step"] == good["step"]
-        filler.unlink()
-        recovered = client.wait_for(
-            lambda e: e.get("event") == "checkpoint" and e["step"] > during["step"]
-        )
-        client.send("shutdown")
-        client.process.wait(30)
-    finally:
-        client.close()
-        if client.process.poll() is None:
-            client.process.kill()
+    client = engines(run_dir, "--config", str(config_file), "--start")
+    good = client.wait_for(lambda e: e.get("event") == "checkpoint" and e["step"] >= 10)
+    filler = _fill(tiny_disk)
+    error = client.wait_for("error")
+    assert "could not write" in error["message"] and "intact" in error["message"]
+    during = client.wait_for(lambda e: e.get("event") == "step" and e["step"] > good["step"] + 15)
+    assert load_checkpoint(run_dir / "model.ckpt")["step"] == good["step"]
+    filler.unlink()
+    recovered = client.wait_for(
+        lambda e: e.get("event") == "checkpoint" and e["step"] > during["step"]
+    )
+    client.send("shutdown")
+    client.process.wait(30)
     assert load_checkpoint(run_dir / "model.ckpt")["step"] >= recovered["step"]
     steps = [e["step"] for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
     assert steps == list(range(1, steps[-1] + 1))

@@ -10,7 +10,7 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,21 +22,9 @@ from minigpt.status import run_status
 
 
 @pytest.fixture
-def spawn(config_file: Path) -> Iterator:
-    """Start detached engines on the tiny config; kill whatever is left at the end."""
-    clients: list[Client] = []
-
-    def start(run_dir: Path, *extra: str) -> Client:
-        client = Client.spawn(run_dir, ["--config", str(config_file), *extra], timeout=60)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.close()
-        if client.process and client.process.poll() is None:
-            client.process.kill()
-            client.process.wait()
+def spawn(engines, config_file: Path) -> Callable[..., Client]:
+    """Start detached engines on the tiny config; killed at the end."""
+    return lambda run_dir, *extra: engines(run_dir, "--config", str(config_file), *extra)
 
 
 def steps(client: Client, count: int) -> list[dict]:

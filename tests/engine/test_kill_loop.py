@@ -75,13 +75,13 @@ def _check_files(run_dir: Path) -> int:
     return load_checkpoint(run_dir / "model.ckpt")["step"]
 
 
-def test_kill_9_anywhere_then_resume(tmp_path: Path, kill_config: Path) -> None:
+def test_kill_9_anywhere_then_resume(engines, tmp_path: Path, kill_config: Path) -> None:
     """Each round resumes from the last checkpoint (at most checkpoint_interval steps
     lost), with metrics.jsonl rewritten whole up to it and no temporary file left."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     run_dir = tmp_path / "run"
-    client = Client.spawn(run_dir, ["--config", str(kill_config), "--start"], timeout=60)
+    client = engines(run_dir, "--config", str(kill_config), "--start")
     client.wait_for(lambda e: e.get("event") == "checkpoint")
     for number in range(ROUNDS):
         moment = MOMENTS[number % len(MOMENTS)]
@@ -92,7 +92,7 @@ def test_kill_9_anywhere_then_resume(tmp_path: Path, kill_config: Path) -> None:
         if moment == "during a checkpoint write":
             assert list(run_dir.glob(".model.ckpt.*.tmp")), f"{context}: the kill came too late"
         assert last - saved <= CHECKPOINT_INTERVAL, context
-        client = Client.spawn(run_dir, ["--resume"], timeout=60)
+        client = engines(run_dir, "--resume")
         assert client.hello["step"] == saved, context
         steps = [e["step"] for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
         assert steps == list(range(1, saved + 1)), context
@@ -103,7 +103,6 @@ def test_kill_9_anywhere_then_resume(tmp_path: Path, kill_config: Path) -> None:
         assert client.wait_for("step")["step"] == saved + 1, context
     client.send("shutdown")
     assert client.process.wait(30) == 0
-    client.close()
 
 
 def test_resume_repairs_a_torn_metrics_line(tmp_path: Path, corpus_file: Path, tiny_config) -> None:

@@ -105,21 +105,18 @@ def _drain(sock: socket.socket) -> bytes:
     return bytes(received)
 
 
-def test_live_engine_survives_a_burst_of_garbage(config_file: Path, tmp_path: Path) -> None:
+def test_live_engine_survives_a_burst_of_garbage(
+    engines, config_file: Path, tmp_path: Path
+) -> None:
     """Over the real socket: random bytes, binary junk and a 2 MiB line, then a normal
     client still gets its hello and training starts."""
     rng = random.Random(7)
-    client = Client.spawn(tmp_path / "run", ["--config", str(config_file)], timeout=60)
-    try:
-        burst = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80))) for _ in range(200)]
-        burst += [b"x" * (2 << 20), b'{"cmd": "sample", "seed": 1e999, "top_k": -1}']
-        client.send_raw(b"\n".join(burst) + b"\n")
-        again = Client.connect(tmp_path / "run")
-        assert again.hello["state"] == "idle"
-        again.send("start")
-        assert again.wait_for("step")["step"] >= 1
-        again.close()
-    finally:
-        client.close()
-        client.process.kill()
-        client.process.wait()
+    client = engines(tmp_path / "run", "--config", str(config_file))
+    burst = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 80))) for _ in range(200)]
+    burst += [b"x" * (2 << 20), b'{"cmd": "sample", "seed": 1e999, "top_k": -1}']
+    client.send_raw(b"\n".join(burst) + b"\n")
+    again = Client.connect(tmp_path / "run")
+    assert again.hello["state"] == "idle"
+    again.send("start")
+    assert again.wait_for("step")["step"] >= 1
+    again.close()
