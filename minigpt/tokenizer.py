@@ -104,6 +104,11 @@ def _utf8(text: str) -> bytes:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
 
+def code_points(text: str) -> np.ndarray:
+    """The Unicode code point of each character of text, shape (N,) uint32."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+
+
 def _id_array(ids: Iterable[int] | np.ndarray | torch.Tensor, vocab_size: int) -> np.ndarray:
     """Token ids as a 1-D int64 array, each checked to lie in 0..vocab_size-1."""
     if isinstance(ids, torch.Tensor):
@@ -182,11 +187,11 @@ class CharTokenizer(Tokenizer):
             raise TokenizerError("the char tokenizer needs a non-empty corpus")
         self.vocab_size = len(self.chars)
         # Sorted code points, shape (V,): searchsorted maps a character to its id in one pass.
-        self._codes = np.frombuffer(self.chars.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        self._codes = code_points(self.chars)
 
     def encode_array(self, text: str) -> np.ndarray:
         """Encode text; raises TokenizerError naming characters outside the vocabulary."""
-        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")  # (N,)
+        codes = code_points(text)  # (N,)
         ids = np.searchsorted(self._codes, codes)  # (N,) int64, may be == V for unseen chars
         unknown = self._codes[np.minimum(ids, self.vocab_size - 1)] != codes
         if unknown.any():
