@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import signal
 import statistics
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from minigpt import distributed
 from minigpt.checkpoint import load_checkpoint
 from minigpt.config import (
     Config,
@@ -29,9 +31,11 @@ from minigpt.config import (
     parse_overrides,
 )
 from minigpt.display import duration
+from minigpt.distributed import Cluster
 from minigpt.engine import Engine
 from minigpt.errors import CheckpointError, MiniGPTError
 from minigpt.events import CheckpointEvent, ErrorEvent, EvalEvent, Event, LogEvent, StepEvent
+from minigpt.follower import follow
 from minigpt.model import Model
 from minigpt.options import add_config_args, overrides_with_data
 from minigpt.run import Run, load_corpus
@@ -101,12 +105,14 @@ def _print_progress(stage: str, fraction: float) -> None:
     print(f"\r{stage}: {fraction:6.1%}", end=end, file=sys.stderr, flush=True)
 
 
-def _open_run(args: argparse.Namespace, path: Path, config: Config | None) -> Run:
+def _open_run(
+    args: argparse.Namespace, path: Path, config: Config | None, cluster: Cluster | None = None
+) -> Run:
     """Start a fresh run in path, or resume it with --resume."""
     if args.resume:
-        return Run.resume(config, path, _print_progress, _print_log)
+        return Run.resume(config, path, _print_progress, _print_log, cluster)
     assert config is not None
-    return Run.start(config, path, _print_progress, _print_log)
+    return Run.start(config, path, _print_progress, _print_log, cluster=cluster)
 
 
 def _config_for(args: argparse.Namespace, path: Path) -> Config | None:
@@ -140,14 +146,29 @@ def _print_banner(run: Run) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train (or resume) a run in the foreground, printing progress; clients may attach."""
+    """Train (or resume) a run in the foreground, printing progress; clients may attach.
+
+    Under torchrun, rank 0 does all of that and the other ranks follow it.
+    """
     path = Path(args.run_dir) if args.run_dir else default_run_dir()
     config = _config_for(args, path)
+    cluster = distributed.join()
+    if cluster is not None and not cluster.leader:
+        code = follow(config, path, args.resume, cluster)
+        cluster.close()
+        # Skip the interpreter's teardown: in about one exit in eight under load, gloo's
+        # threads outlived it and C++ aborted the process after its work was done.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     with RunLock(RunDir(path)):
-        run = _open_run(args, path, config)
+        run = _open_run(args, path, config, cluster)
         _print_banner(run)
         printer = ProgressPrinter(run.config.train.max_iters, args.log_interval)
-        code = Engine(run, start=True, exit_when_finished=True, on_event=printer).serve()
+        engine = Engine(run, start=True, exit_when_finished=True, on_event=printer, cluster=cluster)
+        code = engine.serve()
+    if cluster is not None:
+        cluster.close()
     if code > 128:
         print(f"interrupted; resume with: minigpt train --run-dir {path} --resume", flush=True)
     elif code == 2:  # the loss diverged; the error said what to change

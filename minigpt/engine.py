@@ -37,6 +37,7 @@ from minigpt.config import (
     parse_config_values,
     restart_keys,
 )
+from minigpt.distributed import EXIT, STEP, Cluster
 from minigpt.errors import DivergedError, MiniGPTError
 from minigpt.events import (
     ConfigAppliedEvent,
@@ -99,9 +100,12 @@ class Engine:
         exit_when_finished: bool = False,
         idle_timeout: float = 0.0,
         on_event: Callable[[Event], None] = lambda event: None,
+        cluster: Cluster | None = None,
     ) -> None:
-        """Prepare to serve `run`; start=True trains at once."""
+        """Prepare to serve `run`; start=True trains at once. With a cluster (this is
+        rank 0 of a torchrun job) every training step is announced to the other ranks."""
         self.run = run
+        self.cluster = cluster
         self.exit_when_finished = exit_when_finished
         self.idle_timeout = idle_timeout
         self.on_event = on_event
@@ -172,12 +176,16 @@ class Engine:
                     self._sample()
                 if self.state == RUNNING:
                     self._train_step()
+                elif self.cluster:
+                    self.cluster.keep_alive()
                 if self.exit_when_finished and self.state == FINISHED and not self.samples:
                     self.exit_code = 0  # the last eval's sample is written first
                 self._check_idle()
                 self._check_run_dir()
         finally:
             self._save_if_behind()
+            if self.cluster:
+                self.cluster.send(EXIT)
             self.server.close()
             self.run.close()
         return self.exit_code
@@ -192,6 +200,8 @@ class Engine:
             self._set_state(FINISHED, "max_iters reached")
             return
         started = time.perf_counter()
+        if self.cluster:
+            self.cluster.send(STEP, config_to_dict(self.run.config))
         try:
             events = self.run.advance()
         except DivergedError as error:
@@ -439,6 +449,11 @@ class Engine:
         old = self.run.config
         new = apply_values(old, values)
         if needs_restart := restart_keys(old, new):
+            if self.cluster:
+                raise ProtocolError(
+                    f"set: {', '.join(needs_restart)} need a fresh model, which a torchrun job "
+                    "cannot build in place; stop it and launch a new one"
+                )
             if not args.get("restart", False):
                 reason = "these keys need a fresh model; send restart=true to start over"
                 self._reply(peer, ConfigRejectedEvent(needs_restart, reason, id=command.id))

@@ -23,6 +23,7 @@ from typing import Any
 from minigpt.checkpoint import load_checkpoint, save_checkpoint
 from minigpt.config import Config, config_from_dict, config_to_dict, restart_keys
 from minigpt.data import Corpus, prepare_data
+from minigpt.distributed import Cluster
 from minigpt.errors import CheckpointError
 from minigpt.events import CheckpointEvent, ErrorEvent, EvalEvent, Event, LogEvent
 from minigpt.rundir import RunDir
@@ -56,6 +57,7 @@ class Run:
         progress: Progress = _ignore,
         on_log: Callable[[LogEvent], None] = _ignore,
         overwrite: bool = False,
+        cluster: Cluster | None = None,
     ) -> Run:
         """Begin a fresh run in `path`; an existing run there is refused unless overwrite."""
         run_dir = RunDir(path)
@@ -64,7 +66,7 @@ class Run:
                 f"{run_dir.path} already holds a run (model.ckpt); "
                 "resume it with --resume or choose another --run-dir"
             )
-        trainer = Trainer(config, load_corpus(config, None, progress), on_log)
+        trainer = Trainer(config, load_corpus(config, None, progress), on_log, cluster)
         # Only now, with the new run built, may the old one go.
         for old in (run_dir.model_ckpt, run_dir.best_ckpt, run_dir.samples):
             old.unlink(missing_ok=True)
@@ -81,6 +83,7 @@ class Run:
         path: str | os.PathLike[str],
         progress: Progress = _ignore,
         on_log: Callable[[LogEvent], None] = _ignore,
+        cluster: Cluster | None = None,
     ) -> Run:
         """Continue the run in `path` from model.ckpt.
 
@@ -89,22 +92,8 @@ class Run:
         fresh model or data is refused.
         """
         run_dir = RunDir(path)
-        state = load_checkpoint(run_dir.model_ckpt)
-        saved = config_from_dict(state["config"], source=str(run_dir.model_ckpt))
-        config = config or saved
-        if changed := restart_keys(saved, config):
-            raise CheckpointError(
-                f"cannot resume with changed {', '.join(changed)}: the checkpoint was trained "
-                "with other values; start a new --run-dir for them"
-            )
-        tokenizer = tokenizer_from_state(state["tokenizer"])
-        trainer = Trainer(config, load_corpus(config, tokenizer, progress), on_log)
-        try:
-            trainer.load_state_dict(state)
-        except (KeyError, RuntimeError, ValueError) as error:
-            raise CheckpointError(
-                f"{run_dir.model_ckpt} does not fit this model: {str(error).splitlines()[0]}"
-            ) from None
+        trainer = resumed_trainer(config, path, progress, on_log, cluster)
+        config = trainer.config
         run_dir.create()
         run_dir.remove_temporaries()
         run_dir.write_config(config)
@@ -198,6 +187,35 @@ class Run:
     def close(self) -> None:
         """Release the run directory's open files."""
         self.run_dir.close()
+
+
+def resumed_trainer(
+    config: Config | None,
+    path: str | os.PathLike[str],
+    progress: Progress = _ignore,
+    on_log: Callable[[LogEvent], None] = _ignore,
+    cluster: Cluster | None = None,
+) -> Trainer:
+    """A trainer in the state that path's model.ckpt holds; `config` None means the
+    checkpoint's own, and a config that needs a fresh model is refused."""
+    ckpt = RunDir(path).model_ckpt
+    state = load_checkpoint(ckpt)
+    saved = config_from_dict(state["config"], source=str(ckpt))
+    config = config or saved
+    if changed := restart_keys(saved, config):
+        raise CheckpointError(
+            f"cannot resume with changed {', '.join(changed)}: the checkpoint was trained "
+            "with other values; start a new --run-dir for them"
+        )
+    tokenizer = tokenizer_from_state(state["tokenizer"])
+    trainer = Trainer(config, load_corpus(config, tokenizer, progress), on_log, cluster)
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise CheckpointError(
+            f"{ckpt} does not fit this model: {str(error).splitlines()[0]}"
+        ) from None
+    return trainer
 
 
 def load_corpus(

@@ -21,6 +21,7 @@ import torch
 
 from minigpt.config import Config, TrainConfig, restart_keys
 from minigpt.data import Corpus, get_batch
+from minigpt.distributed import Cluster, no_sync
 from minigpt.errors import DivergedError
 from minigpt.events import LogEvent, StepEvent
 from minigpt.model import Model
@@ -47,8 +48,10 @@ def pick_dtype(name: str, device: torch.device) -> torch.dtype:
 
 
 def default_threads() -> int:
-    """Threads for train.threads = 0: the cores this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """Threads for train.threads = 0: the cores this process may use, shared with the
+    other processes torchrun started on this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
 def lr_at(step: int, train: TrainConfig) -> float:
@@ -89,11 +92,14 @@ class Trainer:
         config: Config,
         corpus: Corpus,
         on_log: Callable[[LogEvent], None] = lambda event: None,
+        cluster: Cluster | None = None,
     ) -> None:
-        """Build a fresh, seeded model and optimizer for `config` on `corpus`."""
+        """Build a fresh, seeded model and optimizer for `config` on `corpus`; with a
+        cluster, gradients are averaged over its ranks, each drawing its own batches."""
         self.config = config
         self.corpus = corpus
         self.on_log = on_log
+        self.cluster = cluster
         self.device = pick_device(config.train.device)
         self.dtype = pick_dtype(config.train.dtype, self.device)
         torch.set_num_threads(config.train.threads or default_threads())
@@ -103,12 +109,21 @@ class Trainer:
         torch.manual_seed(config.train.seed)
         self.model = Model(config.model, corpus.tokenizer.vocab_size).to(self.device)
         self.optimizer = _make_optimizer(self.model, config.train, self.device)
-        self.batch_generator = torch.Generator().manual_seed(config.train.seed)
+        self.batch_generator = torch.Generator().manual_seed(self._batch_seed(0))
         self.scaler = torch.amp.GradScaler(enabled=self.dtype == torch.float16)
         self.loss_of = self._compiled() if config.train.compile else self.model.loss
+        self.replicas = (
+            cluster.replicate(self.model, self.loss_of, self.device) if cluster else None
+        )
         self.step = 0
         self.best_val_loss = math.inf
         self.elapsed = 0.0
+
+    def _batch_seed(self, step: int) -> int:
+        """The batch generator's seed: train.seed for a single process and for rank 0
+        (so a one-process resume repeats its losses), another stream for each other rank."""
+        rank = self.cluster.rank if self.cluster else 0
+        return self.config.train.seed + rank * 1_000_003 + (step if rank else 0)
 
     def _compiled(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """The loss through a torch.compile'd model, or the eager loss when that is unavailable.
@@ -134,11 +149,12 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
-    def _loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Forward pass to the loss, falling back to eager mode if compilation breaks."""
+    def _loss(self, x: torch.Tensor, y: torch.Tensor, training: bool = False) -> torch.Tensor:
+        """Forward pass to the loss (through DDP when training on a cluster), falling back
+        to eager mode if compilation breaks."""
         with self._autocast():
             try:
-                loss = self.loss_of(x, y)
+                loss = (self.replicas or self.loss_of)(x, y) if training else self.loss_of(x, y)
             except Exception as error:
                 if self.loss_of == self.model.loss:
                     raise
@@ -160,7 +176,8 @@ class Trainer:
     def tokens_per_step(self) -> int:
         """Tokens the model reads in one optimizer step."""
         t = self.config.train
-        return t.batch_size * t.grad_accum_steps * self.config.model.context_length
+        ranks = self.cluster.world_size if self.cluster else 1
+        return t.batch_size * t.grad_accum_steps * self.config.model.context_length * ranks
 
     def train_step(self) -> StepEvent:
         """One optimizer step: the lesson's loop body with schedule, accumulation and clipping.
@@ -174,11 +191,14 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         total = 0.0
-        for _ in range(t.grad_accum_steps):
+        for micro_step in range(t.grad_accum_steps):
             x, y = self.batch("train")
-            loss = self._loss(x, y) / t.grad_accum_steps
-            self.scaler.scale(loss).backward()
+            with no_sync(self.replicas, last=micro_step == t.grad_accum_steps - 1):
+                loss = self._loss(x, y, training=True) / t.grad_accum_steps
+                self.scaler.scale(loss).backward()
             total += loss.item()
+        if self.cluster:
+            total = self.cluster.mean(total, self.device)  # every rank sees the same number
         if not math.isfinite(total):
             self.optimizer.zero_grad(set_to_none=True)  # the weights stay as they were
             raise DivergedError(
@@ -275,3 +295,5 @@ class Trainer:
         self.batch_generator.set_state(state["rng"]["batches"])
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        if self.cluster and not self.cluster.leader:  # the saved random states are rank 0's
+            self.batch_generator.manual_seed(self._batch_seed(self.step))

@@ -1,0 +1,91 @@
+"""torchrun with two CPU processes (gloo): one run, falling losses, portable checkpoints,
+and rank 0 steering every rank."""
+
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from minigpt.checkpoint import load_checkpoint
+from minigpt.client import Client
+from minigpt.journal import read_jsonl
+
+
+def _torchrun(config_file: Path, run_dir: Path, *extra: str) -> list[str]:
+    """The command that trains run_dir with two processes on this machine."""
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        "-m", "minigpt", "train", "--config", str(config_file), "--run-dir", str(run_dir),
+        *extra,
+    ]  # fmt: skip
+
+
+def _minigpt(*args: str) -> subprocess.CompletedProcess:
+    """Run the single-process CLI."""
+    return subprocess.run(
+        [sys.executable, "-m", "minigpt", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_two_processes_train_one_run_that_resumes_alone(config_file: Path, tmp_path: Path) -> None:
+    """Exit 0, one run directory, finite falling losses over twice the batch; the
+    checkpoint samples and resumes in a single process."""
+    run_dir = tmp_path / "runs" / "ddp"
+    result = subprocess.run(
+        _torchrun(config_file, run_dir, "--set", "train.max_iters=60"),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert os.listdir(tmp_path / "runs") == ["ddp"]
+    events = read_jsonl(run_dir / "metrics.jsonl")
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, 61))
+    losses = [e["loss"] for e in steps]
+    assert all(math.isfinite(loss) for loss in losses)
+    assert sum(losses[-10:]) < sum(losses[:10])
+    assert load_checkpoint(run_dir / "model.ckpt")["step"] == 60
+    sample = _minigpt(
+        "sample", "--run-dir", str(run_dir), "--prompt", "the", "--max-new-tokens", "9"
+    )
+    assert sample.returncode == 0, sample.stderr
+    resumed = _minigpt(
+        "train", "--run-dir", str(run_dir), "--resume", "--set", "train.max_iters=70"
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert load_checkpoint(run_dir / "model.ckpt")["step"] == 70
+
+
+def test_rank_0_pauses_and_resumes_every_rank(config_file: Path, tmp_path: Path) -> None:
+    """A client attached to rank 0 pauses the job (no rank steps on), resumes it, and
+    stops it: every process exits 0."""
+    run_dir = tmp_path / "run"
+    job = subprocess.Popen(
+        _torchrun(config_file, run_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "engine.sock").exists():
+            assert job.poll() is None and time.monotonic() < deadline, "rank 0 never served"
+            time.sleep(0.2)
+        client = Client.connect(run_dir)
+        assert client.hello["model"]["tokens_per_step"] == 2 * 4 * 16
+        client.wait_for(lambda e: e.get("event") == "step" and e["step"] >= 5)
+        client.send("pause")
+        client.wait_for(lambda e: e.get("state") == "paused")
+        assert not [e for e in client.events(2.0) if e.get("event") == "step"]
+        constant = {"train.learning_rate": 0.002, "train.min_lr": 0.002, "train.warmup_iters": 0}
+        client.send("set", values=constant)
+        client.wait_for("config_applied")
+        client.send("resume")
+        after = client.wait_for(lambda e: e.get("event") == "step" and e["lr"] == 0.002)
+        assert math.isfinite(after["loss"])
+        client.send("shutdown")
+        assert job.wait(60) == 0, job.stdout.read().decode() if job.stdout else ""
+        client.close()
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert load_checkpoint(run_dir / "model.ckpt")["step"] >= after["step"]
