@@ -27,3 +27,15 @@ async def train_until(pilot: Pilot, app: MiniGPTApp, state: str) -> None:
     await until(pilot, lambda: app.state == "idle")
     await pilot.press("space")
     await until(pilot, lambda: app.state == state)
+
+
+async def pause_and_resume(pilot: Pilot, app: MiniGPTApp, hold: float = 0.5) -> int:
+    """space pauses (the step stays put for `hold` seconds), space resumes; the paused step."""
+    await pilot.press("space")
+    await until(pilot, lambda: app.state == "paused")
+    paused_at = app.stats.step
+    await pilot.pause(hold)
+    assert app.stats.step == paused_at
+    await pilot.press("space")
+    await until(pilot, lambda: app.state == "running" and app.stats.step > paused_at)
+    return paused_at

@@ -5,7 +5,7 @@ from textual.widgets import Input, Static, TabbedContent
 
 from minigpt.client import Client
 from minigpt.status import run_status
-from tests.tui.pilot import text, train_until, until
+from tests.tui.pilot import pause_and_resume, text, train_until, until
 from tui.app import make_app
 from tui.charts import LossChart
 from tui.config_pane import ConfigPane
@@ -37,13 +37,7 @@ async def test_space_starts_pauses_and_resumes(make_link, size) -> None:
         await until(pilot, lambda: app.state == "running" and app.stats.step >= 3)
         assert app.screen.has_class("-running")
         assert len(app.query_one(LossChart).train) >= 3
-        await pilot.press("space")
-        await until(pilot, lambda: app.state == "paused")
-        paused_at = app.stats.step
-        await pilot.pause(0.5)
-        assert app.stats.step == paused_at
-        await pilot.press("space")
-        await until(pilot, lambda: app.state == "running" and app.stats.step > paused_at)
+        await pause_and_resume(pilot, app)
         assert "tokens/s" in text(app, "#numbers")
 
 

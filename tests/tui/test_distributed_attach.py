@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from minigpt.checkpoint import load_checkpoint
-from tests.tui.pilot import until
+from tests.tui.pilot import pause_and_resume, until
 from tui.app import make_app
 from tui.link import EngineLink
 from tui.screens import QuitScreen
@@ -31,13 +31,8 @@ async def test_dashboard_steers_a_torchrun_job(config_file: Path, tmp_path: Path
             await until(pilot, lambda: app.state == "running" and app.stats.step > 30)
             assert app.model_facts["tokens_per_step"] == 2 * 4 * 16  # two ranks' batches
             assert len(app.loss_chart.train) > 0
-            await pilot.press("space")
-            await until(pilot, lambda: app.state == "paused")
-            paused_at = app.stats.step
-            await pilot.pause(1.0)
-            assert app.stats.step == paused_at
-            await pilot.press("space")
-            await until(pilot, lambda: app.state == "running" and app.stats.step > paused_at + 5)
+            paused_at = await pause_and_resume(pilot, app, hold=1.0)
+            await until(pilot, lambda: app.stats.step > paused_at + 5)
             await pilot.press("q")
             assert isinstance(app.screen, QuitScreen)
             await pilot.press("s")
