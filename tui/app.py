@@ -23,6 +23,7 @@ from minigpt.config import apply_values, config_from_dict
 from minigpt.errors import ConfigError, MiniGPTError
 from minigpt.rundir import RunDir, next_run_dir
 from tui.charts import LearningRateChart, LossChart
+from tui.compare import CompareScreen, other_runs, val_curve
 from tui.config_pane import ConfigPane
 from tui.generate import GeneratePane
 from tui.link import EngineLink
@@ -61,6 +62,7 @@ class MiniGPTApp(App[None]):
         Binding("l", "show_tab('log')", "Log"),
         Binding("y", "toggle_log_scale", "Log y"),
         Binding("z", "zoom", "Zoom tabs"),
+        Binding("o", "compare", "Compare runs"),
         Binding("r", "restart_engine", "Restart engine"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit_menu", "Quit"),
@@ -362,6 +364,19 @@ class MiniGPTApp(App[None]):
         """z: the tabs fill the screen (room for completions and the config), or back."""
         screen = self.screen
         screen.maximized = None if screen.maximized else self.query_one(TabbedContent)
+
+    def action_compare(self) -> None:
+        """o: pick other runs whose val curves to draw on the loss chart."""
+        chosen = list(self.loss_chart.overlays)
+        self.push_screen(CompareScreen(other_runs(self.link.run_dir), chosen), self.compare_chosen)
+
+    def compare_chosen(self, names: list[str] | None) -> None:
+        """Draw the picked runs' val curves (read now from their metrics.jsonl)."""
+        if names is None:
+            return
+        parent = self.link.run_dir.resolve().parent
+        self.loss_chart.set_overlays({name: val_curve(parent / name) for name in names})
+        self.log_line(f"comparing with: {', '.join(names) or 'no other run'}")
 
     def action_help(self) -> None:
         """?: the key reference."""

@@ -16,6 +16,7 @@ from textual_plotext import PlotextPlot
 from tui.series import Series
 
 REDRAW_SECONDS = 0.5  # 2 Hz: smooth enough to watch, cheap enough to sit beside training
+OVERLAY_COLORS = ["blue", "red", "yellow", "white"]  # other runs' val curves, in turn
 
 
 def step_ticks(last: float, count: int = 5) -> list[int]:
@@ -84,6 +85,7 @@ class LossChart(TimedPlot):
         self.eval_val = Series()
         self.markers: list[int] = []
         self.init_loss: float | None = None
+        self.overlays: dict[str, Series] = {}  # other runs' val loss, by run name
 
     def reset(self, vocab_size: int) -> None:
         """Forget the history; the reference line is ln(vocab), a uniform guess's loss."""
@@ -109,6 +111,16 @@ class LossChart(TimedPlot):
         self.markers.append(step)
         self.dirty = True
 
+    def set_overlays(self, curves: dict[str, list[tuple[int, float]]]) -> None:
+        """Other runs' val curves to draw beside this run's (replacing any shown)."""
+        self.overlays = {}
+        for name, points in curves.items():
+            series = Series()
+            for step, loss in points:
+                series.add(step, loss)
+            self.overlays[name] = series
+        self.dirty = True
+
     def watch_log_scale(self) -> None:
         """Redraw with the new y scale."""
         self.dirty = True
@@ -120,8 +132,13 @@ class LossChart(TimedPlot):
         # The key lives in the border: plotext's own legend breaks on small canvases.
         scale = " · log y" if self.log_scale else ""
         self.border_title = f"loss{scale}: [cyan]train[/] [orange1]val[/] [green]eval train[/]"
-        self.border_subtitle = "[grey50]ln(vocab)[/] [magenta]config change[/]"
-        if not self.train and not self.eval_val:
+        overlays = [
+            (name, series, OVERLAY_COLORS[i % len(OVERLAY_COLORS)])
+            for i, (name, series) in enumerate(self.overlays.items())
+        ]
+        others = "".join(f" [{color}]{name}[/]" for name, _, color in overlays)
+        self.border_subtitle = f"[grey50]ln(vocab)[/] [magenta]config change[/]{others}"
+        if not self.train and not self.eval_val and not any(series for _, series, _ in overlays):
             plt.title("no steps yet")
             return
         if self.log_scale:
@@ -132,10 +149,15 @@ class LossChart(TimedPlot):
             plt.vline(step, "magenta")
         if self.train:
             plt.plot(*self.train.thinned(width), marker="braille", color="cyan")
+        for _, series, color in overlays:
+            if series:
+                plt.plot(*series.thinned(width), marker="braille", color=color)
         if self.eval_val:
             plt.scatter(*self.eval_val.thinned(width), marker="dot", color="orange")
             plt.scatter(*self.eval_train.thinned(width), marker="dot", color="green")
-        last = max(self.train.xs[-1:] + self.eval_val.xs[-1:])
+        ends = self.train.xs[-1:] + self.eval_val.xs[-1:]
+        ends += [series.xs[-1] for _, series, _ in overlays if series]
+        last = max(ends)
         plt.xticks(step_ticks(last))
 
 

@@ -1,0 +1,50 @@
+"""o: other runs' val curves on this run's loss chart."""
+
+import json
+from pathlib import Path
+
+from minigpt.rundir import RunDir
+from tests.tui.pilot import until
+from tui.app import make_app
+from tui.compare import CompareScreen, other_runs, val_curve
+
+
+def _finished_run(folder: Path, losses: list[float]) -> Path:
+    """A run directory whose metrics.jsonl holds evaluations every 10 steps."""
+    RunDir(folder).create()
+    events = [{"event": "step", "step": 1, "loss": 4.0, "lr": 1e-3}]
+    events += [
+        {"event": "eval", "step": 10 * i, "train_loss": loss, "val_loss": loss}
+        for i, loss in enumerate(losses)
+    ]
+    events.append({"event": "eval", "step": 99, "train_loss": None, "val_loss": None})  # NaN
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    return folder
+
+
+def test_candidates_are_siblings_with_a_history(tmp_path: Path) -> None:
+    """Other folders beside the run with a metrics.jsonl, by name; NaN evals left out."""
+    a = _finished_run(tmp_path / "a", [3.0, 2.5])
+    _finished_run(tmp_path / "b", [3.1])
+    (tmp_path / "empty").mkdir()
+    assert [p.name for p in other_runs(tmp_path / "b")] == ["a"]
+    assert val_curve(a) == [(0, 3.0), (10, 2.5)]
+
+
+async def test_o_overlays_the_picked_runs(make_link, tmp_path: Path) -> None:
+    """The picker lists the other runs; the ticked one's val curve is drawn and named."""
+    _finished_run(tmp_path / "lr-3e-3", [3.0, 2.6, 2.2])
+    _finished_run(tmp_path / "lr-1e-4", [3.0, 2.9, 2.8])
+    app = make_app(make_link())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("o")
+        assert isinstance(app.screen, CompareScreen)
+        await pilot.press("down", "space", "enter")  # the second in the list: lr-3e-3
+        await until(pilot, lambda: not isinstance(app.screen, CompareScreen))
+        chart = app.loss_chart
+        assert list(chart.overlays) == ["lr-3e-3"]
+        assert chart.overlays["lr-3e-3"].ys == [3.0, 2.6, 2.2]
+        await until(pilot, lambda: "lr-3e-3" in str(chart.border_subtitle))
+        await pilot.press("o", "escape")
+        assert list(chart.overlays) == ["lr-3e-3"]  # escape keeps what is shown

@@ -1,0 +1,84 @@
+"""Compare runs: other run directories' val curves drawn on this run's loss chart.
+
+A learner changes one thing and starts another run; seeing both val curves on
+one chart shows what the change did. The candidates are this run's siblings
+(the other folders under the same `runs/`) that have a metrics.jsonl; their
+evaluations are read from disk when picked, so finished and live runs alike
+can be compared (pick again to refresh a live one).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import SelectionList, Static
+
+from minigpt.journal import read_jsonl
+from minigpt.rundir import RunDir
+
+
+def other_runs(run_dir: Path) -> list[Path]:
+    """Sibling run directories with a history, by name."""
+    parent = run_dir.resolve().parent
+    if not parent.is_dir():
+        return []
+    here = run_dir.resolve()
+    return sorted(
+        path
+        for path in parent.iterdir()
+        if path.is_dir() and path.resolve() != here and RunDir(path).metrics.is_file()
+    )
+
+
+def val_curve(run_dir: Path) -> list[tuple[int, float]]:
+    """(step, val loss) of every evaluation in a run's metrics.jsonl."""
+    return [
+        (event["step"], event["val_loss"])
+        for event in read_jsonl(RunDir(run_dir).metrics)
+        if event.get("event") == "eval"
+        and isinstance(event.get("val_loss"), (int, float))
+        and math.isfinite(event["val_loss"])
+    ]
+
+
+class CompareScreen(ModalScreen[list[str] | None]):
+    """Pick the runs whose val curves to overlay; answers with their folder names."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "show", "Show", priority=True),  # before the list takes it
+        Binding("escape", "dismiss(None)", "Cancel"),
+    ]
+
+    def __init__(self, candidates: list[Path], chosen: list[str]) -> None:
+        """Offer the candidates, with the ones already shown ticked."""
+        super().__init__()
+        self.candidates = candidates
+        self.chosen = chosen
+
+    def compose(self) -> ComposeResult:
+        """The list of runs, or why there is none."""
+        with Vertical(id="compare-box"):
+            yield Static("Compare val loss with other runs", classes="dialog-title")
+            if self.candidates:
+                yield SelectionList[str](
+                    *((path.name, path.name, path.name in self.chosen) for path in self.candidates),
+                    id="compare-runs",
+                )
+                hint = "space ticks a run · enter shows the ticked ones · escape cancels"
+            else:
+                yield Static("No other run with a history sits beside this one.", id="compare-none")
+                hint = "escape closes this"
+            yield Static(hint, classes="dialog-hint")
+
+    def action_show(self) -> None:
+        """enter: overlay the ticked runs."""
+        if not self.candidates:
+            self.dismiss(None)
+            return
+        self.dismiss(list(self.query_one(SelectionList).selected))
