@@ -30,13 +30,13 @@ def _minigpt(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_two_processes_train_one_run_that_resumes_alone(config_file: Path, tmp_path: Path) -> None:
-    """Exit 0, one run directory, finite falling losses over twice the batch; the
-    checkpoint samples and resumes in a single process."""
+    """Exit 0, one run directory, finite falling losses over twice the batch (with two
+    micro-steps, the first skipping the gradient exchange); the checkpoint samples and
+    resumes in a single process."""
     run_dir = tmp_path / "runs" / "ddp"
-    result = subprocess.run(
-        _torchrun(config_file, run_dir, "--set", "train.max_iters=60"),
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    settings = ["--set", "train.max_iters=60", "--set", "train.grad_accum_steps=2"]
+    command = _torchrun(config_file, run_dir, *settings)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert os.listdir(tmp_path / "runs") == ["ddp"]
     events = read_jsonl(run_dir / "metrics.jsonl")
