@@ -28,6 +28,8 @@ from minigpt.protocol import encode
 from minigpt.rundir import RunDir
 from minigpt.server import connectable_path
 
+PROGRESS_EVERY_S = 2.0  # how often a slow start's progress is passed on
+
 
 class Client:
     """One connection to an engine: send commands, read events."""
@@ -71,9 +73,13 @@ class Client:
         engine_args: Sequence[str] = (),
         timeout: float = 120.0,
         cancelled: Callable[[], bool] = lambda: False,
+        progress: Callable[[str], None] = lambda text: None,
     ) -> Client:
         """Start a detached engine for run_dir and connect to it once it listens.
 
+        The engine fails to start only after `timeout` seconds without a sign of
+        life: while it prints progress (tokenizing a big corpus takes minutes) it
+        is waited for, and its latest progress line goes to `progress` now and then.
         `cancelled` is polled while waiting, so a caller that is shutting down
         is not held up by a slow start (the engine then idles out by itself).
         """
@@ -98,7 +104,14 @@ class Client:
                 start_new_session=True,  # no SIGHUP from our terminal going away
             )
         deadline = time.monotonic() + timeout
+        log_size = _size(paths.log)
+        reported = 0.0
         while True:
+            if (size := _size(paths.log)) != log_size:  # a sign of life: wait on
+                log_size, deadline = size, time.monotonic() + timeout
+                if time.monotonic() - reported >= PROGRESS_EVERY_S:
+                    reported = time.monotonic()
+                    progress(_last_line(paths.log))
             if process.poll() is not None:
                 raise EngineError(
                     _last_error(paths.log) or f"the engine exited ({process.returncode})"
@@ -112,7 +125,9 @@ class Client:
                     client.process = process
                     return client
             if time.monotonic() > deadline:
-                raise EngineError(f"the engine for {run_dir} did not start in {timeout:g}s")
+                raise EngineError(
+                    f"the engine for {run_dir} did not start: no sign of life for {timeout:g}s"
+                )
             if cancelled():
                 raise EngineError("cancelled while the engine was starting")
             time.sleep(0.05)
@@ -170,10 +185,27 @@ class Client:
         self.sock.close()
 
 
-def _last_error(log: Path) -> str:
-    """The last line of an engine's log, which says why it could not start."""
+def _size(log: Path) -> int:
+    """How many bytes an engine's log holds (0 before it exists)."""
     try:
-        lines = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        return log.stat().st_size
+    except OSError:
+        return 0
+
+
+def _last_line(log: Path) -> str:
+    """The last line of an engine's log (a progress line rewritten with \r counts as
+    its latest state), read from the file's end only."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, _size(log) - 4096))
+            tail = f.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    return lines[-1].removeprefix("minigpt: error: ") if lines else ""
+    lines = [line.strip() for line in tail.replace("\r", "\n").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _last_error(log: Path) -> str:
+    """The last line of an engine's log, which says why it could not start."""
+    return _last_line(log).removeprefix("minigpt: error: ")

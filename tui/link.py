@@ -66,7 +66,9 @@ class EngineLink:
             self.client = Client.connect(self.run_dir)
         else:
             status(f"starting an engine for {self.run_dir} (loading torch and the corpus)")
-            self.client = Client.spawn(self.run_dir, self.engine_args, cancelled=cancelled)
+            self.client = Client.spawn(
+                self.run_dir, self.engine_args, cancelled=cancelled, progress=status
+            )
         return self.client
 
     def restart_args(self) -> list[str]:
