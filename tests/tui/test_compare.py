@@ -48,3 +48,16 @@ async def test_o_overlays_the_picked_runs(make_link, tmp_path: Path) -> None:
         await until(pilot, lambda: "lr-3e-3" in str(chart.border_subtitle))
         await pilot.press("o", "escape")
         assert list(chart.overlays) == ["lr-3e-3"]  # escape keeps what is shown
+
+
+async def test_o_without_other_runs_says_so(make_link) -> None:
+    """With no sibling run, the picker says there is none and enter closes it."""
+    app = make_app(make_link())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("o")
+        assert isinstance(app.screen, CompareScreen)
+        assert "No other run" in str(app.screen.query_one("#compare-none").render())
+        await pilot.press("enter")
+        await until(pilot, lambda: not isinstance(app.screen, CompareScreen))
+        assert app.loss_chart.overlays == {}
