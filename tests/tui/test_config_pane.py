@@ -114,7 +114,8 @@ async def test_diverged_loss_pauses_with_a_hint_and_recovers(make_link) -> None:
         assert "paused" in str(app.stats_panel.border_title).lower()
         await edit(pilot, pane, "train.learning_rate", 0.001)
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: "Applied at step" in str(pane.status.render()))
+        # Not just "Applied at step": the 1e30 change said that too.
+        await until(pilot, lambda: "-> 0.001" in str(pane.status.render()))
         await pilot.press("escape", "space")
         await until(pilot, lambda: app.state == "running" and app.stats.step > back_to + 3)
         assert all(math.isfinite(e["loss"]) for e in steps_after(link.run_dir, back_to))
