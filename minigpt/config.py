@@ -38,6 +38,7 @@ from minigpt.errors import ConfigError
 
 _DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
+_SWITCHES = ("auto", "true", "false")
 _TOKENIZERS = ("cl100k_base", "char", "byte")
 
 
@@ -84,7 +85,11 @@ class TrainConfig:
     dtype: str = _restart(
         "auto", "number format: auto, float32, bfloat16 or float16", choices=_DTYPES
     )
-    compile: bool = _restart(False, "use torch.compile (faster steps, slow first step)")
+    compile: str = _restart(
+        "auto",
+        "torch.compile: auto (CUDA only), true or false; slow first step",
+        choices=_SWITCHES,
+    )
     threads: int = _hot(0, "CPU threads torch may use (0 = auto)", ge=0)
 
 
@@ -223,6 +228,10 @@ def _is_choice(value: str, choices: Sequence[str]) -> bool:
 def _check_value(dotted: str, f: dataclasses.Field, value: object) -> object:
     """Type-check one value (ints widen to floats) and apply its range/choice rules."""
     meta, (expected, accepted) = f.metadata, _KINDS[f.type]
+    if meta.get("choices") == _SWITCHES:
+        expected = "auto, true or false"
+        if type(value) is bool:
+            value = str(value).lower()  # compile = true, as configs wrote it before "auto"
     if type(value) not in accepted:
         got = f"{_show(value)} ({type(value).__name__})"
         raise _ValidationError(dotted, f"expected {expected}, got {got}")

@@ -54,6 +54,13 @@ def default_threads() -> int:
     return max(1, (cores or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
 
 
+def wants_compile(setting: str, device: torch.device) -> bool:
+    """train.compile: "true", "false", or "auto", which is on for CUDA only: on a CPU
+    the compiler's first step takes tens of seconds for a few percent
+    (docs/benchmarks.md)."""
+    return setting == "true" or (setting == "auto" and device.type == "cuda")
+
+
 def lr_at(step: int, train: TrainConfig) -> float:
     """Linear warmup to learning_rate, then cosine decay to min_lr at max_iters."""
     if step < train.warmup_iters:
@@ -111,7 +118,8 @@ class Trainer:
         self.optimizer = _make_optimizer(self.model, config.train, self.device)
         self.batch_generator = torch.Generator().manual_seed(self._batch_seed(0))
         self.scaler = torch.amp.GradScaler(enabled=self.dtype == torch.float16)
-        self.loss_of = self._compiled() if config.train.compile else self.model.loss
+        use_compiler = wants_compile(config.train.compile, self.device)
+        self.loss_of = self._compiled() if use_compiler else self.model.loss
         self.replicas = (
             cluster.replicate(self.model, self.loss_of, self.device) if cluster else None
         )

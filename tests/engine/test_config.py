@@ -86,7 +86,7 @@ def test_overrides_parse_toml_values_and_raw_strings(tmp_path: Path, monkeypatch
     assert config.train.max_iters == 300
     assert config.train.learning_rate == 3e-4
     assert config.train.weight_decay == 0.0 and isinstance(config.train.weight_decay, float)
-    assert config.train.compile is True
+    assert config.train.compile == "true"  # a TOML boolean, as before "auto" existed
     assert config.train.device == "cuda:1"
     assert config.data.path == "foo.txt"
     assert config.sample.prompt == "Hello world"
@@ -170,7 +170,7 @@ def test_unknown_section() -> None:
         ("[train]\nmax_iters = 2.0", "train.max_iters: expected an integer, got 2.0 (float)"),
         ("[model]\ndropout = false", "model.dropout: expected a number, got false (bool)"),
         ("[data]\npath = 3", "data.path: expected a string, got 3 (int)"),
-        ("[train]\ncompile = 1", "train.compile: expected true or false, got 1 (int)"),
+        ("[train]\ncompile = 1", "train.compile: expected auto, true or false, got 1 (int)"),
         ("model = 3", "model: expected a table ([model]), got 3 (int)"),
         ("[sample]\ntemperature = nan", "sample.temperature: expected a finite number, got nan"),
     ],

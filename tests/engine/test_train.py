@@ -10,8 +10,8 @@ import torch
 from minigpt.config import apply_values
 from minigpt.errors import CheckpointError
 from minigpt.events import EvalEvent, StepEvent
-from minigpt.run import Run
-from minigpt.train import lr_at
+from minigpt.run import Run, load_corpus
+from minigpt.train import Trainer, lr_at, wants_compile
 
 
 def _train(run: Run) -> list:
@@ -134,3 +134,34 @@ def test_grad_accumulation_matches_a_bigger_batch_in_scale(
     events = _train(Run.start(config, tmp_path / "run"))
     step = next(e for e in events if isinstance(e, StepEvent))
     assert abs(step.loss - events[0].train_loss) < 0.5
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "wanted"),
+    [
+        ("auto", "cuda", True),
+        ("auto", "cpu", False),
+        ("auto", "mps", False),
+        ("true", "cpu", True),
+        ("false", "cuda", False),
+    ],
+)
+def test_compile_auto_means_cuda_only(setting: str, device: str, wanted: bool) -> None:
+    """train.compile = "auto" compiles on CUDA, where it pays, and nowhere else."""
+    assert wants_compile(setting, torch.device(device)) is wanted
+
+
+def test_compile_failure_falls_back_to_eager(
+    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch
+) -> None:
+    """A compiler that fails is reported once and training goes on uncompiled."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C compiler found")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    logs: list = []
+    config = tiny_config(corpus_file, **{"train.compile": "true", "train.max_iters": 3})
+    trainer = Trainer(config, load_corpus(config), on_log=logs.append)
+    assert trainer.train_step().step == 1
+    assert [log.level for log in logs] == ["warning"] and "no C compiler" in logs[0].message
