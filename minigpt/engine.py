@@ -242,7 +242,7 @@ class Engine:
     def _lock_identity(self) -> tuple[int, int] | None:
         """(device, inode) of the run's engine.lock, None when there is none."""
         try:
-            found = os.stat(self.run.run_dir.path / "engine.lock")
+            found = os.stat(self.run.run_dir.lock)
         except OSError:
             return None
         return found.st_dev, found.st_ino

@@ -76,6 +76,7 @@ class RunDir:
         self.samples = self.path / "samples.jsonl"
         self.socket = self.path / "engine.sock"
         self.log = self.path / "engine.log"
+        self.lock = self.path / "engine.lock"
         # (level, message) when metrics.jsonl or samples.jsonl cannot be written, and when
         # they can again; a run sets this.
         self.on_notice: Callable[[str, str], None] = lambda level, message: None
@@ -134,7 +135,7 @@ class RunLock:
 
     def __init__(self, run_dir: RunDir) -> None:
         """Refer to the run's lock file."""
-        self.path = run_dir.path / "engine.lock"
+        self.path = run_dir.lock
         self.fd: int | None = None
         self.created = False
 
@@ -168,7 +169,7 @@ class RunLock:
         if (
             error_type is not None
             and self.created
-            and os.listdir(self.path.parent) == ["engine.lock"]
+            and os.listdir(self.path.parent) == [self.path.name]
         ):
             self.path.unlink()
             self.path.parent.rmdir()

@@ -167,7 +167,7 @@ class MiniGPTApp(App[None]):
         then = (
             "Press r to start it again from the last checkpoint"
             if started
-            else ("Fix that, then press r to start it again")
+            else "Fix that, then press r to start it again"
         )
         panel.update(f"{message.reason}\n{then}, or q to quit.")
 
