@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 import socket
 import subprocess
 import sys
@@ -40,7 +41,9 @@ class Client:
         self.run_dir = run_dir
         self.buffer = bytearray()
         self.process: subprocess.Popen[bytes] | None = None
-        self._ids = itertools.count(1)
+        # Ids unique across every client of a run: replies and streams name the request
+        # they answer, so two dashboards sampling at once never see each other's.
+        self._ids = (f"{secrets.token_hex(4)}-{n}" for n in itertools.count(1))
         self.hello: dict[str, Any] = {}
 
     @classmethod
@@ -59,7 +62,10 @@ class Client:
             sock.close()
             raise EngineError(f"cannot connect to {path}: {error.strerror or error}") from None
         client = cls(sock, run_dir)
-        hello = client.next_event(timeout)
+        try:
+            hello = client.next_event(timeout)
+        except (OSError, ValueError):  # the engine went away as we arrived (it is exiting)
+            hello = None
         if hello is None or hello.get("event") != "hello":
             client.close()
             raise EngineError(f"the engine at {run_dir} did not say hello")

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import math
+
 UNKNOWN = "-"
 
 
 def number(value: float | None, spec: str) -> str:
-    """format(value, spec), or a dash when unknown."""
-    return UNKNOWN if value is None else format(value, spec)
+    """format(value, spec); a dash when unknown, NaN or inf as such, and a number too big
+    for the format in scientific notation."""
+    if value is None:
+        return UNKNOWN
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    try:
+        return format(value, spec)
+    except (ValueError, OverflowError):  # e.g. an int past float's range for ".1f"
+        return f"{value:.3e}" if abs(value) < 10**300 else "huge"
 
 
 def duration(seconds: float | None) -> str:
-    """Seconds as 1h02m, 3m05s or 42s; a dash when unknown."""
-    if seconds is None:
+    """Seconds as 1h02m, 3m05s or 42s; a dash when unknown or not a number."""
+    if seconds is None or not abs(seconds) < 1e12:  # also NaN
         return UNKNOWN
     seconds = int(seconds)
     if seconds >= 3600:

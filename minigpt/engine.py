@@ -40,18 +40,22 @@ from minigpt.config import (
 from minigpt.distributed import EXIT, STEP, Cluster
 from minigpt.errors import DivergedError, MiniGPTError
 from minigpt.events import (
+    CheckpointEvent,
     ConfigAppliedEvent,
     ConfigRejectedEvent,
     ErrorEvent,
     EvalEvent,
     Event,
     HelloEvent,
+    HelloHistory,
     LogEvent,
+    ModelFacts,
     SampleDoneEvent,
     SampleTokenEvent,
     StateEvent,
     StepEvent,
 )
+from minigpt.history import History
 from minigpt.protocol import PROTOCOL_VERSION, Command, ProtocolError, parse_command
 from minigpt.run import Run
 from minigpt.sampling import Completion
@@ -59,7 +63,6 @@ from minigpt.server import ControlServer, Peer
 
 IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
 HELLO_STEP_POINTS = 2000  # step losses sent in a hello, downsampled from the full history
-HELLO_SAMPLES = 100  # the latest completions sent in a hello (samples.jsonl keeps them all)
 SAMPLE_SLICE_S = 0.03  # sampling time between two training steps, at least
 # While someone waits for a completion, sampling also gets this share of a slow step's
 # time, so a 1 s step does not stretch a 200-token answer over minutes.
@@ -136,27 +139,8 @@ class Engine:
         run.on_eval = self._sample_at_eval
 
     def _load_history(self) -> None:
-        """Step losses, evals, config changes and checkpoints from metrics.jsonl; samples."""
-        self.steps: list[list[float]] = []
-        self.evals: list[dict[str, Any]] = []
-        self.changes: list[dict[str, Any]] = []
-        self.train_seconds = 0.0
-        self.finished_samples = deque(self.run.run_dir.read_samples(), maxlen=HELLO_SAMPLES)
-        for event in self.run.run_dir.read_metrics():
-            self._remember(event)
-
-    def _remember(self, event: dict[str, Any]) -> None:
-        """Keep what a newly attached client needs to redraw its charts."""
-        kind = event.get("event")
-        if kind == "step":
-            self.steps.append([event["step"], event["loss"], event["lr"]])
-            self.train_seconds = event.get("elapsed", self.train_seconds)
-        elif kind == "eval":
-            self.evals.append(event)
-        elif kind == "config_applied":
-            self.changes.append(event)
-        elif kind == "sample_done":
-            self.finished_samples.append(event)
+        """Step losses, evals, config changes and completions from the run's files."""
+        self.history = History.read(self.run.run_dir)
 
     # -- the loop ---------------------------------------------------------
 
@@ -281,7 +265,7 @@ class Engine:
     def _emit(self, event: Event) -> None:
         """Tell every client (step events at a bounded rate) and the local observer."""
         message = event.to_dict()
-        self._remember(message)
+        self.history.add(event)
         with contextlib.suppress(OSError):  # printing to engine.log on a full disk
             self.on_event(event)
         if not isinstance(event, StepEvent):
@@ -323,11 +307,15 @@ class Engine:
 
     def hello(self) -> HelloEvent:
         """What a client needs on arrival: config, state, model facts and history."""
-        t = self.run.trainer
-        stride = max(1, -(-len(self.steps) // HELLO_STEP_POINTS))
-        steps = self.steps[::stride]
-        if self.steps and steps[-1] is not self.steps[-1]:
-            steps.append(self.steps[-1])
+        t, history = self.run.trainer, self.history
+        stride = max(1, -(-len(history.steps) // HELLO_STEP_POINTS))
+        steps = history.steps[::stride]
+        if history.steps and steps[-1] is not history.steps[-1]:
+            steps.append(history.steps[-1])
+        # From the run, not metrics.jsonl: a kill between writing model.ckpt
+        # and logging it leaves the checkpoint newer than its log line.
+        saved = self.run.saved_step
+        checkpoint = CheckpointEvent(str(self.run.run_dir.model_ckpt), saved)
         return HelloEvent(
             protocol=PROTOCOL_VERSION,
             pid=os.getpid(),
@@ -335,32 +323,26 @@ class Engine:
             config=config_to_dict(self.run.config),
             state=self.state,
             step=t.step,
-            model={
-                "params": t.model.num_params(),
-                "vocab_size": t.corpus.tokenizer.vocab_size,
-                "tokenizer": t.corpus.tokenizer.kind,
-                "corpus": t.corpus.name,
-                "corpus_tokens": t.corpus.num_tokens,
-                "device": str(t.device),
-                "dtype": str(t.dtype).removeprefix("torch."),
-                "tokens_per_step": t.tokens_per_step,
-            },
-            history={
-                "metrics": str(self.run.run_dir.metrics.resolve()),
-                "steps": steps,
-                "evals": self.evals,
-                "config_changes": self.changes,
-                # From the run, not metrics.jsonl: a kill between writing model.ckpt
-                # and logging it leaves the checkpoint newer than its log line.
-                "last_checkpoint": (
-                    None
-                    if self.run.saved_step is None
-                    else {"path": str(self.run.run_dir.model_ckpt), "step": self.run.saved_step}
-                ),
-                "best_val_loss": t.best_val_loss,
-                "train_seconds": self.train_seconds,
-                "samples": list(self.finished_samples),
-            },
+            model=ModelFacts(
+                params=t.model.num_params(),
+                vocab_size=t.corpus.tokenizer.vocab_size,
+                tokenizer=t.corpus.tokenizer.kind,
+                corpus=t.corpus.name,
+                corpus_tokens=t.corpus.num_tokens,
+                device=str(t.device),
+                dtype=str(t.dtype).removeprefix("torch."),
+                tokens_per_step=t.tokens_per_step,
+            ),
+            history=HelloHistory(
+                metrics=str(self.run.run_dir.metrics.resolve()),
+                steps=steps,
+                evals=history.evals,
+                config_changes=history.config_changes,
+                last_checkpoint=None if saved is None else checkpoint,
+                best_val_loss=t.best_val_loss,
+                train_seconds=history.train_seconds,
+                samples=list(history.samples),
+            ),
         )
 
     # -- commands ---------------------------------------------------------

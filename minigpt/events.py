@@ -1,17 +1,26 @@
-"""What a training run reports, as typed events.
+"""What a training run reports, as typed events, both ways over the wire.
 
 Each event becomes one JSON object with an "event" name and a "time", the same
 shape whether it is appended to a run's metrics.jsonl, printed by the CLI, or
-streamed to a dashboard over the engine's socket.
+streamed to a dashboard over the engine's socket. `decode` turns such an object
+(or a line of JSON) back into its class, and never raises: a reader cannot
+trust what it reads (an older engine, a hand-edited file, a torn line), so a
+field that is missing or of the wrong type gets its empty value (None for a
+number, "" for text), unknown fields are ignored, and an unknown or unreadable
+event comes back as an `UnknownEvent` that readers pass on or log.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from functools import cache
+from typing import Any, ClassVar, TypeVar, Union
 
 
 @dataclass
@@ -23,12 +32,24 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object for this event; non-finite floats become null."""
-        body = {f.name: _finite(getattr(self, f.name)) for f in dataclasses.fields(self)}
-        return {"event": self.name, **body}
+        return {"event": self.name, **_fields_to_json(self)}
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no NaN or infinity: report them as null."""
+def _fields_to_json(record: Any) -> dict[str, Any]:
+    """A dataclass's fields as JSON values."""
+    return {f.name: _to_json(getattr(record, f.name)) for f in dataclasses.fields(record)}
+
+
+def _to_json(value: Any) -> Any:
+    """A field's value as JSON: nested events and records as objects; NaN and inf as null."""
+    if isinstance(value, Event):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _fields_to_json(value)
+    if isinstance(value, (list, tuple)):
+        return [_to_json(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _to_json(item) for key, item in value.items()}
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -39,12 +60,12 @@ class StepEvent(Event):
     """One optimizer step finished."""
 
     name: ClassVar[str] = "step"
-    step: int
-    loss: float
-    lr: float
-    tokens_per_sec: float
-    ms_per_step: float
-    elapsed: float  # seconds spent training this run so far, across resumes
+    step: int | None
+    loss: float | None
+    lr: float | None
+    tokens_per_sec: float | None
+    ms_per_step: float | None
+    elapsed: float | None  # seconds spent training this run so far, across resumes
 
 
 @dataclass
@@ -52,10 +73,10 @@ class EvalEvent(Event):
     """estimate_loss ran at this step."""
 
     name: ClassVar[str] = "eval"
-    step: int
-    train_loss: float
-    val_loss: float
-    best_val_loss: float
+    step: int | None
+    train_loss: float | None
+    val_loss: float | None
+    best_val_loss: float | None
 
 
 @dataclass
@@ -64,7 +85,7 @@ class CheckpointEvent(Event):
 
     name: ClassVar[str] = "checkpoint"
     path: str
-    step: int
+    step: int | None
 
 
 @dataclass
@@ -74,21 +95,6 @@ class LogEvent(Event):
     name: ClassVar[str] = "log"
     level: str
     message: str
-
-
-@dataclass
-class HelloEvent(Event):
-    """Sent to each client as it connects: who the engine is and what happened so far."""
-
-    name: ClassVar[str] = "hello"
-    protocol: int
-    pid: int
-    run_dir: str
-    config: dict[str, Any]
-    state: str
-    step: int
-    model: dict[str, Any]
-    history: dict[str, Any]
 
 
 @dataclass
@@ -107,8 +113,8 @@ class SampleTokenEvent(Event):
     name: ClassVar[str] = "sample_token"
     id: str
     text: str
-    tokens_per_sec: float
-    step: int
+    tokens_per_sec: float | None
+    step: int | None
 
 
 @dataclass
@@ -119,11 +125,11 @@ class SampleDoneEvent(Event):
     id: str
     prompt: str
     text: str
-    tokens: int
-    tokens_per_sec: float
-    step: int
-    prompt_tokens: int
-    prompt_cropped: int
+    tokens: int | None
+    tokens_per_sec: float | None
+    step: int | None
+    prompt_tokens: int | None
+    prompt_cropped: int | None
     settings: dict[str, Any]
     cancelled: bool = False
     at_eval: bool = False  # sampled by the engine at an eval, not asked for by a client
@@ -134,7 +140,7 @@ class ConfigAppliedEvent(Event):
     """A configuration change took effect at this step."""
 
     name: ClassVar[str] = "config_applied"
-    step: int
+    step: int | None
     changes: dict[str, list[Any]]
 
 
@@ -156,3 +162,174 @@ class ErrorEvent(Event):
     message: str
     fatal: bool = False
     id: str | None = None
+
+
+@dataclass
+class ModelFacts:
+    """What a hello says about the model: size, vocabulary, where it runs."""
+
+    params: int | None
+    vocab_size: int | None
+    tokenizer: str
+    corpus: str
+    corpus_tokens: int | None
+    device: str
+    dtype: str
+    tokens_per_step: int | None
+
+
+@dataclass
+class HelloHistory:
+    """What happened in the run so far, enough for a new client to redraw everything."""
+
+    metrics: str
+    steps: list[tuple[int | None, float | None, float | None]]  # (step, loss, lr), thinned
+    evals: list[EvalEvent]
+    config_changes: list[ConfigAppliedEvent]
+    last_checkpoint: CheckpointEvent | None
+    best_val_loss: float | None
+    train_seconds: float | None
+    samples: list[SampleDoneEvent]
+
+
+@dataclass
+class HelloEvent(Event):
+    """Sent to each client as it connects: who the engine is and what happened so far."""
+
+    name: ClassVar[str] = "hello"
+    protocol: int | None
+    pid: int | None
+    run_dir: str
+    config: dict[str, Any]
+    state: str
+    step: int | None
+    model: ModelFacts
+    history: HelloHistory
+
+
+@dataclass
+class UnknownEvent(Event):
+    """An event this version does not know, or a line that is no event at all."""
+
+    name: ClassVar[str] = "unknown"
+    event: str  # the name it came with ("" when it had none)
+    data: Any  # what was received, as decoded JSON or the raw text
+
+
+EVENTS: dict[str, type[Event]] = {
+    cls.name: cls
+    for cls in (
+        StepEvent,
+        EvalEvent,
+        CheckpointEvent,
+        LogEvent,
+        StateEvent,
+        SampleTokenEvent,
+        SampleDoneEvent,
+        ConfigAppliedEvent,
+        ConfigRejectedEvent,
+        ErrorEvent,
+        HelloEvent,
+    )
+}
+T = TypeVar("T")
+
+
+def decode(data: bytes | str | dict[str, Any] | Any) -> Event:
+    """The event a JSON line (or its parsed object) stands for; never raises."""
+    if isinstance(data, (bytes, str)):
+        try:
+            data = json.loads(data)
+        except (ValueError, RecursionError):
+            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+            return UnknownEvent(event="", data=text[:200])
+    if not isinstance(data, dict):
+        return UnknownEvent(event="", data=data)
+    name = data.get("event")
+    cls = EVENTS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        return UnknownEvent(event=name if isinstance(name, str) else "", data=data)
+    return _record(cls, data)
+
+
+def _record(cls: type[T], data: dict[str, Any]) -> T:
+    """A dataclass from a JSON object, each field coerced to its declared type."""
+    hints = _hints(cls)
+    values = {
+        f.name: _coerce(hints[f.name], data.get(f.name, _MISSING), f)
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if f.init and not f.kw_only
+    }
+    record = cls(**values)
+    if isinstance(record, Event) and _fits(float, stamp := data.get("time")):
+        record.time = float(stamp)
+    return record
+
+
+_MISSING = object()
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's field types, resolved once."""
+    return typing.get_type_hints(cls)
+
+
+def _coerce(kind: Any, value: Any, spec: dataclasses.Field[Any] | None = None) -> Any:
+    """value as `kind` when it fits (an int may stand for a float, a whole float for an
+    int); otherwise the field's default, else the type's empty value (None for numbers)."""
+    if typing.get_origin(kind) in (Union, types.UnionType):
+        options = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        return next((_coerce(o, value) for o in options if _fits(o, value)), None)
+    if not _fits(kind, value):
+        if spec is not None and spec.default is not dataclasses.MISSING:
+            return spec.default
+        return _empty(kind)
+    if kind is float or kind is int:
+        return kind(value)
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind) or (Any,)
+        return [_coerce(item, entry) for entry in value if _fits(item, entry)]
+    if typing.get_origin(kind) is tuple:
+        slots = typing.get_args(kind)
+        padded = [*value, *(None,) * len(slots)]  # a short entry reads as missing values
+        return tuple(_coerce(slot, padded[i]) for i, slot in enumerate(slots))
+    if dataclasses.is_dataclass(kind):
+        return _record(kind, value)
+    return value
+
+
+def _fits(kind: Any, value: Any) -> bool:
+    """Whether a JSON value can stand for a field of this type."""
+    if kind is Any:
+        return value is not _MISSING
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float)) and math.isfinite(value)
+    if kind is int:
+        return isinstance(value, int) or (
+            isinstance(value, float) and math.isfinite(value) and value.is_integer()
+        )
+    origin = typing.get_origin(kind) or kind
+    if dataclasses.is_dataclass(kind):
+        return isinstance(value, dict)
+    if origin is tuple:
+        return isinstance(value, list)
+    return isinstance(origin, type) and isinstance(value, origin)
+
+
+def _empty(kind: Any) -> Any:
+    """What a missing field of this type reads as."""
+    if kind is str:
+        return ""
+    if kind is bool:
+        return False
+    origin = typing.get_origin(kind)
+    if origin is list:
+        return []
+    if origin is dict or kind is dict:
+        return {}
+    if dataclasses.is_dataclass(kind):
+        return _record(kind, {})
+    return None

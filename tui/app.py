@@ -8,10 +8,13 @@ all UI state. Widgets get data set on them and redraw on their own timers.
 
 from __future__ import annotations
 
+import math
+import traceback
+from functools import singledispatchmethod
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -19,8 +22,26 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Header, Input, RichLog, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from minigpt.config import apply_values, config_from_dict
+from minigpt.config import Config, apply_values, config_from_dict
+from minigpt.display import number
 from minigpt.errors import ConfigError, MiniGPTError
+from minigpt.events import (
+    CheckpointEvent,
+    ConfigAppliedEvent,
+    ConfigRejectedEvent,
+    ErrorEvent,
+    EvalEvent,
+    Event,
+    HelloEvent,
+    LogEvent,
+    ModelFacts,
+    SampleDoneEvent,
+    SampleTokenEvent,
+    StateEvent,
+    StepEvent,
+    UnknownEvent,
+    decode,
+)
 from minigpt.rundir import RunDir, next_run_dir
 from tui.charts import LearningRateChart, LossChart
 from tui.compare import CompareScreen, other_runs, val_curve
@@ -41,10 +62,12 @@ PANE_KEYS = [
     *((b.key, f"{b.description} (in the Config editor)") for b in ConfigPane.BINDINGS if b.show),  # type: ignore[union-attr]
     ("escape", "leave the Config editor"),
 ]
-CONFIG_REQUEST = "config-"  # the id prefix of the Config pane's set commands
-SAMPLE_REQUEST = "ui-"  # the id prefix of the Generate pane's sample commands
 ENGINE_COMMANDS = {"toggle_training", "save", "evaluate"}
+# The engine's states; each shows as a CSS class on the screen (others show as they are).
+STATES = {"idle", "running", "paused", "finished", "failed", CONNECTING, LOST}
 STATS_SECONDS = 0.25  # numbers refresh at 4 Hz however fast steps arrive
+BUG_PANEL_SECONDS = 20  # how long a dashboard error stays in the panel
+DASHBOARD_LOG = "dashboard.log"  # in the run directory: tracebacks of the dashboard's own errors
 
 
 class MiniGPTApp(App[None]):
@@ -53,6 +76,8 @@ class MiniGPTApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "minigpt-tui"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (120, "-wide")]
+    # Below 40 rows the charts give way to the Generate pane while you talk to the model.
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-short"), (40, "-tall")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_training", "Start/Pause"),
         Binding("s", "save", "Save"),
@@ -75,10 +100,11 @@ class MiniGPTApp(App[None]):
         super().__init__()
         self.link = link
         self.stats = RunStats()
-        self.model_facts: dict[str, Any] = {}
+        self.model_facts: ModelFacts | None = None
         self.log_lines: list[str] = []
-        self.sample_requests = 0
-        self.config_requests = 0
+        self.requests: dict[str, str] = {}  # id of each command sent from here -> its cmd
+        self.unknown_events: set[str] = set()  # names already logged once
+        self.handler_errors = 0
 
     def compose(self) -> ComposeResult:
         """Charts and numbers on top, tabs below."""
@@ -125,10 +151,11 @@ class MiniGPTApp(App[None]):
                 status=lambda text: self.post_message(EngineStatus(text)),
                 cancelled=lambda: worker.is_cancelled,
             )
-        except MiniGPTError as error:
-            self.post_message(EngineLost(str(error)))
+        except Exception as error:  # noqa: BLE001 - whatever stops the start is shown, not lost
+            reason = str(error) if isinstance(error, MiniGPTError) else _described(error)
+            self.post_message(EngineLost(reason))
             return
-        self.post_message(EngineReady(client.hello))
+        self.post_message(EngineReady(decode(client.hello)))
         while not worker.is_cancelled:
             try:
                 event = client.next_event(timeout=0.25)
@@ -137,7 +164,7 @@ class MiniGPTApp(App[None]):
                     self.post_message(EngineLost(str(error)))
                 return
             if event is not None:
-                self.link.pending.append(event)
+                self.link.pending.append(decode(event))
                 # One notice in flight at a time: a fast run's hundreds of steps
                 # a second must not flood the app's message queue ahead of keys.
                 if not self.link.notified.is_set():
@@ -153,7 +180,7 @@ class MiniGPTApp(App[None]):
     @on(EngineReady)
     def engine_ready(self, message: EngineReady) -> None:
         """Take the run's state and history from the hello."""
-        self.apply_hello(message.hello)
+        self.apply_safely(message.hello)
 
     @on(EngineLost)
     def engine_lost(self, message: EngineLost) -> None:
@@ -161,23 +188,56 @@ class MiniGPTApp(App[None]):
         self.link.close()
         self.state = LOST
         self.log_line(f"engine lost: {message.reason}")
-        panel = self.query_one("#error-panel", Static)
-        started = bool(self.model_facts)
-        panel.border_title = "The engine stopped" if started else "The engine could not start"
+        started = self.model_facts is not None
+        title = "The engine stopped" if started else "The engine could not start"
         then = (
             "Press r to start it again from the last checkpoint"
             if started
             else "Fix that, then press r to start it again"
         )
-        panel.update(f"{message.reason}\n{then}, or q to quit.")
+        self.show_panel(title, f"{message.reason}\n{then}, or q to quit.")
 
     @on(EventsWaiting)
     def drain_events(self) -> None:
         """Apply every queued engine event; the numbers refresh on their own timer."""
         self.link.notified.clear()
         while self.link.pending:
-            self.apply_event(self.link.pending.popleft())
+            self.apply_safely(self.link.pending.popleft())
         self.stats_dirty = True
+
+    def apply_safely(self, event: Event) -> None:
+        """Apply one event; a bug in doing so is shown and logged, and costs only that event."""
+        try:
+            self.apply_event(event)
+        except Exception as error:  # noqa: BLE001 - the one place a dashboard bug is caught
+            self.handler_errors += 1
+            where = self.link.run_dir / DASHBOARD_LOG
+            try:
+                with open(where, "a", encoding="utf-8") as log:
+                    log.write(f"while applying {event!r}:\n{traceback.format_exc()}\n")
+                details = f"the traceback is in {where}"
+            except OSError as failure:
+                details = f"and {where} could not be written ({failure.strerror or failure})"
+            what = f"{_described(error)} while showing a {event.name} event"
+            self.log_line(f"dashboard error: {what}; {details}")
+            self.show_panel(
+                "The dashboard hit a bug",
+                f"{what}.\nThe engine is not affected and trains on; {details}.",
+                BUG_PANEL_SECONDS,
+            )
+
+    def show_panel(self, title: str, text: str, seconds: float | None = None) -> None:
+        """Show the error panel above the charts (for `seconds`, or until the engine is back)."""
+        panel = self.query_one("#error-panel", Static)
+        panel.border_title = title
+        panel.update(text)
+        panel.add_class("-shown")
+        if seconds is not None:
+            self.set_timer(seconds, lambda: panel.remove_class("-shown"))
+
+    def hide_panel(self) -> None:
+        """The engine is back: the panel goes."""
+        self.query_one("#error-panel", Static).remove_class("-shown")
 
     def refresh_stats(self) -> None:
         """Show the latest numbers, at most a few times a second."""
@@ -188,116 +248,165 @@ class MiniGPTApp(App[None]):
 
     # -- applying engine events ----------------------------------------------
 
-    def apply_hello(self, hello: dict[str, Any]) -> None:
+    @singledispatchmethod
+    def apply_event(self, event: Event) -> None:
+        """Fold one engine event into the UI state (one method per kind of event)."""
+        self.log_line(f"{event.name}: {event}")
+
+    @apply_event.register
+    def apply_hello(self, hello: HelloEvent) -> None:
         """Reset every view from a hello (first contact, or a restarted run)."""
-        self.model_facts = hello["model"]
-        config = hello["config"]
-        history = hello["history"]
-        self.stats = RunStats(step=hello["step"], max_iters=config["train"]["max_iters"])
-        self.stats.train_seconds = history.get("train_seconds", 0.0)
-        loss_chart, lr_chart = self.loss_chart, self.lr_chart
-        loss_chart.reset(self.model_facts["vocab_size"])
-        lr_chart.reset()
-        for step, loss, lr in history["steps"]:
-            loss_chart.add_step(step, loss)
-            lr_chart.add_step(step, lr)
-        for event in history["evals"]:
-            self.apply_eval(event)
-        for change in history["config_changes"]:
-            loss_chart.add_marker(change["step"])
-        if checkpoint := history.get("last_checkpoint"):
-            self.stats.checkpoint_step = checkpoint["step"]
-        step_ms = 1000 * self.stats.train_seconds / self.stats.step if self.stats.step else 0.0
-        try:
-            running = config_from_dict(config)
-        except ConfigError as error:  # an engine from another version of minigpt
-            self.config_pane.show_error(f"the engine's config does not fit this dashboard: {error}")
-        else:
-            self.config_pane.show_running(running, self.model_facts["vocab_size"], step_ms)
+        self.hide_panel()
+        facts, history = hello.model, hello.history
+        self.model_facts = facts
+        running = self.running_config(hello.config)
+        max_iters = running.train.max_iters if running else None
+        self.stats = RunStats(step=hello.step, max_iters=max_iters)
+        self.stats.train_seconds = history.train_seconds
+        self.loss_chart.reset(facts.vocab_size)
+        self.lr_chart.reset()
+        for step, loss, lr in history.steps:
+            self.loss_chart.add_step(step, loss)
+            self.lr_chart.add_step(step, lr)
+        for evaluation in history.evals:
+            self.chart_eval(evaluation)
+        for change in history.config_changes:
+            self.loss_chart.add_marker(change.step)
+        if history.last_checkpoint is not None:
+            self.stats.checkpoint_step = history.last_checkpoint.step
+        if running is not None:
+            step_ms = _per_step_ms(self.stats.train_seconds, self.stats.step)
+            self.config_pane.show_running(running, facts.vocab_size, step_ms)
             self.generate_pane.set_defaults(running.sample)
-        self.generate_pane.load_history(history.get("samples", []))
+        self.generate_pane.load_history(history.samples)
         self.title = f"minigpt-tui · {self.link.run_dir}"
-        self.state = hello["state"]
+        self.state = hello.state or "idle"
         self.stats_panel.show(self.stats)
         self.log_line(
-            f"attached to engine pid {hello['pid']} ({hello['state']}, step {hello['step']})"
+            f"attached to engine pid {number(hello.pid, 'd')} "
+            f"({hello.state or '?'}, step {number(hello.step, ',')})"
         )
 
-    def apply_event(self, event: dict[str, Any]) -> None:
-        """Fold one engine event into the UI state."""
-        kind = event.get("event")
-        if kind == "step":
-            self.stats.step = event["step"]
-            self.stats.lr = event["lr"]
-            self.stats.tokens_per_sec = event["tokens_per_sec"]
-            self.stats.ms_per_step = event["ms_per_step"]
-            self.stats.train_seconds = event["elapsed"]
-            self.loss_chart.add_step(event["step"], event["loss"])
-            self.lr_chart.add_step(event["step"], event["lr"])
-        elif kind == "eval":
-            self.apply_eval(event)
-            self.log_line(
-                f"step {event['step']}: train loss {event['train_loss']:.4f}, "
-                f"val loss {event['val_loss']:.4f}"
-            )
-        elif kind == "state":
-            self.state = event["state"]
-            self.log_line(
-                f"state: {event['state']}" + (f" ({event['reason']})" if event["reason"] else "")
-            )
-        elif kind == "checkpoint":
-            if event["path"].endswith("model.ckpt"):
-                self.stats.checkpoint_step = event["step"]
-                self.log_line(f"saved {event['path']} (step {event['step']})")
-        elif kind == "config_applied":
-            self.apply_config_change(event)
-        elif str(event.get("id")).startswith(CONFIG_REQUEST):
-            self.config_refused(event)
-        elif kind == "error" and str(event.get("id")).startswith(SAMPLE_REQUEST):
-            self.log_line(f"sample not made: {event['message']}")
-            self.generate_pane.failed(event["id"], event["message"])
-        elif kind in ("config_rejected", "error", "log"):
-            text = event.get("message") or event.get("reason", "")
-            self.log_line(f"{kind}: {text}")
-            level = "error" if kind == "error" else event.get("level")
-            if level in ("error", "warning"):
-                self.notify(text, title="engine", severity=level, timeout=10)
-        elif kind in ("sample_token", "sample_done"):
-            self.apply_sample(event)
-        elif kind == "hello":
-            self.apply_hello(event)
+    def running_config(self, config: dict[str, object]) -> Config | None:
+        """The engine's config as this dashboard reads it; None (said in the pane) if it cannot."""
+        try:
+            return config_from_dict(config)
+        except ConfigError as error:  # an engine from another version of minigpt
+            self.config_pane.show_error(f"the engine's config does not fit this dashboard: {error}")
+            return None
 
-    def apply_config_change(self, event: dict[str, Any]) -> None:
-        """Mark a change on the loss chart, log it, and show it as running in the editor."""
-        self.loss_chart.add_marker(event["step"])
-        changes = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in event["changes"].items())
-        self.log_line(f"step {event['step']}: applied {changes or 'no change'}")
+    @apply_event.register
+    def apply_step(self, event: StepEvent) -> None:
+        """A training step: numbers and both charts."""
+        stats = self.stats
+        stats.step = event.step
+        stats.lr = event.lr
+        stats.tokens_per_sec = event.tokens_per_sec
+        stats.ms_per_step = event.ms_per_step
+        stats.train_seconds = event.elapsed
+        self.loss_chart.add_step(event.step, event.loss)
+        self.lr_chart.add_step(event.step, event.lr)
+
+    @apply_event.register
+    def apply_eval(self, event: EvalEvent) -> None:
+        """An evaluation: charted and logged."""
+        self.chart_eval(event)
+        self.log_line(
+            f"step {number(event.step, ',')}: train loss {number(event.train_loss, '.4f')}, "
+            f"val loss {number(event.val_loss, '.4f')}"
+        )
+
+    def chart_eval(self, event: EvalEvent) -> None:
+        """Chart an evaluation and keep its numbers."""
+        self.loss_chart.add_eval(event.step, event.train_loss, event.val_loss)
+        self.stats.val_loss = event.val_loss
+        self.stats.best_val_loss = event.best_val_loss
+
+    @apply_event.register
+    def apply_state(self, event: StateEvent) -> None:
+        """The engine's state changed."""
+        self.state = event.state
+        self.log_line(f"state: {event.state}" + (f" ({event.reason})" if event.reason else ""))
+
+    @apply_event.register
+    def apply_checkpoint(self, event: CheckpointEvent) -> None:
+        """A checkpoint was written: model.ckpt's step is the one a restart resumes from."""
+        if event.path.endswith("model.ckpt"):
+            self.stats.checkpoint_step = event.step
+            self.log_line(f"saved {event.path} (step {number(event.step, ',')})")
+
+    @apply_event.register
+    def apply_config_change(self, event: ConfigAppliedEvent) -> None:
+        """Mark a change (from any dashboard) on the loss chart, log it, show it as running."""
+        self.loss_chart.add_marker(event.step)
+        values = {key: change[-1] for key, change in event.changes.items() if change}
+        changes = ", ".join(
+            f"{key} {' -> '.join(map(str, change))}" for key, change in event.changes.items()
+        )
+        step = number(event.step, ",")
+        self.log_line(f"step {step}: applied {changes or 'no change'}")
         pane = self.config_pane
         if pane.running is not None:
-            values = {key: new for key, (_, new) in event["changes"].items()}
-            pane.show_running(apply_values(pane.running, values))
+            try:
+                pane.show_running(apply_values(pane.running, values))
+            except ConfigError as error:
+                self.log_line(f"the applied change does not fit this dashboard: {error}")
+                return
             if any(key.startswith("sample.") for key in values):
                 self.generate_pane.set_defaults(pane.running.sample)
-        pane.status.say(f"Applied at step {event['step']}: {changes or 'no change'}.")
+        pane.status.say(f"Applied at step {step}: {changes or 'no change'}.")
 
-    def config_refused(self, event: dict[str, Any]) -> None:
-        """The engine refused the editor's change: say why, in the pane."""
-        text = event.get("message") or f"{event['reason']}: {', '.join(event['needs_restart'])}"
+    @apply_event.register
+    def apply_config_rejected(self, event: ConfigRejectedEvent) -> None:
+        """A change needs a restart: say why, in the pane when it was ours."""
+        text = f"{event.reason}: {', '.join(map(str, event.needs_restart))}"
         self.log_line(f"config not applied: {text}")
-        self.config_pane.show_error(text)
+        if self.requests.pop(event.id or "", None) == "set":
+            self.config_pane.show_error(text)
 
-    def apply_eval(self, event: dict[str, Any]) -> None:
-        """Chart an evaluation and keep its numbers."""
-        self.loss_chart.add_eval(event["step"], event["train_loss"], event["val_loss"])
-        self.stats.val_loss = event["val_loss"]
-        self.stats.best_val_loss = event["best_val_loss"]
-
-    def apply_sample(self, event: dict[str, Any]) -> None:
-        """Stream a completion into the Generate pane."""
-        if event["event"] == "sample_token":
-            self.generate_pane.stream(event)
+    @apply_event.register
+    def apply_error(self, event: ErrorEvent) -> None:
+        """An error: about a command of ours, where it was made; else a notification."""
+        cmd = self.requests.pop(event.id or "", None)
+        if cmd == "set":
+            self.log_line(f"config not applied: {event.message}")
+            self.config_pane.show_error(event.message)
+        elif cmd == "sample":
+            self.log_line(f"sample not made: {event.message}")
+            self.generate_pane.failed(event.id or "", event.message)
+        elif cmd == "cancel_sample":  # it had finished on its way: nothing to say
+            self.log_line(f"cancel: {event.message}")
         else:
-            self.generate_pane.finish(event)
+            self.log_line(f"error: {event.message}")
+            self.notify(event.message, title="engine", severity="error", timeout=10)
+
+    @apply_event.register
+    def apply_log(self, event: LogEvent) -> None:
+        """A message from the engine; warnings and errors also pop up."""
+        self.log_line(f"log: {event.message}")
+        if event.level in ("error", "warning"):
+            self.notify(event.message, title="engine", severity=event.level, timeout=10)
+
+    @apply_event.register
+    def apply_sample_token(self, event: SampleTokenEvent) -> None:
+        """A piece of a completion: streamed when it was asked for here."""
+        self.generate_pane.stream(event)
+        self.update_talking()
+
+    @apply_event.register
+    def apply_sample_done(self, event: SampleDoneEvent) -> None:
+        """A completion finished (anyone's): listed."""
+        self.requests.pop(event.id, None)
+        self.generate_pane.finish(event)
+        self.update_talking()
+
+    @apply_event.register
+    def apply_unknown(self, event: UnknownEvent) -> None:
+        """An event this dashboard does not know: logged once per name, otherwise ignored."""
+        if event.event not in self.unknown_events:
+            self.unknown_events.add(event.event)
+            shown = repr(event.event) if event.event else "a line that is no event"
+            self.log_line(f"ignored {shown} from the engine (a newer minigpt?)")
 
     def log_line(self, text: str) -> None:
         """Add a line to the Log tab."""
@@ -308,14 +417,17 @@ class MiniGPTApp(App[None]):
 
     def watch_state(self, old: str, new: str) -> None:
         """Show the state in the header, as a CSS class, and in which keys apply."""
-        self.screen.remove_class(f"-{old.replace(' ', '-')}")
-        self.screen.add_class(f"-{new.replace(' ', '-')}")
+        if old in STATES:
+            self.screen.remove_class(f"-{old.replace(' ', '-')}")
+        if new in STATES:
+            self.screen.add_class(f"-{new.replace(' ', '-')}")
         self.stats_panel.border_title = new  # the header may be cut short on a narrow terminal
         facts = self.model_facts
-        if facts:
+        if facts is not None:
+            params = None if facts.params is None else facts.params / 1e6
             self.sub_title = (
-                f"{new} · {facts['device']} · {facts['params'] / 1e6:.2f}M params · "
-                f"vocab {facts['vocab_size']:,} {facts['tokenizer']}"
+                f"{new} · {facts.device or '?'} · {number(params, '.2f')}M params · "
+                f"vocab {number(facts.vocab_size, ',')} {facts.tokenizer}"
             )
         else:
             self.sub_title = new
@@ -408,17 +520,34 @@ class MiniGPTApp(App[None]):
     @on(GeneratePane.Submitted)
     def sample(self, message: GeneratePane.Submitted) -> None:
         """Ask the engine for a completion."""
-        self.sample_requests += 1
-        request = f"{SAMPLE_REQUEST}{self.sample_requests}"
-        if self.link.send("sample", prompt=message.prompt, id=request, **message.settings):
+        request = self.request("sample", prompt=message.prompt, **message.settings)
+        if request is not None:
             self.generate_pane.expect(request, message.prompt)
+            self.update_talking()
         else:
             self.generate_pane.status.say("No engine to sample from.", error=True)
 
     @on(GeneratePane.CancelRequested)
     def cancel_sample(self, message: GeneratePane.CancelRequested) -> None:
         """Stop the completion streaming in the Generate pane."""
-        self.link.send("cancel_sample", sample_id=message.request)
+        self.request("cancel_sample", sample_id=message.request)
+
+    def request(self, cmd: str, **args: object) -> str | None:
+        """Send a command whose replies name it, and remember it as ours; None: no engine."""
+        request = self.link.send(cmd, **args)
+        if request is not None:
+            self.requests[request] = cmd
+        return request
+
+    @on(events.DescendantFocus)
+    @on(events.DescendantBlur)
+    def update_talking(self) -> None:
+        """While the prompt has the keys or a completion streams, the Generate pane gets room."""
+        if not self.screen_stack:  # focus leaves as the app closes
+            return
+        pane = self.generate_pane
+        talking = self.focused is pane.prompt or bool(pane.streams)
+        self.screen.set_class(talking, "-talking")
 
     # -- config changes -----------------------------------------------------------
 
@@ -452,10 +581,8 @@ class MiniGPTApp(App[None]):
 
     def send_config(self, changes: dict[str, list[object]], restart: bool = False) -> None:
         """Send the editor's changes to the engine as one set command."""
-        self.config_requests += 1
         values = {key: new for key, (_, new) in changes.items()}
-        request = f"{CONFIG_REQUEST}{self.config_requests}"
-        if not self.link.send("set", values=values, restart=restart, id=request):
+        if self.request("set", values=values, restart=restart) is None:
             self.config_pane.status.say("No engine to apply the config to.", error=True)
         elif restart:
             self.config_pane.status.say(
@@ -489,6 +616,18 @@ class MiniGPTApp(App[None]):
             SaveConfigScreen(default),
             lambda path: self.config_pane.save_to(Path(path).expanduser()) if path else None,
         )
+
+
+def _described(error: BaseException) -> str:
+    """An exception as its type and message, for a person."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _per_step_ms(seconds: float | None, steps: int | None) -> float:
+    """Average milliseconds a step from a run's totals (0 when unknown)."""
+    if not seconds or not steps or steps <= 0 or not math.isfinite(seconds):
+        return 0.0
+    return 1000 * seconds / steps
 
 
 def make_app(link: EngineLink) -> MiniGPTApp:

@@ -49,9 +49,17 @@ class TimedPlot(PlotextPlot):
             return
         self.dirty = False
         self.plt.clear_figure()
-        self.draw()
+        self.draw_safely()
         self.built = None
         self.refresh()
+
+    def draw_safely(self) -> None:
+        """draw(); data plotext cannot place leaves an empty chart that says so, not a crash."""
+        try:
+            self.draw()
+        except Exception as error:  # noqa: BLE001 - a chart must never take the dashboard down
+            self.plt.clear_figure()
+            self.plt.title(f"cannot draw: {type(error).__name__}")
 
     def render(self) -> RenderResult:
         """The drawing of the last redraw, built once per size and theme.
@@ -64,8 +72,14 @@ class TimedPlot(PlotextPlot):
         if self.built is None or self.built[0] != key:
             if self.built is not None:
                 self.plt.clear_figure()
-                self.draw()
-            self.built = (key, super().render())
+                self.draw_safely()
+            try:
+                drawing = super().render()
+            except Exception as error:  # noqa: BLE001 - as in draw_safely
+                self.plt.clear_figure()
+                self.plt.title(f"cannot draw: {type(error).__name__}")
+                drawing = super().render()
+            self.built = (key, drawing)
         return self.built[1]
 
     def draw(self) -> None:
@@ -87,29 +101,31 @@ class LossChart(TimedPlot):
         self.init_loss: float | None = None
         self.overlays: dict[str, Series] = {}  # other runs' val loss, by run name
 
-    def reset(self, vocab_size: int) -> None:
+    def reset(self, vocab_size: int | None) -> None:
         """Forget the history; the reference line is ln(vocab), a uniform guess's loss."""
         for series in (self.train, self.eval_train, self.eval_val):
             series.clear()
         self.markers.clear()
-        self.init_loss = math.log(vocab_size) if vocab_size > 1 else None
+        known = isinstance(vocab_size, int) and 1 < vocab_size < 10**300
+        self.init_loss = math.log(vocab_size) if known else None  # type: ignore[arg-type]
         self.dirty = True
 
-    def add_step(self, step: int, loss: float | None) -> None:
+    def add_step(self, step: int | None, loss: float | None) -> None:
         """One training step's loss."""
         self.train.add(step, loss)
         self.dirty = True
 
-    def add_eval(self, step: int, train_loss: float | None, val_loss: float | None) -> None:
+    def add_eval(self, step: int | None, train_loss: float | None, val_loss: float | None) -> None:
         """One estimate_loss result."""
         self.eval_train.add(step, train_loss)
         self.eval_val.add(step, val_loss)
         self.dirty = True
 
-    def add_marker(self, step: int) -> None:
-        """A vertical line where a config change took effect."""
-        self.markers.append(step)
-        self.dirty = True
+    def add_marker(self, step: int | None) -> None:
+        """A vertical line where a config change took effect (none where the step is unknown)."""
+        if isinstance(step, int) and abs(step) < 10**300:
+            self.markers.append(step)
+            self.dirty = True
 
     def set_overlays(self, curves: dict[str, list[tuple[int, float]]]) -> None:
         """Other runs' val curves to draw beside this run's (replacing any shown)."""
@@ -174,7 +190,7 @@ class LearningRateChart(TimedPlot):
         self.lr.clear()
         self.dirty = True
 
-    def add_step(self, step: int, lr: float) -> None:
+    def add_step(self, step: int | None, lr: float | None) -> None:
         """One step's learning rate."""
         self.lr.add(step, lr)
         self.dirty = True

@@ -9,7 +9,6 @@ can be compared (pick again to refresh a live one).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +18,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import SelectionList, Static
 
-from minigpt.journal import read_jsonl
+from minigpt.history import History
 from minigpt.rundir import RunDir
 
 
@@ -37,14 +36,8 @@ def other_runs(run_dir: Path) -> list[Path]:
 
 
 def val_curve(run_dir: Path) -> list[tuple[int, float]]:
-    """(step, val loss) of every evaluation in a run's metrics.jsonl."""
-    return [
-        (event["step"], event["val_loss"])
-        for event in read_jsonl(RunDir(run_dir).metrics)
-        if event.get("event") == "eval"
-        and isinstance(event.get("val_loss"), (int, float))
-        and math.isfinite(event["val_loss"])
-    ]
+    """(step, val loss) of every evaluation in a run's history."""
+    return History.read(RunDir(run_dir)).val_curve()
 
 
 class CompareScreen(ModalScreen[list[str] | None]):

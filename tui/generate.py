@@ -22,7 +22,9 @@ from textual.widgets import Input, Label, RichLog, Static
 
 from minigpt.config import Config, SampleConfig, apply_values, parse_overrides
 from minigpt.config_text import toml_value
+from minigpt.display import number
 from minigpt.errors import ConfigError
+from minigpt.events import SampleDoneEvent, SampleTokenEvent
 from tui.status_line import StatusLine
 
 # (key, label) of each sampling control, in the order shown.
@@ -44,27 +46,34 @@ class Completed:
     prompt: str
     text: str
     note: str
-    step: int
+    step: int | None
     at_eval: bool
 
 
-def describe(event: dict[str, Any]) -> str:
+def describe(event: SampleDoneEvent) -> str:
     """The note under a finished completion: whose weights, how fast, with what settings."""
-    settings = event.get("settings", {})
+    settings = event.settings
+    temperature, top_k, top_p = (settings.get(key) for key in ("temperature", "top_k", "top_p"))
+    seed = settings.get("seed")
     parts = [
-        f"step {event['step']:,} weights",
-        "sampled at eval" if event.get("at_eval") else "",
-        f"{event['tokens']} tokens",
-        f"{event['tokens_per_sec']:,.0f} tokens/s",
-        f"temp {settings['temperature']:g}" if "temperature" in settings else "",
-        f"top-k {settings['top_k']}" if settings.get("top_k") else "",
-        f"top-p {settings['top_p']:g}" if settings.get("top_p", 1) < 1 else "",
-        f"seed {settings['seed']}" if settings.get("seed") is not None else "",
-        "cancelled" if event.get("cancelled") else "",
+        f"step {number(event.step, ',')} weights",
+        "sampled at eval" if event.at_eval else "",
+        f"{number(event.tokens, ',')} tokens",
+        f"{number(event.tokens_per_sec, ',.0f')} tokens/s",
+        f"temp {number(temperature, 'g')}" if _is_number(temperature) else "",
+        f"top-k {top_k}" if _is_number(top_k) and top_k else "",
+        f"top-p {number(top_p, 'g')}" if _is_number(top_p) and top_p < 1 else "",
+        f"seed {seed}" if _is_number(seed) else "",
+        "cancelled" if event.cancelled else "",
     ]
-    if event.get("prompt_cropped"):
-        parts.append(f"prompt cropped by {event['prompt_cropped']} tokens to fit the context")
+    if event.prompt_cropped:
+        parts.append(f"prompt cropped by {event.prompt_cropped:,} tokens to fit the context")
     return " · ".join(part for part in parts if part)
+
+
+def _is_number(value: object) -> bool:
+    """Whether a setting from the wire is a number (not a bool, not text)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class PromptInput(Input):
@@ -168,7 +177,7 @@ class GeneratePane(Vertical):
         self.at_eval_prompt = sample.prompt
         self._title_completions()
 
-    def load_history(self, samples: list[dict[str, Any]]) -> None:
+    def load_history(self, samples: list[SampleDoneEvent]) -> None:
         """Show the run's earlier completions and offer its earlier prompts (a new engine:
         nothing it streamed before is coming any more)."""
         self.finished = []
@@ -179,8 +188,8 @@ class GeneratePane(Vertical):
         self.set_class(False, "-streaming")
         for event in samples:
             self._add(event)
-            if not event.get("at_eval"):
-                self.prompt.remember(event["prompt"])
+            if not event.at_eval and event.prompt:
+                self.prompt.remember(event.prompt)
         self._redraw()
 
     def expect(self, request: str, prompt: str) -> None:
@@ -188,23 +197,23 @@ class GeneratePane(Vertical):
         self.requested[request] = prompt
         self.streams[request] = ""
 
-    def stream(self, event: dict[str, Any]) -> None:
+    def stream(self, event: SampleTokenEvent) -> None:
         """A piece of a completion; only those asked for here are shown while streaming."""
-        request = event["id"]
+        request = event.id
         if request not in self.requested:
             return
-        self.streams[request] += event["text"]
+        self.streams[request] += event.text
         text = Text(self.requested[request], style=PROMPT_STYLE) + Text(self.streams[request])
         self.streaming.update(text)
         self.streaming.border_title = (
-            f"step {event['step']:,} weights · {event['tokens_per_sec']:,.0f} tokens/s · "
-            "escape cancels"
+            f"step {number(event.step, ',')} weights · "
+            f"{number(event.tokens_per_sec, ',.0f')} tokens/s · escape cancels"
         )
         self.set_class(True, "-streaming")
 
-    def finish(self, event: dict[str, Any]) -> None:
-        """A completion finished: add it to the list."""
-        request = event["id"]
+    def finish(self, event: SampleDoneEvent) -> None:
+        """A completion finished (anyone's): add it to the list."""
+        request = event.id
         self.requested.pop(request, None)
         self.streams.pop(request, None)
         if not self.streams:
@@ -298,14 +307,14 @@ class GeneratePane(Vertical):
             settings[key] = value
         return settings
 
-    def _add(self, event: dict[str, Any]) -> Completed:
+    def _add(self, event: SampleDoneEvent) -> Completed:
         """Keep a finished completion."""
         entry = Completed(
-            prompt=event["prompt"],
-            text=event["text"],
+            prompt=event.prompt,
+            text=event.text,
             note=describe(event),
-            step=event["step"],
-            at_eval=bool(event.get("at_eval")),
+            step=event.step,
+            at_eval=event.at_eval,
         )
         self.finished.append(entry)
         return entry

@@ -15,6 +15,8 @@ from typing import Any
 
 from minigpt.client import Client
 from minigpt.config import load_config
+from minigpt.errors import EngineError
+from minigpt.events import Event
 from minigpt.options import overrides_with_data
 from minigpt.rundir import RunDir, RunLock
 
@@ -35,7 +37,7 @@ class EngineLink:
         self.attach_only = attach_only
         self.config_file = config_file
         self.client: Client | None = None
-        self.pending: deque[dict[str, Any]] = deque()
+        self.pending: deque[Event] = deque()
         self.notified = threading.Event()  # set while an EventsWaiting is on its way
         self._send_lock = threading.Lock()
 
@@ -60,15 +62,22 @@ class EngineLink:
         return cls(run_dir, args, attach_only, config)
 
     def open(self, status: Callable[[str], None], cancelled: Callable[[], bool]) -> Client:
-        """Attach to the run's live engine, or start one; report progress through status."""
-        if self.attach_only or RunLock(RunDir(self.run_dir)).holder() is not None:
-            status(f"attaching to the engine of {self.run_dir}")
-            self.client = Client.connect(self.run_dir)
-        else:
-            status(f"starting an engine for {self.run_dir} (loading torch and the corpus)")
-            self.client = Client.spawn(
-                self.run_dir, self.engine_args, cancelled=cancelled, progress=status
-            )
+        """Attach to the run's live engine, or start one; report progress through status.
+
+        EngineError says why neither worked, naming the path when the run directory
+        cannot be made or written."""
+        try:
+            if self.attach_only or RunLock(RunDir(self.run_dir)).holder() is not None:
+                status(f"attaching to the engine of {self.run_dir}")
+                self.client = Client.connect(self.run_dir)
+            else:
+                status(f"starting an engine for {self.run_dir} (loading torch and the corpus)")
+                self.client = Client.spawn(
+                    self.run_dir, self.engine_args, cancelled=cancelled, progress=status
+                )
+        except OSError as error:
+            where = error.filename or self.run_dir
+            raise EngineError(f"cannot use {where}: {error.strerror or error}") from None
         return self.client
 
     def restart_args(self) -> list[str]:
@@ -84,16 +93,15 @@ class EngineLink:
         self.engine_args = ["--config", str(config_file)]
         self.attach_only = False
 
-    def send(self, cmd: str, **args: Any) -> bool:
-        """Send a command if connected; False when there is no engine to send to."""
+    def send(self, cmd: str, **args: Any) -> str | None:
+        """Send a command if connected: its id, or None when there is no engine to send to."""
         if self.client is None:
-            return False
+            return None
         try:
             with self._send_lock:
-                self.client.send(cmd, **args)
+                return self.client.send(cmd, **args)
         except OSError:
-            return False
-        return True
+            return None
 
     def close(self) -> None:
         """Drop the connection (the engine keeps running)."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.message import Message
+
+from minigpt.events import Event
 
 
 class EngineStatus(Message):
@@ -17,9 +17,9 @@ class EngineStatus(Message):
 
 
 class EngineReady(Message):
-    """Connected: the engine's hello."""
+    """Connected: the engine's hello (whatever came first, decoded)."""
 
-    def __init__(self, hello: dict[str, Any]) -> None:
+    def __init__(self, hello: Event) -> None:
         """Carry the hello event."""
         super().__init__()
         self.hello = hello

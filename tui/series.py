@@ -29,10 +29,11 @@ class Series:
     _average: float = 0.0
     _weight: float = 0.0
 
-    def add(self, x: float, y: float | None) -> None:
-        """Append a point; a missing (null) y is skipped."""
-        if y is None:
+    def add(self, x: float | None, y: float | None) -> None:
+        """Append a point; one that is missing (null) or not a finite number is skipped."""
+        if not (_plottable(x) and _plottable(y)):
             return
+        x, y = float(x), float(y)  # type: ignore[arg-type]
         # Bias correction (divide by the accumulated weight) keeps the first
         # points from being dragged towards zero.
         self._average = self.smoothing * self._average + (1 - self.smoothing) * y
@@ -53,3 +54,8 @@ class Series:
     def __len__(self) -> int:
         """Number of points."""
         return len(self.xs)
+
+
+def _plottable(value: float | None) -> bool:
+    """Whether a chart can place this value (a float, not NaN or inf, nor past 1e300)."""
+    return isinstance(value, (int, float)) and abs(value) < 1e300  # False for NaN

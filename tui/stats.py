@@ -15,11 +15,11 @@ from minigpt.display import duration, number
 class RunStats:
     """Numbers the panel shows; the app keeps them current."""
 
-    step: int = 0
-    max_iters: int = 0
+    step: int | None = 0
+    max_iters: int | None = 0
     tokens_per_sec: float | None = None
     ms_per_step: float | None = None
-    train_seconds: float = 0.0
+    train_seconds: float | None = 0.0
     lr: float | None = None
     val_loss: float | None = None
     best_val_loss: float | None = None
@@ -28,7 +28,7 @@ class RunStats:
     @property
     def eta_seconds(self) -> float | None:
         """Time to max_iters at the current pace."""
-        if self.ms_per_step is None:
+        if self.ms_per_step is None or self.max_iters is None or self.step is None:
             return None
         return max(0, self.max_iters - self.step) * self.ms_per_step / 1000
 
@@ -51,10 +51,10 @@ class StatsPanel(Vertical):
 
     def show(self, stats: RunStats) -> None:
         """Display these numbers."""
-        self.step_line.update(f"step {stats.step:,} / {stats.max_iters:,}")
-        self.progress.update(
-            total=max(1, stats.max_iters), progress=min(stats.step, stats.max_iters)
-        )
+        self.step_line.update(f"step {number(stats.step, ',')} / {number(stats.max_iters, ',')}")
+        step, total = stats.step or 0, stats.max_iters or 0
+        fraction = min(1.0, step / total) if step > 0 and total > 0 else 0.0
+        self.progress.update(total=1000, progress=round(1000 * fraction))
         saved = number(stats.checkpoint_step, ",")
         self.numbers.update(
             f"tokens/s  {number(stats.tokens_per_sec, ',.0f')}\n"

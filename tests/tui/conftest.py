@@ -1,10 +1,11 @@
-"""The dashboard tests' fixture: links to real engines on the tiny config."""
+"""The dashboard tests' fixtures: a scripted link, and links to real engines on the tiny config."""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.tui.scripted import FakeEngine, ScriptedLink
 from tui.link import EngineLink
 
 
@@ -32,3 +33,11 @@ def _kill(link: EngineLink) -> None:
         if link.client.process.poll() is None:
             link.client.process.kill()
         link.client.process.wait()
+
+
+@pytest.fixture
+def scripted(tmp_path: Path) -> ScriptedLink:
+    """A link that plays what the test feeds and answers commands as an engine would."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir(mode=0o700)
+    return ScriptedLink(run_dir, respond=FakeEngine())

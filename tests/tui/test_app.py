@@ -1,11 +1,10 @@
-"""The dashboard driven with Pilot against a real engine on a tiny config."""
+"""The dashboard's keys and views, driven with Pilot through a scripted link (no engine)."""
 
 import pytest
 from textual.widgets import Input, Static, TabbedContent
 
-from minigpt.client import Client
-from minigpt.status import run_status
-from tests.tui.pilot import pause_and_resume, text, train_until, until
+from tests.tui.pilot import text, until
+from tests.tui.scripted import evaluation, hello, step
 from tui.app import make_app
 from tui.charts import LossChart
 from tui.config_pane import ConfigPane
@@ -16,42 +15,54 @@ SIZES = [(80, 24), (160, 48)]
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_first_frame_comes_before_the_engine(make_link, size) -> None:
+async def test_first_frame_comes_before_the_engine(scripted, size) -> None:
     """The dashboard draws at once, says it is connecting, then shows the idle run."""
-    app = make_app(make_link())
+    app = make_app(scripted)
     async with app.run_test(size=size) as pilot:
         assert app.state == "connecting"
+        scripted.feed(hello())
         await until(pilot, lambda: app.state == "idle")
-        assert "idle" in app.sub_title and "params" in app.sub_title
-        assert "step 0 / 100,000" in text(app, "#step-line")
+        assert "idle" in app.sub_title and "0.01M params" in app.sub_title
+        assert "step 0 / 100" in text(app, "#step-line")
         assert app.screen.has_class("-idle")
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_space_starts_pauses_and_resumes(make_link, size) -> None:
-    """space starts training, pauses it, and resumes it; steps and charts follow."""
-    app = make_app(make_link())
+async def test_space_starts_pauses_and_resumes(scripted, size) -> None:
+    """space sends start, pause and resume by state; steps fill the numbers and the chart."""
+    app = make_app(scripted)
     async with app.run_test(size=size) as pilot:
+        scripted.feed(hello())
         await until(pilot, lambda: app.state == "idle")
         await pilot.press("space")
-        await until(pilot, lambda: app.state == "running" and app.stats.step >= 3)
+        await until(pilot, lambda: app.state == "running")
+        scripted.feed(*(step(n) for n in range(1, 6)))
+        await until(pilot, lambda: app.stats.step == 5)
         assert app.screen.has_class("-running")
-        assert len(app.query_one(LossChart).train) >= 3
-        await pause_and_resume(pilot, app)
-        assert "tokens/s" in text(app, "#numbers")
+        assert len(app.query_one(LossChart).train) == 5
+        await pilot.press("space")
+        await until(pilot, lambda: app.state == "paused")
+        await pilot.press("space")
+        await until(pilot, lambda: app.state == "running")
+        assert [c["cmd"] for c in scripted.sent] == ["start", "pause", "resume"]
+        await pilot.pause(STATS_WAIT)
+        assert "tokens/s  5,000" in text(app, "#numbers")
+
+
+STATS_WAIT = 0.3  # the numbers refresh 4 times a second
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_save_eval_and_view_keys(make_link, size) -> None:
-    """s saves, e evaluates, c and l switch tabs, y toggles the log scale."""
-    app = make_app(make_link())
+async def test_save_eval_and_view_keys(scripted, size) -> None:
+    """s saves, e evaluates, c and l switch tabs, y toggles the log scale, z the tabs' size."""
+    app = make_app(scripted)
     async with app.run_test(size=size) as pilot:
+        scripted.feed(hello())
         await until(pilot, lambda: app.state == "idle")
         await pilot.press("s")
         await until(pilot, lambda: app.stats.checkpoint_step == 0)
-        evals = len(app.query_one(LossChart).eval_val)
         await pilot.press("e")
-        await until(pilot, lambda: len(app.query_one(LossChart).eval_val) == evals + 1)
+        await until(pilot, lambda: len(app.query_one(LossChart).eval_val) == 1)
         await pilot.press("c")
         assert app.query_one(TabbedContent).active == "config"
         assert app.focused is app.query_one(ConfigPane).editor
@@ -59,6 +70,7 @@ async def test_save_eval_and_view_keys(make_link, size) -> None:
         await pilot.press("escape", "l")
         assert app.query_one(TabbedContent).active == "log"
         assert any(line.startswith("saved") for line in app.log_lines)
+        assert any("val loss 2.4000" in line for line in app.log_lines)
         await pilot.press("y")
         assert app.query_one(LossChart).log_scale
         await pilot.press("y")
@@ -70,28 +82,10 @@ async def test_save_eval_and_view_keys(make_link, size) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_prompt_streams_a_completion(make_link, size) -> None:
-    """g focuses the prompt, where typed keys are text, and enter streams a completion."""
-    app = make_app(make_link())
-    async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.state == "idle")
-        await pilot.press("g")
-        assert app.focused is app.query_one("#prompt", Input)
-        await pilot.press(*"the cat sat", "enter")
-        pane = app.query_one(GeneratePane)
-        await until(pilot, lambda: bool(pane.finished))
-        entry = pane.finished[0]
-        assert entry.prompt == "the cat sat" and len(entry.text) > 0
-        assert "tokens/s" in entry.note and "step 0 weights" in entry.note
-        assert app.stats.checkpoint_step is None  # the "s" typed was text, not a save
-
-
-@pytest.mark.parametrize("size", SIZES)
-async def test_help_lists_every_key(make_link, size) -> None:
+async def test_help_lists_every_key(scripted, size) -> None:
     """? opens a screen naming every binding; escape closes it."""
-    app = make_app(make_link())
+    app = make_app(scripted)
     async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.state == "idle")  # so the fixture can stop its engine
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         shown = str(app.screen.query_one("#help-keys", Static).render())
@@ -103,68 +97,85 @@ async def test_help_lists_every_key(make_link, size) -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
-@pytest.mark.parametrize("size", SIZES)
-async def test_finished_run_says_so(make_link, size) -> None:
-    """A run that reaches max_iters shows finished, and space is refused with a message."""
-    app = make_app(make_link("train.max_iters=5"))
-    async with app.run_test(size=size) as pilot:
-        await train_until(pilot, app, "finished")
-        assert app.stats.step == 5
+async def test_finished_run_says_so(scripted) -> None:
+    """A run at max_iters shows finished, and space is refused with the engine's message."""
+    app = make_app(scripted)
+    scripted.respond.step = 100
+    async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello(state="finished", step=100))
+        await until(pilot, lambda: app.state == "finished")
+        assert "step 100 / 100" in text(app, "#step-line")
         await pilot.press("space")
         await until(pilot, lambda: any("max_iters" in line for line in app.log_lines))
 
 
-@pytest.mark.parametrize("size", SIZES)
-async def test_engine_lost_keeps_charts_and_restarts(make_link, size) -> None:
-    """A killed engine is reported, the charts stay, and r resumes from the checkpoint."""
-    link = make_link()
-    app = make_app(link)
-    async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.state == "idle")
-        await pilot.press("space")
-        await until(pilot, lambda: (app.stats.checkpoint_step or 0) >= 10)
-        points = len(app.query_one(LossChart).train)
-        process = link.client.process
-        process.kill()
-        process.wait()
+async def test_engine_lost_keeps_charts_and_r_reconnects(scripted) -> None:
+    """A lost engine is reported, the charts stay, and r connects again from a new hello."""
+    app = make_app(scripted)
+    async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello(state="running"), *(step(n) for n in range(1, 11)))
+        await until(pilot, lambda: app.stats.step == 10)
+        scripted.lose("the engine closed the connection")
         await until(pilot, lambda: app.state == "engine lost")
-        assert len(app.query_one(LossChart).train) >= points  # kept, not cleared
+        assert len(app.query_one(LossChart).train) == 10  # kept, not cleared
+        panel = app.query_one("#error-panel", Static)
+        assert panel.border_title == "The engine stopped" and panel.region.height >= 3
         assert app.check_action("restart_engine", ()) is True
         assert app.check_action("save", ()) is None
         await pilot.press("r")
+        scripted.feed(hello(state="idle", step=10, steps=[[n, 2.0, 1e-3] for n in range(11)]))
         await until(pilot, lambda: app.state == "idle")
-        assert app.stats.step >= 10 and app.stats.step % 10 == 0  # checkpoint_interval
-        assert app.stats.step == app.stats.checkpoint_step
+        assert scripted.opened == 2 and app.stats.step == 10
+        assert panel.region.height == 0
 
 
-async def test_quit_detach_leaves_the_engine_training(make_link) -> None:
-    """q then d closes the dashboard; the engine keeps training and can be attached."""
-    link = make_link()
-    app = make_app(link)
+async def test_quit_detach_sends_nothing_and_closes(scripted) -> None:
+    """q then d closes the dashboard and leaves the engine alone (no shutdown sent)."""
+    app = make_app(scripted)
     async with app.run_test(size=(80, 24)) as pilot:
-        await train_until(pilot, app, "running")
-        process = link.client.process
+        scripted.feed(hello(state="running"))
+        await until(pilot, lambda: app.state == "running")
         await pilot.press("q")
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("d")
-    assert process.poll() is None
-    again = Client.connect(link.run_dir)
-    assert again.hello["state"] == "running"
-    again.close()
-    process.kill()
-    process.wait()
+    assert not scripted.commands("shutdown") and scripted.client is None
+    assert app.return_code == 0
 
 
-async def test_quit_stop_saves_and_stops_the_engine(make_link) -> None:
-    """q then s shuts the engine down with a checkpoint at its last step."""
-    link = make_link()
-    app = make_app(link)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: app.state == "idle")
-        await pilot.press("space")
-        await until(pilot, lambda: app.stats.step >= 12)
-        process = link.client.process
+async def test_quit_stop_asks_the_engine_to_save_and_stop(scripted) -> None:
+    """q then s sends shutdown (which saves) and closes the dashboard."""
+    app = make_app(scripted)
+    async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello(state="running"))
+        await until(pilot, lambda: app.state == "running")
         await pilot.press("q", "s")
-    assert process.wait(30) == 0
-    assert (link.run_dir / "model.ckpt").exists()
-    assert "not running" in run_status(link.run_dir)
+    assert [c["cmd"] for c in scripted.sent] == ["shutdown"]
+
+
+async def test_g_focuses_the_prompt_where_keys_are_text(scripted) -> None:
+    """g puts the cursor in the prompt: typed s and e are text, not save and eval."""
+    app = make_app(scripted)
+    async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello())
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("g")
+        assert app.focused is app.query_one("#prompt", Input)
+        await pilot.press(*"see", "enter")
+        pane = app.query_one(GeneratePane)
+        await until(pilot, lambda: bool(pane.finished))
+        assert pane.finished[0].prompt == "see" and pane.finished[0].text == " sat on the mat"
+        assert [c["cmd"] for c in scripted.sent] == ["sample"]
+
+
+async def test_eval_history_and_later_evals_chart_and_log(scripted) -> None:
+    """A hello's evals are charted silently; a new eval is charted and logged."""
+    app = make_app(scripted)
+    async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello(step=20, evals=[evaluation(10, 2.6), evaluation(20, 2.5)]))
+        await until(pilot, lambda: app.state == "idle")
+        chart = app.query_one(LossChart)
+        assert chart.eval_val.xs == [10, 20] and app.stats.val_loss == 2.5
+        assert not any("val loss" in line for line in app.log_lines)
+        scripted.feed(evaluation(30, 2.25))
+        await until(pilot, lambda: len(chart.eval_val) == 3)
+        assert any("step 30: train loss 2.3000, val loss 2.2500" in line for line in app.log_lines)

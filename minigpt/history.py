@@ -1,0 +1,77 @@
+"""A run's history as typed events: what its metrics.jsonl and samples.jsonl hold.
+
+Every reader of a run's history goes through `History`: the engine (whose
+hello lets a dashboard redraw everything), `minigpt status`, and the
+dashboard's compare picker. Lines are decoded into the protocol's events (see
+events.py); a line that is no event this version knows, or an event without a
+step, is skipped and counted rather than trusted.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from minigpt.events import (
+    CheckpointEvent,
+    ConfigAppliedEvent,
+    EvalEvent,
+    Event,
+    SampleDoneEvent,
+    StepEvent,
+    UnknownEvent,
+    decode,
+)
+from minigpt.journal import read_jsonl
+from minigpt.rundir import RunDir
+
+STEPPED = (StepEvent, EvalEvent, ConfigAppliedEvent, CheckpointEvent)  # useless without a step
+RECENT_SAMPLES = 100  # the latest completions kept (samples.jsonl keeps them all)
+
+
+@dataclass
+class History:
+    """Step losses, evaluations, config changes, checkpoints and completions, in order."""
+
+    steps: list[tuple[int, float | None, float | None]] = field(default_factory=list)
+    evals: list[EvalEvent] = field(default_factory=list)
+    config_changes: list[ConfigAppliedEvent] = field(default_factory=list)
+    last_checkpoint: CheckpointEvent | None = None
+    train_seconds: float = 0.0  # training time so far, across resumes
+    samples: deque[SampleDoneEvent] = field(default_factory=lambda: deque(maxlen=RECENT_SAMPLES))
+    skipped: int = 0  # lines read that were not usable events
+
+    @classmethod
+    def read(cls, run_dir: RunDir) -> History:
+        """The history on disk: metrics.jsonl, then samples.jsonl."""
+        history = cls()
+        for record in read_jsonl(run_dir.metrics) + read_jsonl(run_dir.samples):
+            history.add(decode(record))
+        return history
+
+    def add(self, event: Event) -> None:
+        """Fold in one event; one this history has no place for is counted as skipped."""
+        if isinstance(event, UnknownEvent) or (isinstance(event, STEPPED) and event.step is None):
+            self.skipped += 1
+        elif isinstance(event, StepEvent):
+            self.steps.append((event.step, event.loss, event.lr))
+            if event.elapsed is not None:
+                self.train_seconds = event.elapsed
+        elif isinstance(event, EvalEvent):
+            self.evals.append(event)
+        elif isinstance(event, ConfigAppliedEvent):
+            self.config_changes.append(event)
+        elif isinstance(event, CheckpointEvent):
+            if event.path.endswith("model.ckpt"):
+                self.last_checkpoint = event
+        elif isinstance(event, SampleDoneEvent):
+            self.samples.append(event)
+
+    @property
+    def last_step(self) -> int | None:
+        """The last step trained, None before the first."""
+        return self.steps[-1][0] if self.steps else None
+
+    def val_curve(self) -> list[tuple[int, float]]:
+        """(step, val loss) of every evaluation with a number for it."""
+        return [(e.step, e.val_loss) for e in self.evals if e.val_loss is not None]  # type: ignore[misc]

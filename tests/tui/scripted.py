@@ -1,0 +1,244 @@
+"""A scripted link: the dashboard driven by events a test writes or replays, no engine.
+
+`ScriptedLink` stands where `tui.link.EngineLink` does. What a test `feed`s
+arrives as if from the engine's socket (as wire dicts, which the dashboard
+decodes like any other), and every command the dashboard sends is kept in
+`sent`. With a `FakeEngine` as its responder the link answers commands the way
+an engine does (states, samples, config changes), so the keys can be tested in
+milliseconds; the real engine is left to a few integration tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from minigpt.config import Config, apply_values, config_to_dict, flat_values
+from minigpt.errors import EngineError
+from minigpt.events import (
+    CheckpointEvent,
+    ConfigAppliedEvent,
+    ErrorEvent,
+    EvalEvent,
+    Event,
+    HelloEvent,
+    HelloHistory,
+    ModelFacts,
+    SampleDoneEvent,
+    SampleTokenEvent,
+    StateEvent,
+    StepEvent,
+)
+
+RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
+Wire = dict[str, Any]
+
+
+def recording(name: str) -> list[Wire]:
+    """The events a real engine sent in one recorded session (tests/data/recorded/NAME.jsonl)."""
+    lines = (RECORDED / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def hello(state: str = "idle", step: int = 0, config: Config | None = None, **history: Any) -> Wire:
+    """A hello as an engine of the tiny test config would send it."""
+    config = config or apply_values(
+        Config(), {"train.max_iters": 100, "data.tokenizer": "char", "model.context_length": 16}
+    )
+    facts = ModelFacts(
+        params=12_345,
+        vocab_size=20,
+        tokenizer="char",
+        corpus="corpus.txt",
+        corpus_tokens=12_000,
+        device="cpu",
+        dtype="float32",
+        tokens_per_step=64,
+    )
+    past = {
+        "metrics": "",
+        "steps": [],
+        "evals": [],
+        "config_changes": [],
+        "last_checkpoint": None,
+        "best_val_loss": None,
+        "train_seconds": 0.0,
+        "samples": [],
+    }
+    event = HelloEvent(
+        protocol=1,
+        pid=4242,
+        run_dir="runs/scripted",
+        config=config_to_dict(config),
+        state=state,
+        step=step,
+        model=facts,
+        history=HelloHistory(**(past | history)),
+    )
+    return event.to_dict()
+
+
+def step(n: int, loss: float | None = 2.5, lr: float = 1e-3) -> Wire:
+    """A step event."""
+    return StepEvent(n, loss, lr, tokens_per_sec=5000.0, ms_per_step=12.5, elapsed=n / 80).to_dict()
+
+
+def evaluation(n: int, val_loss: float | None = 2.4, train_loss: float | None = 2.3) -> Wire:
+    """An eval event."""
+    return EvalEvent(n, train_loss, val_loss, best_val_loss=val_loss).to_dict()
+
+
+class ScriptedClient:
+    """What `EngineLink.open` returns: a hello, then whatever the test feeds."""
+
+    def __init__(
+        self, incoming: queue.Queue[Wire | Exception], cancelled: Callable[[], bool]
+    ) -> None:
+        """Take the first fed event as the hello (whatever it is, as from a real socket)."""
+        self.incoming = incoming
+        while (first := self.next_event(timeout=0.05)) is None:
+            if cancelled():
+                raise EngineError("cancelled while waiting for the hello")
+        self.hello = first
+
+    def next_event(self, timeout: float) -> Wire | None:
+        """The next fed event; a fed exception is raised, as a lost connection would be."""
+        try:
+            item = self.incoming.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+class ScriptedLink:
+    """An EngineLink stand-in that plays fed events and records sent commands."""
+
+    def __init__(self, run_dir: Path, respond: Callable[[Wire], list[Wire]] | None = None) -> None:
+        """A link to no engine; `respond(command)` may answer each command with events."""
+        self.run_dir = run_dir
+        self.config_file: str | None = None
+        self.engine_args: list[str] = []
+        self.attach_only = True
+        self.client: ScriptedClient | None = None
+        self.pending: deque[Event] = deque()
+        self.notified = threading.Event()
+        self.incoming: queue.Queue[Wire | Exception] = queue.Queue()
+        self.sent: list[Wire] = []
+        self.respond = respond
+        self.failure: str | None = None  # set: open() fails with this, as a broken start would
+        self.opened = 0
+        self._ids = (f"scripted-{n}" for n in itertools.count(1))
+
+    def open(self, status: Callable[[str], None], cancelled: Callable[[], bool]) -> ScriptedClient:
+        """Connect: the first fed event is the hello."""
+        self.opened += 1
+        status(f"attaching to the scripted engine of {self.run_dir}")
+        if self.failure is not None:
+            raise EngineError(self.failure)
+        self.client = ScriptedClient(self.incoming, cancelled)
+        return self.client
+
+    def feed(self, *events: Wire) -> None:
+        """Events arriving from the engine, in order."""
+        for event in events:
+            self.incoming.put(event)
+
+    def lose(self, reason: str = "the engine closed the connection") -> None:
+        """The connection breaks after what was fed so far."""
+        self.incoming.put(EngineError(reason))
+
+    def send(self, cmd: str, **args: Any) -> str | None:
+        """Record a command (and feed the responder's answer); None when not connected."""
+        if self.client is None:
+            return None
+        request = str(args.pop("id", None) or next(self._ids))
+        command = {"cmd": cmd, "id": request, **args}
+        self.sent.append(command)
+        if self.respond is not None:
+            self.feed(*self.respond(command))
+        return request
+
+    def commands(self, cmd: str) -> list[Wire]:
+        """The commands of this name sent so far."""
+        return [command for command in self.sent if command["cmd"] == cmd]
+
+    def close(self) -> None:
+        """Drop the connection."""
+        self.client = None
+
+    def restart_args(self) -> list[str]:
+        """Nothing to pass on: the next open() attaches to the script again."""
+        return []
+
+    def retarget(self, run_dir: Path, config_file: Path) -> None:
+        """Point at a new run directory."""
+        self.run_dir = run_dir
+
+
+class FakeEngine:
+    """Answers commands as an engine does, without training: a responder for ScriptedLink."""
+
+    def __init__(self, state: str = "idle", step: int = 0, max_iters: int = 100) -> None:
+        """An engine in `state` at `step`."""
+        self.state = state
+        self.step = step
+        self.max_iters = max_iters
+        self.config = apply_values(Config(), {"train.max_iters": max_iters})
+
+    def __call__(self, command: Wire) -> list[Wire]:
+        """The events the engine would send for this command."""
+        cmd, request = command["cmd"], command["id"]
+        if cmd in ("start", "resume"):
+            if self.step >= self.max_iters:
+                message = f"start: already at max_iters ({self.max_iters}); raise it first"
+                return [ErrorEvent(message, id=request).to_dict()]
+            return [self.set_state("running", cmd)]
+        if cmd == "pause":
+            return [self.set_state("paused", "pause")]
+        if cmd == "save":
+            return [CheckpointEvent("runs/scripted/model.ckpt", self.step).to_dict()]
+        if cmd == "eval":
+            return [evaluation(self.step)]
+        if cmd == "sample":
+            return self.sample(command)
+        if cmd == "set":
+            return self.apply(command["values"])
+        return []
+
+    def set_state(self, state: str, reason: str) -> Wire:
+        """Change state, as announced."""
+        self.state = state
+        return StateEvent(state, reason).to_dict()
+
+    def sample(self, command: Wire) -> list[Wire]:
+        """A completion of the prompt in two pieces, then its end."""
+        request, prompt = command["id"], command["prompt"]
+        pieces = [" sat on", " the mat"]
+        tokens = [SampleTokenEvent(request, piece, 900.0, self.step) for piece in pieces]
+        done = SampleDoneEvent(
+            id=request,
+            prompt=prompt,
+            text="".join(pieces),
+            tokens=len("".join(pieces)),
+            tokens_per_sec=900.0,
+            step=self.step,
+            prompt_tokens=len(prompt),
+            prompt_cropped=0,
+            settings={key: command[key] for key in command if key not in ("cmd", "id", "prompt")},
+        )
+        return [event.to_dict() for event in (*tokens, done)]
+
+    def apply(self, values: dict[str, Any]) -> list[Wire]:
+        """A hot change, applied at the current step."""
+        old, new = flat_values(self.config), flat_values(apply_values(self.config, values))
+        self.config = apply_values(self.config, values)
+        changes = {key: [old[key], new[key]] for key in values if old.get(key) != new.get(key)}
+        return [ConfigAppliedEvent(self.step, changes).to_dict()]
