@@ -65,14 +65,20 @@ def test_sample_is_identical_with_and_without_kv_cache(
     assert len(texts[0]) > len("the cat 你好 🙂") + 5
 
 
-def test_bench_prints_one_json_line(corpus_file: Path, capsys: pytest.CaptureFixture) -> None:
-    """bench reports speed, size and memory as one JSON object."""
-    args = ["bench", "--data", str(corpus_file), "--steps", "2", "--warmup", "1", "--json"]
-    assert main([*args, *TINY]) == 0
+def test_bench_prints_text_or_one_json_line(
+    corpus_file: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """bench reports speed, size and memory as lines, or with --json as one JSON object."""
+    args = ["bench", "--data", str(corpus_file), "--steps", "2", "--warmup", "1", *TINY]
+    assert main([*args, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["tokens_per_sec"] > 0 and result["ms_per_step"] > 0
     assert result["params"] > 0 and result["vocab_size"] > 256 and result["peak_rss_mb"] > 0
     assert result["config"]["model"]["d_model"] == 32
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("tokens/s ") and f"{result['params']:,} params" in text
+    assert "over 2 steps after 1 warmup" in text and f"torch {result['torch']}" in text
 
 
 @pytest.mark.parametrize(
