@@ -81,6 +81,21 @@ def test_bench_prints_text_or_one_json_line(
     assert "over 2 steps after 1 warmup" in text and f"torch {result['torch']}" in text
 
 
+def test_tui_resume_without_a_checkpoint_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """minigpt-tui --resume on a run with no model.ckpt exits 2 with one line, no UI."""
+    from tui import cli as tui_cli
+
+    monkeypatch.setattr(tui_cli, "make_app", lambda link: pytest.fail("the UI was started"))
+    assert tui_cli.main(["--resume", "--run-dir", str(tmp_path / "typo")]) == 2
+    error = capsys.readouterr().err
+    assert error == (
+        f"minigpt-tui: error: --resume: no checkpoint at {tmp_path / 'typo' / 'model.ckpt'};"
+        " leave out --resume to start a new run\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
