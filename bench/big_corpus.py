@@ -77,7 +77,7 @@ def child(args: argparse.Namespace) -> None:
     """Prepare the corpus twice with one tokenizer, draw batches; print one JSON line."""
     import torch
 
-    from minigpt.data import get_batch, prepare_data
+    from minigpt.batches import get_batch, prepare_data
 
     shown = {"stage": ""}
 

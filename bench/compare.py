@@ -28,7 +28,7 @@ import torch
 
 from minigpt.config import Config, apply_values
 from minigpt.config_text import toml_value
-from minigpt.data import load_text
+from minigpt.corpus_text import load_text
 from minigpt.estimate import footprint
 
 HERE = Path(__file__).parent

@@ -88,7 +88,9 @@ def main() -> None:
     val_losses = {}
     for dtype in ("float32", "bfloat16"):
         values = SETTING | {"train.device": args.device, "train.dtype": dtype}
-        bench = json.loads(_minigpt("bench", "--steps", "20", "--warmup", "5", *_flags(values)))
+        bench = json.loads(
+            _minigpt("bench", "--json", "--steps", "20", "--warmup", "5", *_flags(values))
+        )
         flops_per_token = footprint(config, bench["vocab_size"]).flops_per_step / tokens_per_step
         peak = peak_for(name, dtype)
         mfu = f"{bench['tokens_per_sec'] * flops_per_token / peak:.0%}" if peak else "unknown peak"

@@ -23,7 +23,7 @@ _HOMES = {
     "Config": "minigpt.config",
     "ConfigError": "minigpt.errors",
     "CheckpointError": "minigpt.errors",
-    "Corpus": "minigpt.data",
+    "Corpus": "minigpt.batches",
     "DataError": "minigpt.errors",
     "EngineError": "minigpt.errors",
     "MiniGPTError": "minigpt.errors",
@@ -32,9 +32,9 @@ _HOMES = {
     "TokenizerError": "minigpt.errors",
     "Trainer": "minigpt.train",
     "apply_values": "minigpt.config",
-    "get_batch": "minigpt.data",
+    "get_batch": "minigpt.batches",
     "load_config": "minigpt.config",
-    "prepare_data": "minigpt.data",
+    "prepare_data": "minigpt.batches",
 }
 __all__ = sorted(_HOMES)
 

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -260,7 +261,7 @@ def _sample_flags(args: argparse.Namespace) -> dict[str, object]:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Time training steps on the configured model and corpus; print one JSON line."""
+    """Time training steps on the configured model and corpus; print the figures."""
     config = _load(args)
     trainer = Trainer(config, load_corpus(config))
     for _ in range(args.warmup):
@@ -287,8 +288,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "torch": torch.__version__,
         "config": config_to_dict(config),
     }
-    print(json.dumps(result))
+    print(json.dumps(result) if args.json else _bench_text(result))
     return 0
+
+
+def _bench_text(result: dict[str, Any]) -> str:
+    """bench's figures as lines for people (--json prints them for scripts)."""
+    return "\n".join(
+        [
+            f"tokens/s   {result['tokens_per_sec']:,.0f}",
+            f"ms/step    {result['ms_per_step']:.2f} (median {result['ms_per_step_median']:.2f})"
+            f" over {result['steps']} steps after {result['warmup']} warmup",
+            f"model      {result['params']:,} params, vocab {result['vocab_size']:,}",
+            f"peak RSS   {result['peak_rss_mb']:,.0f} MB",
+            f"on         {result['device']} {result['dtype']}, {result['threads']} threads,"
+            f" torch {result['torch']}",
+        ]
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,11 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--no-kv-cache", action="store_true", help="recompute every step")
     sample.set_defaults(func=cmd_sample)
 
-    bench = commands.add_parser("bench", help="measure training speed, print JSON")
+    bench = commands.add_parser("bench", help="measure training speed")
     add_config_args(bench)
     bench.add_argument("--steps", type=int, default=20, metavar="N", help="timed steps")
     bench.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed steps first")
-    bench.add_argument("--json", action="store_true", help="print JSON (the only format)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
     bench.set_defaults(func=cmd_bench)
     return parser
 

@@ -18,14 +18,11 @@ training nor watched for `idle_timeout` seconds saves and exits by itself.
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import queue
 import signal
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from minigpt.config import (
@@ -51,46 +48,21 @@ from minigpt.events import (
     LogEvent,
     ModelFacts,
     SampleDoneEvent,
-    SampleTokenEvent,
     StateEvent,
     StepEvent,
 )
 from minigpt.history import History
 from minigpt.protocol import PROTOCOL_VERSION, Command, ProtocolError, parse_command
 from minigpt.run import Run
-from minigpt.sampling import Completion
+from minigpt.sampling import SampleQueue
 from minigpt.server import ControlServer, Peer
 
 IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
 HELLO_STEP_POINTS = 2000  # step losses sent in a hello, downsampled from the full history
-SAMPLE_SLICE_S = 0.03  # sampling time between two training steps, at least
-# While someone waits for a completion, sampling also gets this share of a slow step's
-# time, so a 1 s step does not stretch a 200-token answer over minutes.
-SAMPLE_SHARE = 0.5
 # A tiny model trains hundreds of steps a second; no view needs them all live
 # (metrics.jsonl has every one), and a flood would crowd out a client's keys.
 STEP_EVENTS_PER_SEC = 20
 RUN_DIR_CHECK_S = 1.0  # how often the engine checks that its run directory is still there
-
-
-@dataclass
-class SampleJob:
-    """A completion being streamed to the clients."""
-
-    id: str
-    prompt: str
-    settings: dict[str, Any]
-    step: int
-    completion: Completion
-    pieces: Iterator[str]
-    at_eval: bool = False
-    text: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def tokens_per_sec(self) -> float:
-        """Generation speed so far."""
-        return self.completion.tokens / self.seconds if self.seconds else 0.0
 
 
 class Engine:
@@ -121,7 +93,7 @@ class Engine:
             on_disconnect=lambda peer: self.inbox.put(("disconnect", peer, b"")),
         )
         self._bind(run)
-        self.samples: deque[SampleJob] = deque()
+        self.samples = SampleQueue(on_text=self._emit, on_done=self._sample_done)
         self.sample_count = 0
         self.exit_code: int | None = None
         self.idle_since = time.monotonic()
@@ -157,7 +129,7 @@ class Engine:
                 if self.exit_code is not None:
                     break
                 if self.samples:
-                    self._sample()
+                    self.samples.stream(self.step_seconds if self.state == RUNNING else 0.0)
                 if self.state == RUNNING:
                     self._train_step()
                 elif self.cluster:
@@ -458,7 +430,7 @@ class Engine:
 
     def _restart(self, config: Config) -> None:
         """Start the run over with a config that needs a fresh model; tell everyone."""
-        self._cancel_samples()
+        self.samples.cancel_all()
         run_dir = self.run.run_dir
         new_run = Run.start(config, run_dir.path, on_log=self._emit, overwrite=True)
         self.run.close()
@@ -469,12 +441,12 @@ class Engine:
         self._emit(self.hello())  # a second hello tells clients to redraw from scratch
 
     def _cmd_sample(self, peer: Peer, command: Command) -> None:
-        """Queue a completion from a frozen copy of the current weights."""
+        """Queue a completion from a frozen copy of the current weights, owned by peer."""
         args = dict(command.args)
         seed = args.pop("seed", None)
         config = apply_values(self.run.config, {f"sample.{k}": v for k, v in args.items()})
         self.sample_count += 1
-        self._queue_sample(command.id or f"sample-{self.sample_count}", config, seed)
+        self._queue_sample(command.id or f"sample-{self.sample_count}", peer.number, config, seed)
 
     def _sample_at_eval(self, event: EvalEvent) -> None:
         """The [sample] prompt at a fixed seed, so successive evals' answers compare.
@@ -482,88 +454,24 @@ class Engine:
         At most one waits at a time: a fast run's evals must not pile up samples.
         """
         config = self.run.config
-        if config.sample.at_eval and not any(job.at_eval for job in self.samples):
+        if config.sample.at_eval and not self.samples.waiting_at_eval:
             try:
-                job_id = f"eval-{event.step}"
-                self._queue_sample(job_id, config, config.train.seed, at_eval=True)
+                self._queue_sample(f"eval-{event.step}", None, config, config.train.seed)
             except MiniGPTError as error:  # e.g. a prompt the char vocabulary cannot encode
                 self._emit(LogEvent("warning", f"no sample at eval: {error}"))
 
-    def _queue_sample(self, job_id: str, config: Config, seed: int | None, at_eval=False) -> None:
-        """Start a completion with config's [sample] settings from a copy of the weights."""
-        model = copy.deepcopy(self.run.trainer.model).eval()
-        tokenizer = self.run.trainer.corpus.tokenizer
-        completion = Completion(model, tokenizer, config.sample, seed=seed)
-        self.samples.append(
-            SampleJob(
-                id=job_id,
-                prompt=config.sample.prompt,
-                settings=config_to_dict(config)["sample"] | {"seed": seed},
-                step=self.run.trainer.step,
-                completion=completion,
-                pieces=iter(completion),
-                at_eval=at_eval,
-            )
-        )
+    def _queue_sample(
+        self, job_id: str, owner: int | None, config: Config, seed: int | None
+    ) -> None:
+        """Start a completion of the current weights with config's [sample] settings."""
+        t = self.run.trainer
+        self.samples.add(job_id, owner, t.model, t.corpus.tokenizer, config, seed, t.step)
 
     def _cmd_cancel_sample(self, peer: Peer, command: Command) -> None:
-        """Stop a streaming completion (the named one, else the current one)."""
-        wanted = command.args.get("sample_id")
-        for job in list(self.samples):
-            if wanted is None or job.id == wanted:
-                self._finish_sample(job, cancelled=True)
-                return
-        raise ProtocolError(f"cancel_sample: no sample {wanted or ''} is streaming".strip())
+        """Stop one of peer's streaming completions (the named one, else its newest)."""
+        self.samples.cancel(command.args.get("sample_id"), owner=peer.number)
 
-    # -- sampling ---------------------------------------------------------
-
-    def _sample(self) -> None:
-        """Stream one job for a slice of time, as one sample_token event.
-
-        Completions people asked for go first, with a slice that grows with the step
-        time; the engine's own samples at evals wait and get the fixed slice.
-        """
-        job = next((job for job in self.samples if not job.at_eval), self.samples[0])
-        budget = SAMPLE_SLICE_S
-        if not job.at_eval and self.state == RUNNING:
-            budget = max(budget, SAMPLE_SHARE * self.step_seconds)
-        started = time.perf_counter()
-        pieces = []
-        done = False
-        while time.perf_counter() - started < budget:
-            piece = next(job.pieces, None)
-            if piece is None:
-                done = True
-                break
-            pieces.append(piece)
-        job.seconds += time.perf_counter() - started
-        if text := "".join(pieces):
-            job.text.append(text)
-            self._emit(SampleTokenEvent(job.id, text, job.tokens_per_sec, job.step))
-        if done:
-            self._finish_sample(job, cancelled=False)
-
-    def _finish_sample(self, job: SampleJob, cancelled: bool) -> None:
-        """Announce a finished (or cancelled) completion and keep it in samples.jsonl."""
-        job.completion.close()
-        self.samples.remove(job)
-        event = SampleDoneEvent(
-            id=job.id,
-            prompt=job.prompt,
-            text="".join(job.text),
-            tokens=job.completion.tokens,
-            tokens_per_sec=job.tokens_per_sec,
-            step=job.step,
-            prompt_tokens=job.completion.prompt_tokens,
-            prompt_cropped=job.completion.prompt_cropped,
-            settings=job.settings,
-            cancelled=cancelled,
-            at_eval=job.at_eval,
-        )
+    def _sample_done(self, event: SampleDoneEvent) -> None:
+        """Keep a finished (or cancelled) completion in samples.jsonl and announce it."""
         self.run.run_dir.record_sample(event)
         self._emit(event)
-
-    def _cancel_samples(self) -> None:
-        """Cancel every queued completion."""
-        for job in list(self.samples):
-            self._finish_sample(job, cancelled=True)

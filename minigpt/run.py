@@ -20,9 +20,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from minigpt.batches import Corpus, prepare_data
 from minigpt.checkpoint import load_checkpoint, save_checkpoint
 from minigpt.config import Config, config_from_dict, config_to_dict, restart_keys
-from minigpt.data import Corpus, prepare_data
 from minigpt.distributed import Cluster
 from minigpt.errors import CheckpointError
 from minigpt.events import CheckpointEvent, ErrorEvent, EvalEvent, Event, LogEvent

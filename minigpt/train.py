@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
+from minigpt.batches import Corpus, get_batch
 from minigpt.config import Config, TrainConfig, restart_keys
-from minigpt.data import Corpus, get_batch
 from minigpt.distributed import Cluster, no_sync
 from minigpt.errors import DivergedError
 from minigpt.events import LogEvent, StepEvent

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from minigpt.errors import MiniGPTError
+from minigpt.errors import CheckpointError, MiniGPTError
 from minigpt.options import add_config_args
-from minigpt.rundir import default_run_dir
+from minigpt.rundir import RunDir, default_run_dir
 from tui.app import make_app
 from tui.link import EngineLink
 
@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(parser)
     parser.add_argument("--run-dir", metavar="D", help="run directory (default: runs/run-TIME)")
     parser.add_argument(
-        "--resume", action="store_true", help="continue D/model.ckpt (the default when it exists)"
+        "--resume",
+        action="store_true",
+        help="continue D/model.ckpt; refuse if it has none (D resumes anyway when it has one)",
     )
     parser.add_argument("--attach", metavar="D", help="attach to the engine serving D")
     return parser
@@ -34,6 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run_dir = Path(args.attach or args.run_dir or default_run_dir())
     try:
+        checkpoint = RunDir(run_dir).model_ckpt
+        if args.resume and not checkpoint.exists():
+            # Why: a mistyped --run-dir would otherwise start a fresh run without a word.
+            raise CheckpointError(
+                f"--resume: no checkpoint at {checkpoint}; leave out --resume to start a new run"
+            )
         link = EngineLink.from_options(
             run_dir, args.config, args.data, args.overrides, attach_only=bool(args.attach)
         )

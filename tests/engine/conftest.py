@@ -34,6 +34,22 @@ def _tiny_config(corpus: Path, **values: object) -> Config:
 
 
 @pytest.fixture
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point MINIGPT_CACHE at a fresh tmp folder so no test touches a real cache."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("MINIGPT_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture
+def mixed_corpus(tmp_path: Path) -> Path:
+    """A small corpus of a few hundred tokens: ASCII, CJK and an emoji (multi-byte UTF-8)."""
+    path = tmp_path / "corpus.txt"
+    path.write_text("It was the best of times, it was the worst of times; 你好 🙂.\n" * 40, "utf-8")
+    return path
+
+
+@pytest.fixture
 def tiny_config() -> Callable[..., Config]:
     """Factory for seconds-fast configs: tiny_config(corpus, **{"train.max_iters": 20})."""
     return _tiny_config

@@ -65,14 +65,35 @@ def test_sample_is_identical_with_and_without_kv_cache(
     assert len(texts[0]) > len("the cat 你好 🙂") + 5
 
 
-def test_bench_prints_one_json_line(corpus_file: Path, capsys: pytest.CaptureFixture) -> None:
-    """bench reports speed, size and memory as one JSON object."""
-    args = ["bench", "--data", str(corpus_file), "--steps", "2", "--warmup", "1", "--json"]
-    assert main([*args, *TINY]) == 0
+def test_bench_prints_text_or_one_json_line(
+    corpus_file: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """bench reports speed, size and memory as lines, or with --json as one JSON object."""
+    args = ["bench", "--data", str(corpus_file), "--steps", "2", "--warmup", "1", *TINY]
+    assert main([*args, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["tokens_per_sec"] > 0 and result["ms_per_step"] > 0
     assert result["params"] > 0 and result["vocab_size"] > 256 and result["peak_rss_mb"] > 0
     assert result["config"]["model"]["d_model"] == 32
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("tokens/s ") and f"{result['params']:,} params" in text
+    assert "over 2 steps after 1 warmup" in text and f"torch {result['torch']}" in text
+
+
+def test_tui_resume_without_a_checkpoint_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """minigpt-tui --resume on a run with no model.ckpt exits 2 with one line, no UI."""
+    from tui import cli as tui_cli
+
+    monkeypatch.setattr(tui_cli, "make_app", lambda link: pytest.fail("the UI was started"))
+    assert tui_cli.main(["--resume", "--run-dir", str(tmp_path / "typo")]) == 2
+    error = capsys.readouterr().err
+    assert error == (
+        f"minigpt-tui: error: --resume: no checkpoint at {tmp_path / 'typo' / 'model.ckpt'};"
+        " leave out --resume to start a new run\n"
+    )
 
 
 @pytest.mark.parametrize(

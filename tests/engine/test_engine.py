@@ -182,14 +182,28 @@ def test_asked_for_samples_go_before_those_at_evals(spawn, tmp_path: Path) -> No
     assert client.wait_for("sample_done")["id"] == "mine"
 
 
-def test_cancel_stops_a_completion(spawn, tmp_path: Path) -> None:
-    """cancel_sample ends a long completion early, marked cancelled."""
-    client = spawn(tmp_path / "run")
-    client.send("sample", prompt="the", max_new_tokens=100000, id="long")
-    client.wait_for("sample_token")
-    client.send("cancel_sample", sample_id="long")
-    done = client.wait_for("sample_done")
-    assert done["cancelled"] and done["tokens"] < 100000
+def test_cancel_stops_only_the_senders_completions(spawn, tmp_path: Path) -> None:
+    """cancel_sample ends the sender's own completion early, marked cancelled; another
+    client's is refused by name and untouched by a cancel without id; a live id is unique."""
+    a = spawn(tmp_path / "run")
+    b = Client.connect(tmp_path / "run")
+    b.send("sample", prompt="the", max_new_tokens=100000, id="b-long")
+    a.wait_for(lambda e: e["event"] == "sample_token" and e["id"] == "b-long")  # all see it
+    a.send("sample", prompt="the", max_new_tokens=5, id="b-long")
+    assert "sample b-long is already streaming" in a.wait_for("error")["message"]
+    a.send("cancel_sample", sample_id="b-long")
+    refused = a.wait_for("error")["message"]
+    assert refused == "cancel_sample: sample b-long belongs to another client"
+    a.send("cancel_sample")
+    assert a.wait_for("error")["message"] == "cancel_sample: no sample of yours is streaming"
+    a.send("sample", prompt="the", max_new_tokens=100000, id="a-long")
+    a.send("cancel_sample")  # a's newest: a-long, queued behind b-long
+    done = b.wait_for("sample_done")
+    assert done["id"] == "a-long" and done["cancelled"] and done["tokens"] == 0
+    b.send("cancel_sample", sample_id="b-long")
+    done = a.wait_for(lambda e: e["event"] == "sample_done" and e["id"] == "b-long")
+    assert done["id"] == "b-long" and done["cancelled"] and 0 < done["tokens"] < 100000
+    b.close()
 
 
 @pytest.mark.parametrize(

@@ -89,10 +89,10 @@ def test_engine_survives_arbitrary_commands(engine, line: str) -> None:
     engine._handle_line(peer, line.encode())
     for _ in range(3):
         if engine.samples:
-            engine._sample()
+            engine.samples.stream(engine.step_seconds)
         if engine.state == "running":
             engine._train_step()
-    engine._cancel_samples()
+    engine.samples.cancel_all()
     assert b"internal error" not in _drain(theirs)
 
 
