@@ -20,6 +20,18 @@ def number(value: float | None, spec: str) -> str:
         return f"{value:.3e}" if abs(value) < 10**300 else "huge"
 
 
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator as a float; None when either is unknown, the denominator
+    is 0, or the result is not a finite float (values from the wire may be anything)."""
+    if numerator is None or not denominator:
+        return None
+    try:
+        result = numerator / denominator
+    except (OverflowError, ZeroDivisionError, TypeError):
+        return None
+    return result if isinstance(result, float) and math.isfinite(result) else None
+
+
 def duration(seconds: float | None) -> str:
     """Seconds as 1h02m, 3m05s or 42s; a dash when unknown or not a number."""
     if seconds is None or not abs(seconds) < 1e12:  # also NaN

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 import time
 import types
 import typing
@@ -290,6 +291,9 @@ def _coerce(kind: Any, value: Any, spec: dataclasses.Field[Any] | None = None) -
     if typing.get_origin(kind) is list:
         (item,) = typing.get_args(kind) or (Any,)
         return [_coerce(item, entry) for entry in value if _fits(item, entry)]
+    if typing.get_origin(kind) is dict:
+        _, item = typing.get_args(kind) or (str, Any)
+        return {key: _coerce(item, entry) for key, entry in value.items() if _fits(item, entry)}
     if typing.get_origin(kind) is tuple:
         slots = typing.get_args(kind)
         padded = [*value, *(None,) * len(slots)]  # a short entry reads as missing values
@@ -305,8 +309,8 @@ def _fits(kind: Any, value: Any) -> bool:
         return value is not _MISSING
     if isinstance(value, bool):
         return kind is bool
-    if kind is float:
-        return isinstance(value, (int, float)) and math.isfinite(value)
+    if kind is float:  # finite, and within float's range (a JSON int may be any size)
+        return isinstance(value, (int, float)) and abs(value) <= sys.float_info.max
     if kind is int:
         return isinstance(value, int) or (
             isinstance(value, float) and math.isfinite(value) and value.is_integer()

@@ -8,7 +8,6 @@ all UI state. Widgets get data set on them and redraw on their own timers.
 
 from __future__ import annotations
 
-import math
 import traceback
 from functools import singledispatchmethod
 from pathlib import Path
@@ -23,7 +22,7 @@ from textual.widgets import Footer, Header, Input, RichLog, Static, TabbedConten
 from textual.worker import get_current_worker
 
 from minigpt.config import Config, apply_values, config_from_dict
-from minigpt.display import number
+from minigpt.display import number, ratio
 from minigpt.errors import ConfigError, MiniGPTError
 from minigpt.events import (
     CheckpointEvent,
@@ -424,7 +423,7 @@ class MiniGPTApp(App[None]):
         self.stats_panel.border_title = new  # the header may be cut short on a narrow terminal
         facts = self.model_facts
         if facts is not None:
-            params = None if facts.params is None else facts.params / 1e6
+            params = ratio(facts.params, 1e6)
             self.sub_title = (
                 f"{new} · {facts.device or '?'} · {number(params, '.2f')}M params · "
                 f"vocab {number(facts.vocab_size, ',')} {facts.tokenizer}"
@@ -625,9 +624,9 @@ def _described(error: BaseException) -> str:
 
 def _per_step_ms(seconds: float | None, steps: int | None) -> float:
     """Average milliseconds a step from a run's totals (0 when unknown)."""
-    if not seconds or not steps or steps <= 0 or not math.isfinite(seconds):
+    if not seconds or not steps or steps <= 0:
         return 0.0
-    return 1000 * seconds / steps
+    return ratio(1000 * seconds, steps) or 0.0
 
 
 def make_app(link: EngineLink) -> MiniGPTApp:

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from minigpt.display import duration, number
+from minigpt.display import duration, number, ratio
 
 
 @dataclass
@@ -28,9 +28,10 @@ class RunStats:
     @property
     def eta_seconds(self) -> float | None:
         """Time to max_iters at the current pace."""
-        if self.ms_per_step is None or self.max_iters is None or self.step is None:
+        if not self.ms_per_step or self.ms_per_step < 0 or None in (self.max_iters, self.step):
             return None
-        return max(0, self.max_iters - self.step) * self.ms_per_step / 1000
+        steps_a_second = ratio(1000, self.ms_per_step)
+        return ratio(max(0, self.max_iters - self.step), steps_a_second)  # type: ignore[operator]
 
 
 class StatsPanel(Vertical):
@@ -52,9 +53,8 @@ class StatsPanel(Vertical):
     def show(self, stats: RunStats) -> None:
         """Display these numbers."""
         self.step_line.update(f"step {number(stats.step, ',')} / {number(stats.max_iters, ',')}")
-        step, total = stats.step or 0, stats.max_iters or 0
-        fraction = min(1.0, step / total) if step > 0 and total > 0 else 0.0
-        self.progress.update(total=1000, progress=round(1000 * fraction))
+        fraction = ratio(max(0, stats.step or 0), max(0, stats.max_iters or 0)) or 0.0
+        self.progress.update(total=1000, progress=round(1000 * min(1.0, fraction)))
         saved = number(stats.checkpoint_step, ",")
         self.numbers.update(
             f"tokens/s  {number(stats.tokens_per_sec, ',.0f')}\n"

@@ -15,15 +15,17 @@ import json
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from minigpt.config import Config, apply_values, config_to_dict, flat_values
+from minigpt.config import Config, apply_values, config_to_dict, flat_values, is_hot
 from minigpt.errors import EngineError
+from minigpt.estimate import footprint
 from minigpt.events import (
     CheckpointEvent,
     ConfigAppliedEvent,
+    ConfigRejectedEvent,
     ErrorEvent,
     EvalEvent,
     Event,
@@ -186,12 +188,31 @@ class ScriptedLink:
 class FakeEngine:
     """Answers commands as an engine does, without training: a responder for ScriptedLink."""
 
-    def __init__(self, state: str = "idle", step: int = 0, max_iters: int = 100) -> None:
-        """An engine in `state` at `step`."""
+    def __init__(
+        self,
+        state: str = "idle",
+        step: int = 0,
+        max_iters: int = 100,
+        *,
+        config: Config | None = None,
+        pieces: Sequence[str] = (" sat on", " the mat"),
+        vocabulary: str | None = None,
+        restarts: bool = False,
+    ) -> None:
+        """An engine in `state` at `step`, running `config` (default: max_iters changed).
+
+        pieces: each completion's text, streamed piece by piece. vocabulary: the characters
+        a char tokenizer knows (a prompt with others is refused as the engine does; None:
+        any). restarts: keys that need a fresh model are rejected, or with restart=true
+        start the run over with a new hello, as the engine does (False: applied like hot keys).
+        """
         self.state = state
         self.step = step
-        self.max_iters = max_iters
-        self.config = apply_values(Config(), {"train.max_iters": max_iters})
+        self.config = config or apply_values(Config(), {"train.max_iters": max_iters})
+        self.max_iters = self.config.train.max_iters
+        self.pieces = list(pieces)
+        self.vocabulary = vocabulary
+        self.restarts = restarts
 
     def __call__(self, command: Wire) -> list[Wire]:
         """The events the engine would send for this command."""
@@ -210,6 +231,8 @@ class FakeEngine:
         if cmd == "sample":
             return self.sample(command)
         if cmd == "set":
+            if self.restarts and (keys := self.restart_keys(command["values"])):
+                return self.restart(command, keys)
             return self.apply(command["values"])
         return []
 
@@ -221,7 +244,9 @@ class FakeEngine:
     def sample(self, command: Wire) -> list[Wire]:
         """A completion of the prompt in two pieces, then its end."""
         request, prompt = command["id"], command["prompt"]
-        pieces = [" sat on", " the mat"]
+        if unseen := self.unseen(prompt):
+            return [ErrorEvent(unseen, id=request).to_dict()]
+        pieces = self.pieces
         tokens = [SampleTokenEvent(request, piece, 900.0, self.step) for piece in pieces]
         done = SampleDoneEvent(
             id=request,
@@ -231,7 +256,7 @@ class FakeEngine:
             tokens_per_sec=900.0,
             step=self.step,
             prompt_tokens=len(prompt),
-            prompt_cropped=0,
+            prompt_cropped=max(0, len(prompt) - self.config.model.context_length),
             settings={key: command[key] for key in command if key not in ("cmd", "id", "prompt")},
         )
         return [event.to_dict() for event in (*tokens, done)]
@@ -242,3 +267,31 @@ class FakeEngine:
         self.config = apply_values(self.config, values)
         changes = {key: [old[key], new[key]] for key in values if old.get(key) != new.get(key)}
         return [ConfigAppliedEvent(self.step, changes).to_dict()]
+
+    def unseen(self, prompt: str) -> str | None:
+        """The char tokenizer's refusal of a prompt with characters it never saw, or None."""
+        if self.vocabulary is None:
+            return None
+        missing = list(dict.fromkeys(c for c in prompt if c not in self.vocabulary))
+        if not missing:
+            return None
+        known = len(set(self.vocabulary))
+        return (
+            f"characters not in this model's vocabulary: {', '.join(map(repr, missing))}; "
+            f"the char tokenizer only knows the {known} characters of its training corpus"
+        )
+
+    def restart_keys(self, values: dict[str, Any]) -> list[str]:
+        """The keys of a set command that need a fresh model."""
+        return [key for key in values if not is_hot(key)]
+
+    def restart(self, command: Wire, keys: list[str]) -> list[Wire]:
+        """Keys that need a fresh model: rejected, or with restart=true a new run from step 0."""
+        if not command.get("restart", False):
+            reason = "these keys need a fresh model; send restart=true to start over"
+            return [ConfigRejectedEvent(keys, reason, id=command["id"]).to_dict()]
+        self.config = apply_values(self.config, command["values"])
+        self.state, self.step = "idle", 0
+        new = hello(config=self.config)
+        new["model"]["params"] = footprint(self.config, new["model"]["vocab_size"]).params
+        return [new]
