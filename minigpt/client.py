@@ -119,9 +119,8 @@ class Client:
                     reported = time.monotonic()
                     progress(_last_line(paths.log))
             if process.poll() is not None:
-                raise EngineError(
-                    _last_error(paths.log) or f"the engine exited ({process.returncode})"
-                )
+                said = _last_error(paths.log) or f"it exited with code {process.returncode}"
+                raise EngineError(f"{said} (the engine's output is in {paths.log})")
             if paths.socket.exists():
                 try:
                     client = cls.connect(run_dir, timeout=max(1.0, deadline - time.monotonic()))

@@ -48,5 +48,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MiniGPTError as error:
         print(f"minigpt-tui: error: {error}", file=sys.stderr)
         return 2
-    make_app(link).run()
-    return 0
+    app = make_app(link)
+    app.run()
+    return app.return_code or 0  # non-zero when the app had to stop on an error

@@ -83,9 +83,11 @@ class EngineLink:
     def restart_args(self) -> list[str]:
         """Arguments for a new engine after this one died: resume when a checkpoint exists."""
         args = [a for a in self.engine_args if a != "--resume"]
-        if RunDir(self.run_dir).model_ckpt.exists():
-            args.append("--resume")
-        return args
+        try:
+            resumable = RunDir(self.run_dir).model_ckpt.exists()
+        except OSError:  # a path the system refuses: open() will say so
+            resumable = False
+        return [*args, "--resume"] if resumable else args
 
     def retarget(self, run_dir: Path, config_file: Path) -> None:
         """Point at a new run directory whose engine starts from config_file (call close first)."""
