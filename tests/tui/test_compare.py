@@ -5,6 +5,7 @@ from pathlib import Path
 
 from minigpt.rundir import RunDir
 from tests.tui.pilot import until
+from tests.tui.scripted import hello
 from tui.app import make_app
 from tui.compare import CompareScreen, other_runs, val_curve
 
@@ -31,12 +32,13 @@ def test_candidates_are_siblings_with_a_history(tmp_path: Path) -> None:
     assert val_curve(a) == [(0, 3.0), (10, 2.5)]
 
 
-async def test_o_overlays_the_picked_runs(make_link, tmp_path: Path) -> None:
+async def test_o_overlays_the_picked_runs(scripted, tmp_path: Path) -> None:
     """The picker lists the other runs; the ticked one's val curve is drawn and named."""
     _finished_run(tmp_path / "lr-3e-3", [3.0, 2.6, 2.2])
     _finished_run(tmp_path / "lr-1e-4", [3.0, 2.9, 2.8])
-    app = make_app(make_link())
+    app = make_app(scripted)
     async with app.run_test(size=(100, 30)) as pilot:
+        scripted.feed(hello())
         await until(pilot, lambda: app.state == "idle")
         await pilot.press("o")
         assert isinstance(app.screen, CompareScreen)
@@ -50,10 +52,11 @@ async def test_o_overlays_the_picked_runs(make_link, tmp_path: Path) -> None:
         assert list(chart.overlays) == ["lr-3e-3"]  # escape keeps what is shown
 
 
-async def test_o_without_other_runs_says_so(make_link) -> None:
+async def test_o_without_other_runs_says_so(scripted) -> None:
     """With no sibling run, the picker says there is none and enter closes it."""
-    app = make_app(make_link())
+    app = make_app(scripted)
     async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello())
         await until(pilot, lambda: app.state == "idle")
         await pilot.press("o")
         assert isinstance(app.screen, CompareScreen)

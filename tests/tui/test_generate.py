@@ -1,16 +1,17 @@
-"""The Generate pane against a real engine: streaming, cancel, history, controls, wide text."""
-
-import json
+"""The Generate pane: streaming, cancel, history, controls, wide text, at-eval samples."""
 
 import pytest
 from rich.cells import cell_len
 from textual.widgets import RichLog
 
-from minigpt.rundir import RunDir
-from tests.tui.pilot import train_until, until
+from minigpt.config import Config, apply_values
+from minigpt.events import SampleDoneEvent, SampleTokenEvent, decode
+from tests.tui.pilot import until
+from tests.tui.scripted import FakeEngine, ScriptedLink, hello, step
 from tui.app import MiniGPTApp, make_app
 from tui.generate import GeneratePane
-from tui.link import EngineLink
+
+TINY = {"train.max_iters": 100, "data.tokenizer": "char", "model.context_length": 16}
 
 
 def log_lines(log: RichLog) -> list[str]:
@@ -18,9 +19,22 @@ def log_lines(log: RichLog) -> list[str]:
     return ["".join(segment.text for segment in strip) for strip in log.lines]
 
 
+def tiny(**values: object) -> Config:
+    """The config of the scripted engine's hello, with these [sample] values."""
+    return apply_values(Config(), TINY | {f"sample.{key}": v for key, v in values.items()})
+
+
+def done(request: str, prompt: str, text: str, step: int, **fields: object) -> SampleDoneEvent:
+    """A finished completion as an engine reports it."""
+    settings = {"temperature": 1.0, "max_new_tokens": len(text)}
+    return SampleDoneEvent(
+        request, prompt, text, len(text), 900.0, step, len(prompt), 0, settings, **fields
+    )
+
+
 async def ready(app: MiniGPTApp, pilot, start: bool = False) -> GeneratePane:
     """Wait for the engine (optionally start training) and put the cursor in the prompt."""
-    await until(pilot, lambda: app.state in ("idle", "finished"))
+    await until(pilot, lambda: app.state in ("idle", "finished", "paused"))
     if start:
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running" and app.stats.step > 0)
@@ -55,32 +69,42 @@ async def test_streams_then_escape_cancels(make_link) -> None:
         assert app.focused is None
 
 
-async def test_prompt_history_walks_and_survives_a_new_dashboard(make_link) -> None:
+async def test_prompt_history_walks_and_survives_a_new_dashboard(scripted) -> None:
     """up/down walk earlier prompts and back to the draft; a new dashboard has them too."""
-    link = make_link("sample.max_new_tokens=5")
-    app = make_app(link)
+    app = make_app(scripted)
+    prompts = ["the cat", "on mat", "on mat", *(f"cat {n}" for n in range(5)), "the dog"]
     async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello())
         pane = await ready(app, pilot)
-        for prompt in ("the cat", "on mat", "on mat"):
+        for prompt in prompts:
             await ask(pilot, pane, prompt)
-        await until(pilot, lambda: len(pane.finished) == 3)
+        await until(pilot, lambda: len(pane.finished) == len(prompts))
         await pilot.pause()
         bottom = pane.completions.scroll_y
         await pilot.press("pageup")  # the completions scroll while the prompt keeps the keys
         assert pane.completions.scroll_y < bottom and app.focused is pane.prompt
         pane.prompt.value = "draft"
-        await pilot.press("up")
-        assert pane.prompt.value == "on mat"  # sent twice in a row, kept once
         await pilot.press("up", "up")
-        assert pane.prompt.value == "the cat"
-        await pilot.press("down", "down")
-        assert pane.prompt.value == "draft"
-    again = make_app(EngineLink(link.run_dir, attach_only=True))
-    async with again.run_test(size=(80, 24)) as pilot:
-        pane = await ready(again, pilot)
-        assert [entry.prompt for entry in pane.finished] == ["the cat", "on mat", "on mat"]
+        assert pane.prompt.value == "cat 4"
+        await pilot.press(*["up"] * 5)
+        assert pane.prompt.value == "on mat"  # sent twice in a row, kept once
         await pilot.press("up")
-        assert pane.prompt.value == "on mat"
+        assert pane.prompt.value == "the cat"
+        await pilot.press("up")  # the oldest stays
+        assert pane.prompt.value == "the cat"
+        await pilot.press(*["down"] * 8)
+        assert pane.prompt.value == "draft"
+    # A new dashboard learns the run's completions from the engine's hello.
+    history = [done(f"s{n}", prompt, " sat", 0).to_dict() for n, prompt in enumerate(prompts)]
+    again = ScriptedLink(scripted.run_dir, respond=FakeEngine())
+    app = make_app(again)
+    async with app.run_test(size=(80, 24)) as pilot:
+        again.feed(hello(samples=history))
+        pane = await ready(app, pilot)
+        assert [entry.prompt for entry in pane.finished] == prompts
+        assert "the dog" in "\n".join(log_lines(pane.completions))
+        await pilot.press("up")
+        assert pane.prompt.value == "the dog"
 
 
 @pytest.mark.parametrize(
@@ -96,125 +120,134 @@ async def test_prompt_history_walks_and_survives_a_new_dashboard(make_link) -> N
     ],
 )
 async def test_each_invalid_control_is_named_and_nothing_is_sent(
-    make_link, control, value, message
+    scripted, control, value, message
 ) -> None:
     """A bad setting gets its message, the cursor goes to it, and no sample is asked for."""
-    link = make_link()
-    app = make_app(link)
+    app = make_app(scripted)
     async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello())
         pane = await ready(app, pilot)
         pane.controls[control].value = value
         await ask(pilot, pane, "the cat")
         assert message in str(pane.status.render()) and pane.status.has_class("-error")
         assert app.focused is pane.controls[control]
         assert pane.prompt.value == "the cat"  # kept for another try
-        assert not pane.requested and not RunDir(link.run_dir).samples.exists()
+        assert not pane.requested and not scripted.commands("sample")
 
 
-async def test_settings_from_the_controls_reach_the_engine(make_link) -> None:
-    """The controls start at [sample]; edited ones go with the request and into samples.jsonl."""
-    link = make_link("sample.temperature=0.5")
-    app = make_app(link)
+async def test_settings_from_the_controls_reach_the_engine(scripted) -> None:
+    """The controls start at [sample]; edited ones go with the request and into the note."""
+    app = make_app(scripted)
     async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello(config=tiny(temperature=0.5, top_p=0.9)))
         pane = await ready(app, pilot)
         assert pane.controls["temperature"].value == "0.5"
+        assert pane.controls["top_p"].value == "0.9"
         assert pane.controls["seed"].value == ""
         pane.controls["max_new_tokens"].value = "7"
         pane.controls["top_k"].value = "3"
         pane.controls["seed"].value = "42"
         await ask(pilot, pane, "the cat")
         await until(pilot, lambda: bool(pane.finished))
-        record = json.loads(RunDir(link.run_dir).samples.read_text(encoding="utf-8"))
-        assert record["tokens"] == 7
-        wanted = {"temperature": 0.5, "top_k": 3, "seed": 42, "max_new_tokens": 7}
-        assert {key: record["settings"][key] for key in wanted} == wanted
-        assert "top-k 3" in pane.finished[0].note and "seed 42" in pane.finished[0].note
+        (sent,) = scripted.commands("sample")
+        wanted = {"temperature": 0.5, "top_k": 3, "top_p": 0.9, "seed": 42, "max_new_tokens": 7}
+        assert sent["prompt"] == "the cat" and {key: sent[key] for key in wanted} == wanted
+        note = pane.finished[0].note
+        assert "temp 0.5" in note and "top-k 3" in note and "top-p 0.9" in note
+        assert "seed 42" in note
 
 
-async def test_samples_while_running_and_while_paused(make_link) -> None:
-    """Running: a later step answers; paused: exactly the paused step's weights answer."""
-    app = make_app(make_link("sample.max_new_tokens=10"))
+async def test_samples_while_running_and_while_paused(scripted) -> None:
+    """Each completion names the step of the weights that answered it, running or paused."""
+    app = make_app(scripted)
     async with app.run_test(size=(80, 24)) as pilot:
-        pane = await ready(app, pilot, start=True)
+        scripted.feed(hello())
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("space")
+        await until(pilot, lambda: app.state == "running")
+        scripted.feed(*(step(n) for n in range(1, 8)))
+        await until(pilot, lambda: app.stats.step == 7)
+        await pilot.press("g")
+        pane = app.query_one(GeneratePane)
+        scripted.respond.step = 9  # training went on while the sample was queued
         await ask(pilot, pane, "the cat")
         await until(pilot, lambda: len(pane.finished) == 1)
-        assert pane.finished[0].step > 0
+        assert pane.finished[0].step == 9 and "step 9 weights" in pane.finished[0].note
         await pilot.press("escape", "space")
         await until(pilot, lambda: app.state == "paused")
-        paused_at = app.stats.step
         await pilot.press("g")
         await ask(pilot, pane, "on mat")
         await until(pilot, lambda: len(pane.finished) == 2)
-        assert pane.finished[1].step == paused_at
-        assert f"step {paused_at:,} weights" in pane.finished[1].note
+        assert pane.finished[1].step == 9 and "step 9 weights" in pane.finished[1].note
+        assert [c["cmd"] for c in scripted.sent] == ["start", "sample", "pause", "sample"]
 
 
-async def test_a_finished_run_answers_without_training(make_link) -> None:
-    """minigpt-tui on a finished run's directory samples from its checkpoint."""
-    link = make_link("train.max_iters=5", "sample.max_new_tokens=5")
-    app = make_app(link)
+async def test_a_finished_run_answers_without_training(scripted) -> None:
+    """A finished run's dashboard samples (from the last step's weights); space is refused."""
+    app = make_app(scripted)
+    scripted.respond.step = 100
     async with app.run_test(size=(80, 24)) as pilot:
-        await train_until(pilot, app, "finished")
-        engine = link.client.process
-        await pilot.press("q", "s")
-    assert engine.wait(30) == 0
-    # As `minigpt-tui --run-dir D`: no --config, so the checkpoint's config (max_iters 5) holds.
-    reopened = make_link(run="run", config=False)
-    app = make_app(reopened)
-    async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello(state="finished", step=100))
         pane = await ready(app, pilot)
         assert app.state == "finished"
         await ask(pilot, pane, "the cat")
         await until(pilot, lambda: bool(pane.finished))
-        assert pane.finished[0].step == 5
+        assert pane.finished[0].step == 100 and app.state == "finished"
+        assert scripted.commands("sample") and not scripted.commands("start")
 
 
-async def test_wide_characters_unseen_characters_and_long_prompts(make_link, tmp_path) -> None:
+async def test_wide_characters_unseen_characters_and_long_prompts(tmp_path) -> None:
     """Chinese and emoji stream and fit the pane; unseen characters are named; crops are said."""
-    corpus = tmp_path / "wide.txt"
-    corpus.write_text("你好，世界！🙂 the cat 猫 sat.\n" * 200, encoding="utf-8")  # noqa: RUF001
-    link = make_link("sample.max_new_tokens=30", "sample.temperature=0", data=str(corpus))
+    engine = FakeEngine(
+        config=tiny(),
+        pieces=["，世界！🙂 猫", " 猫" * 40],  # noqa: RUF001
+        vocabulary="你好，世界！🙂 the cat 猫 sat.\n",  # noqa: RUF001
+    )
+    link = ScriptedLink(tmp_path, respond=engine)
     app = make_app(link)
     async with app.run_test(size=(80, 24)) as pilot:
+        link.feed(hello(config=tiny()))
         pane = await ready(app, pilot)
         await ask(pilot, pane, "你好🙂")
         await until(pilot, lambda: bool(pane.finished))
         assert pane.finished[0].prompt == "你好🙂"
         width = pane.completions.scrollable_content_region.width
         lines = log_lines(pane.completions)
-        assert any(line.startswith("你好🙂") for line in lines)
+        assert any(line.startswith("你好🙂，世界") for line in lines)  # noqa: RUF001
+        assert len(lines) == 3  # the long completion wrapped once, then its note
         assert all(cell_len(line) <= width for line in lines)
         await ask(pilot, pane, "the dog 狗")
         await until(pilot, lambda: "not in this model's vocabulary" in str(pane.status.render()))
         assert "'d', 'o', 'g', '狗'" in str(pane.status.render())
+        assert pane.status.has_class("-error") and not pane.streams
         await ask(pilot, pane, "the cat " * 10)  # 80 characters, context_length 16
         await until(pilot, lambda: len(pane.finished) == 2)
         assert "prompt cropped by 64 tokens to fit the context" in pane.finished[1].note
+        assert app.handler_errors == 0
 
 
-async def test_at_eval_samples_browse_and_copy(make_link) -> None:
+async def test_at_eval_samples_browse_and_copy(scripted) -> None:
     """Evals answer the [sample] prompt; ctrl+t shows only those; ctrl+y copies the last."""
-    link = make_link("sample.at_eval=true", "sample.prompt=the cat", "sample.max_new_tokens=6")
-    app = make_app(link)
+    app = make_app(scripted)
     async with app.run_test(size=(100, 30)) as pilot:
-        pane = await ready(app, pilot, start=True)
-        await until(pilot, lambda: sum(entry.at_eval for entry in pane.finished) >= 2)
-        await pilot.press("escape", "space")  # pause, so the list holds still
-        await until(pilot, lambda: app.state == "paused")
-        await pilot.press("g")
+        scripted.feed(hello(config=tiny(at_eval=True, prompt="the cat"), state="paused"))
+        pane = await ready(app, pilot)
+        for n in (0, 10, 20):
+            scripted.feed(done(f"eval-{n}", "the cat", f" sat {n}", n, at_eval=True).to_dict())
+        await until(pilot, lambda: len(pane.finished) == 3)
+        scripted.respond.step = 20
         await ask(pilot, pane, "on mat")
         await until(pilot, lambda: not pane.finished[-1].at_eval)
         await pilot.press("ctrl+t")
         shown = "\n".join(log_lines(pane.completions))
-        at_eval = [entry for entry in pane.finished if entry.at_eval]
-        assert shown.count("sampled at eval") == len(at_eval) and "on mat" not in shown
+        assert shown.count("sampled at eval") == 3 and "on mat" not in shown
         assert "'the cat'" in pane.completions.border_title
-        steps = [entry.step for entry in at_eval]
-        assert steps == sorted(steps) and steps[0] == 0
+        assert [entry.step for entry in pane.finished if entry.at_eval] == [0, 10, 20]
         await pilot.press("ctrl+t")
         assert "on mat" in "\n".join(log_lines(pane.completions))
+        assert "'the cat'" not in pane.completions.border_title
         await pilot.press("ctrl+y")
-        assert app.clipboard == "on mat" + pane.finished[-1].text
+        assert app.clipboard == "on mat" + pane.finished[-1].text == "on mat sat on the mat"
         assert "Copied the last completion" in str(pane.status.render())
 
 
@@ -226,14 +259,14 @@ async def test_a_new_hello_replaces_history_and_stale_streams() -> None:
         def compose(self) -> ComposeResult:
             yield GeneratePane()
 
-    record = {"prompt": "the cat", "text": " sat", "step": 3, "tokens": 1, "tokens_per_sec": 9.0}
+    record = {"event": "sample_done", "id": "s1", "prompt": "the cat", "text": " sat", "step": 3}
     app = PaneApp()
     async with app.run_test(size=(80, 24)):
         pane = app.query_one(GeneratePane)
-        pane.expect("ui-1", "on mat")
-        pane.stream({"id": "ui-1", "text": "x", "step": 3, "tokens_per_sec": 9.0})
+        pane.expect("scripted-1", "on mat")
+        pane.stream(SampleTokenEvent("scripted-1", "x", 9.0, 3))
         assert pane.has_class("-streaming")
         for _ in range(2):  # first contact, then the engine restarted
-            pane.load_history([record])
+            pane.load_history([decode(record)])
         assert pane.prompt.history == ["the cat"] and len(pane.finished) == 1
         assert not pane.streams and not pane.has_class("-streaming")
