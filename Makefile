@@ -3,6 +3,7 @@
 #   make run     create .venv, install everything, open the dashboard on a new run
 #   make train   the same run headless: minigpt train in the foreground
 #   make test    create .venv, install everything with the dev tools, run the tests
+#                (and list the 15 slowest at the end, to show where the time goes)
 #   make lint    ruff check and format check
 #   make clean   remove .venv and build leftovers (runs/ and data/cache/ are kept)
 #
@@ -34,8 +35,8 @@ run: setup
 train: setup
 	$(BIN)/minigpt train
 
-test: setup
-	$(BIN)/python -m pytest
+test: setup  # .ci/run runs the same pytest command
+	$(BIN)/python -m pytest --durations=15
 
 lint: setup
 	$(BIN)/ruff check .

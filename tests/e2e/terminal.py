@@ -1,7 +1,6 @@
 """Driving the real program in a real terminal: tmux sessions, their screens, and cleanup."""
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -10,6 +9,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
+
+from tests.e2e.tools import require_tool
 
 PROGRAM = Path(sys.executable).parent / "minigpt-tui"
 T = TypeVar("T")
@@ -21,7 +22,6 @@ def tmux(session: str, *args: str) -> str:
     Each test's session has a server of its own (named like it): a server that the
     previous test just killed may still be exiting when the next one starts.
     """
-    assert shutil.which("tmux"), "tmux is needed for the end-to-end tests (apt-get install tmux)"
     command = ["tmux", "-L", session, "-f", "/dev/null", *args]
     return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
@@ -31,7 +31,9 @@ def terminals(run_dir: Path) -> Iterator[Callable[..., str]]:
     """Open 80x24 tmux sessions (the smallest supported size) with open(command, *env).
 
     At the end every session's server is killed, and so is the engine of run_dir.
+    Without tmux the test is skipped (failed on CI).
     """
+    require_tool("tmux", "tmux")
     opened: list[str] = []
 
     def open_terminal(command: str, *env: str) -> str:

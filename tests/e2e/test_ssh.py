@@ -28,6 +28,7 @@ from tests.e2e.terminal import (
     until,
     wait_for,
 )
+from tests.e2e.tools import require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 SSHD = Path("/usr/sbin/sshd")
@@ -73,11 +74,9 @@ def ssh(tmp_path: Path) -> Iterator[list[str]]:
 
     Yields the ssh command line (forced tty, no questions asked) up to the remote command.
     """
-    assert SSHD.exists(), f"{SSHD} is needed for this test (apt-get install openssh-server)"
+    sshd = require_tool("sshd", "openssh-server", SSHD)
     for tool in ("ssh", "ssh-keygen"):
-        assert shutil.which(tool), (
-            f"{tool} is needed for this test (apt-get install openssh-client)"
-        )
+        require_tool(tool, "openssh-client")
     folder = tmp_path / "ssh"
     folder.mkdir()
     for key in ("host_key", "client_key"):
@@ -91,7 +90,7 @@ def ssh(tmp_path: Path) -> Iterator[list[str]]:
         PRIVILEGE_SEPARATION.mkdir(mode=0o755, exist_ok=True)
     log = folder / "sshd.log"
     with log.open("wb") as output:
-        command = [str(SSHD), "-D", "-e", "-f", str(config)]
+        command = [sshd, "-D", "-e", "-f", str(config)]
         server = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
     try:
         until(

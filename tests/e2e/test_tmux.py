@@ -1,7 +1,6 @@
 """The real program in a real terminal: minigpt-tui inside tmux, driven by keys."""
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,15 @@ import pytest
 from minigpt.config import Config, config_to_toml
 from minigpt.config_text import key_line
 from minigpt.status import run_status
-from tests.e2e.terminal import PROGRAM, chart_drawn, keys, step_shown, terminals, wait_for
+from tests.e2e.terminal import (
+    PROGRAM,
+    chart_drawn,
+    keys,
+    step_shown,
+    terminals,
+    until,
+    wait_for,
+)
 from tui.config_pane import RUNNING_HEADER
 
 
@@ -46,16 +53,14 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     keys(session, "Enter")
     wait_for(session, lambda s: "tokens/s" in s and "weights" in s)
     keys(session, "Escape")
-    time.sleep(0.5)  # a lone escape needs a pause, or escape+space reads as alt+space
+    # Wait until the escape has closed the prompt, or escape+space reads as alt+space.
+    wait_for(session, lambda s: "Start/Pause" in s)
     keys(session, "Space")
     wait_for(session, lambda s: "─ paused ─" in s)
     keys(session, "q")
     wait_for(session, lambda s: "Stop and save (s)" in s)
     keys(session, "s")
-    deadline = time.monotonic() + 30
-    while "alive" in run_status(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert "not running" in run_status(run_dir)
+    until(lambda: "not running" in run_status(run_dir), lambda: run_status(run_dir), 30)
     assert (run_dir / "model.ckpt").exists()
 
 

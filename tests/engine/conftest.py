@@ -1,12 +1,14 @@
-"""Engine fixtures: tiny configs the tests make themselves."""
+"""Engine fixtures: tiny configs the tests make themselves, and engines started fast."""
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from minigpt import client as client_module
 from minigpt.client import Client
 from minigpt.config import Config, apply_values
+from tests.engine.warm import ForkServer
 
 
 def _tiny_config(corpus: Path, **values: object) -> Config:
@@ -55,10 +57,21 @@ def tiny_config() -> Callable[..., Config]:
     return _tiny_config
 
 
+@pytest.fixture(scope="session")
+def fork_server() -> Iterator[ForkServer]:
+    """One warm interpreter that forks every test's engines (see warm.py)."""
+    server = ForkServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def engines() -> Iterator[Callable[..., Client]]:
-    """Start detached engines: engines(run_dir, *engine_args); all killed at the end,
-    whatever the test did."""
+def engines(
+    fork_server: ForkServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Client]]:
+    """Start detached engines through Client.spawn: engines(run_dir, *engine_args);
+    forked warm, and all killed at the end, whatever the test did."""
+    monkeypatch.setattr(client_module, "subprocess", fork_server.subprocess_module())
     clients: list[Client] = []
 
     def start(run_dir: Path, *engine_args: str) -> Client:

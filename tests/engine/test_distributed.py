@@ -8,7 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from minigpt.checkpoint import load_checkpoint
+from minigpt.cli import main
 from minigpt.client import Client
 from minigpt.journal import read_jsonl
 
@@ -22,55 +25,23 @@ def _torchrun(config_file: Path, run_dir: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def _minigpt(*args: str) -> subprocess.CompletedProcess:
-    """Run the single-process CLI."""
-    return subprocess.run(
-        [sys.executable, "-m", "minigpt", *args], capture_output=True, text=True, timeout=120
-    )
-
-
-def test_two_processes_train_one_run_that_resumes_alone(config_file: Path, tmp_path: Path) -> None:
-    """Exit 0, one run directory, finite falling losses over twice the batch (with two
-    micro-steps, the first skipping the gradient exchange); the checkpoint samples and
-    resumes in a single process."""
+def test_rank_0_steers_every_rank_and_the_run_resumes_alone(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A client attached to rank 0 pauses the job (no rank steps on), changes and resumes
+    it, and stops it: every process exits 0. One run directory holds every step, with
+    finite falling losses over twice the batch (two micro-steps, the first skipping the
+    gradient exchange); its checkpoint samples and resumes in a single process."""
     run_dir = tmp_path / "runs" / "ddp"
-    settings = ["--set", "train.max_iters=60", "--set", "train.grad_accum_steps=2"]
-    command = _torchrun(config_file, run_dir, *settings)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert os.listdir(tmp_path / "runs") == ["ddp"]
-    events = read_jsonl(run_dir / "metrics.jsonl")
-    steps = [e for e in events if e["event"] == "step"]
-    assert [e["step"] for e in steps] == list(range(1, 61))
-    losses = [e["loss"] for e in steps]
-    assert all(math.isfinite(loss) for loss in losses)
-    assert sum(losses[-10:]) < sum(losses[:10])
-    assert load_checkpoint(run_dir / "model.ckpt")["step"] == 60
-    sample = _minigpt(
-        "sample", "--run-dir", str(run_dir), "--prompt", "the", "--max-new-tokens", "9"
-    )
-    assert sample.returncode == 0, sample.stderr
-    resumed = _minigpt(
-        "train", "--run-dir", str(run_dir), "--resume", "--set", "train.max_iters=70"
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert load_checkpoint(run_dir / "model.ckpt")["step"] == 70
-
-
-def test_rank_0_pauses_and_resumes_every_rank(config_file: Path, tmp_path: Path) -> None:
-    """A client attached to rank 0 pauses the job (no rank steps on), resumes it, and
-    stops it: every process exits 0."""
-    run_dir = tmp_path / "run"
-    job = subprocess.Popen(
-        _torchrun(config_file, run_dir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    command = _torchrun(config_file, run_dir, "--set", "train.grad_accum_steps=2")
+    job = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
         while not (run_dir / "engine.sock").exists():
             assert job.poll() is None and time.monotonic() < deadline, "rank 0 never served"
             time.sleep(0.2)
         client = Client.connect(run_dir)
-        assert client.hello["model"]["tokens_per_step"] == 2 * 4 * 16
+        assert client.hello["model"]["tokens_per_step"] == 2 * 2 * 4 * 16
         client.wait_for(lambda e: e.get("event") == "step" and e["step"] >= 5)
         client.send("pause")
         client.wait_for(lambda e: e.get("state") == "paused")
@@ -81,6 +52,7 @@ def test_rank_0_pauses_and_resumes_every_rank(config_file: Path, tmp_path: Path)
         client.send("resume")
         after = client.wait_for(lambda e: e.get("event") == "step" and e["lr"] == 0.002)
         assert math.isfinite(after["loss"])
+        client.wait_for(lambda e: e.get("event") == "step" and e["step"] >= 60)
         client.send("shutdown")
         assert job.wait(60) == 0, job.stdout.read().decode() if job.stdout else ""
         client.close()
@@ -88,4 +60,16 @@ def test_rank_0_pauses_and_resumes_every_rank(config_file: Path, tmp_path: Path)
         if job.poll() is None:
             job.kill()
             job.wait()
-    assert load_checkpoint(run_dir / "model.ckpt")["step"] >= after["step"]
+    assert os.listdir(tmp_path / "runs") == ["ddp"]
+    saved = load_checkpoint(run_dir / "model.ckpt")["step"]
+    assert saved >= max(after["step"], 60)
+    steps = [e for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, saved + 1))
+    losses = [e["loss"] for e in steps]
+    assert all(math.isfinite(loss) for loss in losses)
+    assert sum(losses[-10:]) < sum(losses[:10])
+    sample = ["sample", "--run-dir", str(run_dir), "--prompt", "the", "--max-new-tokens", "9"]
+    assert main(sample) == 0, capsys.readouterr().err
+    resume = ["train", "--run-dir", str(run_dir), "--resume", "--set"]
+    assert main([*resume, f"train.max_iters={saved + 10}"]) == 0, capsys.readouterr().err
+    assert load_checkpoint(run_dir / "model.ckpt")["step"] == saved + 10

@@ -1,14 +1,13 @@
 """A loss gone NaN or infinite: training pauses, no NaN checkpoint, the user recovers."""
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from minigpt.checkpoint import load_checkpoint
+from minigpt.cli import main
 from minigpt.config import apply_values
 from minigpt.errors import CheckpointError, DivergedError
 from minigpt.run import Run
@@ -77,16 +76,16 @@ def test_engine_pauses_goes_back_to_the_checkpoint_and_recovers(
 
 
 def test_minigpt_train_exits_2_with_a_hint_and_a_finite_checkpoint(
-    config_file: Path, tmp_path: Path
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """Headless, a diverged run stops with exit code 2, the hint, and no traceback."""
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "minigpt", "train", "--config", str(config_file)]
-    command += ["--run-dir", str(run_dir), "--set", f"train.learning_rate={HUGE_LR:g}"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2, result.stderr
-    assert "lower train.learning_rate" in result.stderr
-    assert "--resume" in result.stdout + result.stderr
-    assert "Traceback" not in result.stderr
+    args = ["train", "--config", str(config_file), "--run-dir", str(run_dir)]
+    code = main([*args, "--set", f"train.learning_rate={HUGE_LR:g}"])
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert "lower train.learning_rate" in err
+    assert "--resume" in out + err
+    assert "Traceback" not in err
     ckpt = run_dir / "model.ckpt"
     assert not ckpt.exists() or _finite(load_checkpoint(ckpt))
