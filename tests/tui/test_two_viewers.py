@@ -1,0 +1,43 @@
+"""Two viewers of one real engine: each streams and cancels only its own completions."""
+
+import json
+
+from minigpt.client import Client
+from minigpt.rundir import RunDir
+from tests.tui.pilot import until
+from tui.app import make_app
+from tui.generate import GeneratePane
+
+
+async def test_two_viewers_sample_at_once_without_crossed_wires(make_link) -> None:
+    """A dashboard and a second client sample together: the dashboard streams only its own
+    text, escape cancels only its own, both completions are listed with distinct ids, and
+    the other viewer's config change shows in this dashboard."""
+    link = make_link("sample.max_new_tokens=100000")  # ours streams until cancelled
+    app = make_app(link)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state == "idle")
+        other = Client.connect(link.run_dir)
+        theirs = other.send("sample", prompt="on mat", max_new_tokens=60)
+        await pilot.press("g", *"the cat", "enter")
+        pane = app.query_one(GeneratePane)
+        await until(pilot, lambda: len(next(iter(pane.streams.values()), "")) > 5)
+        (ours,) = pane.streams
+        assert ours != theirs
+        assert str(pane.streaming.render()).startswith("the cat")
+        await pilot.press("escape")  # cancels ours only
+        await until(pilot, lambda: len(pane.finished) == 2, timeout=30)
+        by_prompt = {entry.prompt: entry for entry in pane.finished}
+        assert "cancelled" in by_prompt["the cat"].note
+        assert "cancelled" not in by_prompt["on mat"].note  # theirs ran to its end
+        done = other.wait_for(lambda e: e.get("event") == "sample_done" and e["id"] == theirs)
+        assert not done["cancelled"] and done["tokens"] == 60
+        records = [
+            json.loads(line) for line in RunDir(link.run_dir).samples.read_text().splitlines()
+        ]
+        assert sorted(r["id"] for r in records) == sorted({ours, theirs})
+        other.send("set", values={"train.learning_rate": 0.002})
+        await until(pilot, lambda: app.config_pane.running.train.learning_rate == 0.002)
+        assert any("applied train.learning_rate" in line for line in app.log_lines)
+        assert app.handler_errors == 0
+        other.close()
