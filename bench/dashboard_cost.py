@@ -29,6 +29,7 @@ from pathlib import Path
 from engine_overhead import run_bench  # the same bench measurement, same settings
 
 from minigpt.client import Client
+from minigpt.events import StepEvent
 
 WARMUP = 10
 TUI = Path(sys.executable).parent / "minigpt-tui"
@@ -65,14 +66,14 @@ def measure(args: argparse.Namespace, threads: int, dashboard: bool) -> tuple[fl
                 check=True,
             )  # fmt: skip
             time.sleep(3)  # let the dashboard attach and draw
-        tokens_per_step = client.hello["model"]["tokens_per_step"]
+        tokens_per_step = client.hello.model.tokens_per_step
         client.send("start")
         times: dict[int, float] = {}
         cpu_start = cpu_end = 0.0
         while len(times) < WARMUP + args.steps:
-            event = client.wait_for("step", timeout=600)
-            times[event["step"]] = event["time"]
-            if session and event["step"] == WARMUP:
+            event = client.wait_for(StepEvent, timeout=600)
+            times[event.step] = event.time
+            if session and event.step == WARMUP:
                 cpu_start = cpu_seconds(tui_pid(session))
         if session:
             cpu_end = cpu_seconds(tui_pid(session))

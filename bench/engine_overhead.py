@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from minigpt.client import Client
+from minigpt.events import StepEvent
 from minigpt.server import connectable_path
 
 WARMUP = 10
@@ -58,12 +59,12 @@ def run_engine(args: argparse.Namespace, stalled: bool) -> float:
         if stalled:
             idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             idle.connect(connectable_path(run_dir / "engine.sock"))
-        tokens_per_step = client.hello["model"]["tokens_per_step"]
+        tokens_per_step = client.hello.model.tokens_per_step
         client.send("start")
         times = {}
         while len(times) < args.steps + WARMUP:
-            event = client.wait_for("step", timeout=600)
-            times[event["step"]] = event["time"]
+            event = client.wait_for(StepEvent, timeout=600)
+            times[event.step] = event.time
         client.send("shutdown", save=False)
         client.process.wait(60)
         client.close()

@@ -2,10 +2,13 @@
 
     client = Client.spawn("runs/t", ["--set", "train.max_iters=300"])  # or Client.connect
     client.send("start")
-    for event in client.events(timeout=1.0):
-        print(event)
+    for event in client.events(timeout=1.0):  # typed: StepEvent, EvalEvent, ...
+        print(event.name, event.to_dict())
 
-`connect` reads the engine's hello (available as `client.hello`); `spawn`
+Events come back decoded (`minigpt.events.decode`, which never raises: what
+this version does not know arrives as an `UnknownEvent`); `next_line` gives
+the raw JSON line instead, for recorders. `connect` reads the engine's hello
+(a `HelloEvent`, available as `client.hello`); `spawn`
 starts a detached engine (its own session, so a dropped SSH connection does
 not take it down, output in engine.log) and connects once it listens. The
 dashboard, the CLI and the tests all use this class.
@@ -14,7 +17,6 @@ dashboard, the CLI and the tests all use this class.
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
 import socket
 import subprocess
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from minigpt.errors import EngineError
+from minigpt.events import Event, HelloEvent, decode
 from minigpt.protocol import encode
 from minigpt.rundir import RunDir
 from minigpt.server import connectable_path
@@ -44,7 +47,7 @@ class Client:
         # Ids unique across every client of a run: replies and streams name the request
         # they answer, so two dashboards sampling at once never see each other's.
         self._ids = (f"{secrets.token_hex(4)}-{n}" for n in itertools.count(1))
-        self.hello: dict[str, Any] = {}
+        self.hello: HelloEvent  # what the engine said on connecting; set by connect()
 
     @classmethod
     def connect(cls, run_dir: str | Path, timeout: float = 10.0) -> Client:
@@ -66,7 +69,7 @@ class Client:
             hello = client.next_event(timeout)
         except (OSError, ValueError):  # the engine went away as we arrived (it is exiting)
             hello = None
-        if hello is None or hello.get("event") != "hello":
+        if not isinstance(hello, HelloEvent):
             client.close()
             raise EngineError(f"the engine at {run_dir} did not say hello")
         client.hello = hello
@@ -147,8 +150,9 @@ class Client:
         """Send bytes as they are (for tests of bad input)."""
         self.sock.sendall(data)
 
-    def next_event(self, timeout: float) -> dict[str, Any] | None:
-        """The next event, or None when none arrives within timeout seconds."""
+    def next_line(self, timeout: float) -> bytes | None:
+        """The next event's raw JSON line (no newline), or None when none arrives
+        within timeout seconds."""
         deadline = time.monotonic() + timeout
         while (end := self.buffer.find(b"\n")) < 0:
             remaining = deadline - time.monotonic()
@@ -164,26 +168,35 @@ class Client:
             self.buffer += data
         line = bytes(self.buffer[:end])
         del self.buffer[: end + 1]
-        return json.loads(line)
+        return line
 
-    def events(self, timeout: float) -> Iterator[dict[str, Any]]:
+    def next_event(self, timeout: float) -> Event | None:
+        """The next event, decoded, or None when none arrives within timeout seconds."""
+        line = self.next_line(timeout)
+        return None if line is None else decode(line)
+
+    def events(self, timeout: float) -> Iterator[Event]:
         """Events as they come, until none arrives for timeout seconds."""
         while (event := self.next_event(timeout)) is not None:
             yield event
 
     def wait_for(
-        self, match: str | Callable[[dict[str, Any]], bool], timeout: float = 30.0
-    ) -> dict[str, Any]:
-        """The first event with this name (or satisfying this test); TimeoutError if none."""
-        test = match if callable(match) else lambda event: event.get("event") == match
+        self, match: str | type[Event] | Callable[[Event], bool], timeout: float = 30.0
+    ) -> Event:
+        """The first event with this name, of this class, or satisfying this test;
+        TimeoutError if none arrives within timeout seconds."""
+        if isinstance(match, str):
+            test, what = (lambda event: event.name == match), match
+        elif isinstance(match, type):
+            test, what = (lambda event: isinstance(event, match)), match.name
+        else:
+            test, what = match, "matching"
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             event = self.next_event(remaining)
             if event is not None and test(event):
                 return event
-        raise TimeoutError(
-            f"no {match if isinstance(match, str) else 'matching'} event in {timeout}s"
-        )
+        raise TimeoutError(f"no {what} event in {timeout}s")
 
     def close(self) -> None:
         """Disconnect (the engine keeps running)."""

@@ -7,6 +7,7 @@ with no engine is read from its metrics.jsonl and config.toml.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from minigpt.client import Client
 from minigpt.config import load_config
@@ -30,8 +31,8 @@ def run_status(path: Path) -> str:
         else:
             hello = client.hello
             client.close()
-            state, step = hello["state"], hello["step"]
-            max_iters = hello["config"]["train"]["max_iters"]
+            state, step = hello.state, hello.step
+            max_iters = _max_iters(hello.config)
     else:
         alive = "not running"
         step = steps[-1] if steps else 0
@@ -45,3 +46,11 @@ def run_status(path: Path) -> str:
         last = evals[-1]
         losses = f"  val {last['val_loss']:.4f}  best {last['best_val_loss']:.4f}"
     return f"{path}  {alive}  {state}  step {step}/{max_iters}{losses}"
+
+
+def _max_iters(config: dict[str, Any]) -> int | str:
+    """train.max_iters as a hello's config states it, or "?" when it does not (a hello
+    is read as received: its config may be anything)."""
+    train = config.get("train")
+    max_iters = train.get("max_iters") if isinstance(train, dict) else None
+    return max_iters if isinstance(max_iters, int) and not isinstance(max_iters, bool) else "?"

@@ -39,7 +39,6 @@ from minigpt.events import (
     StateEvent,
     StepEvent,
     UnknownEvent,
-    decode,
 )
 from minigpt.rundir import RunDir, next_run_dir
 from tui.charts import LearningRateChart, LossChart
@@ -154,7 +153,7 @@ class MiniGPTApp(App[None]):
             reason = str(error) if isinstance(error, MiniGPTError) else _described(error)
             self.post_message(EngineLost(reason))
             return
-        self.post_message(EngineReady(decode(client.hello)))
+        self.post_message(EngineReady(client.hello))
         while not worker.is_cancelled:
             try:
                 event = client.next_event(timeout=0.25)
@@ -163,7 +162,7 @@ class MiniGPTApp(App[None]):
                     self.post_message(EngineLost(str(error)))
                 return
             if event is not None:
-                self.link.pending.append(decode(event))
+                self.link.pending.append(event)
                 # One notice in flight at a time: a fast run's hundreds of steps
                 # a second must not flood the app's message queue ahead of keys.
                 if not self.link.notified.is_set():

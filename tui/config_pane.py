@@ -55,6 +55,9 @@ def toml_editor() -> tuple[TextArea, bool]:
         return TextArea(**options), False  # type: ignore[arg-type]
 
 
+MAX_VOCAB = 2**32  # token ids are stored in at most 32 bits: a larger vocabulary is no real one
+
+
 class ConfigPane(Vertical):
     """Editor, plan and status line of the Config tab."""
 
@@ -119,7 +122,7 @@ class ConfigPane(Vertical):
         A new run (a hello) gives its vocab_size and measured ms_per_step (0: none yet).
         """
         self.running = config
-        if vocab_size is not None:
+        if vocab_size is not None and 0 < vocab_size < MAX_VOCAB:  # the engine's word, if sane
             self.vocab_size = vocab_size
         if ms_per_step is not None:
             self.ms_per_step = ms_per_step

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from minigpt.events import CheckpointEvent
+
 NOBODY = 65534
 # What the other user tries; each attempt prints the error it met, or "allowed".
 PROBE = """
@@ -68,7 +70,7 @@ def test_other_user_cannot_connect_or_read(
     used for long paths) and reading the folder, metrics or checkpoint all fail."""
     run_dir = shared_folder / ("deep-" * 20 if depth == "long" else "") / "run"
     client = engines(run_dir, "--config", str(config_file), "--start")
-    client.wait_for(lambda e: e.get("event") == "checkpoint")
+    client.wait_for(CheckpointEvent)
     socket_file = run_dir / "engine.sock"
     if socket_file.is_symlink():  # a long path: the socket itself is in a private folder
         socket_file = Path(os.readlink(socket_file))

@@ -15,7 +15,7 @@ import torch
 from minigpt import journal
 from minigpt.checkpoint import load_checkpoint
 from minigpt.engine import Engine
-from minigpt.events import ConfigAppliedEvent, ErrorEvent, LogEvent, StepEvent
+from minigpt.events import CheckpointEvent, ConfigAppliedEvent, ErrorEvent, LogEvent, StepEvent
 from minigpt.journal import Journal, read_jsonl
 from minigpt.run import Run
 from minigpt.rundir import RunDir
@@ -124,19 +124,17 @@ def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     after room is made the next checkpoint lands and metrics.jsonl has every step."""
     run_dir = tiny_disk / "run"
     client = engines(run_dir, "--config", str(config_file), "--start")
-    good = client.wait_for(lambda e: e.get("event") == "checkpoint" and e["step"] >= 10)
+    good = client.wait_for(lambda e: isinstance(e, CheckpointEvent) and e.step >= 10)
     filler = _fill(tiny_disk)
     error = client.wait_for("error")
-    assert "could not write" in error["message"] and "intact" in error["message"]
-    during = client.wait_for(lambda e: e.get("event") == "step" and e["step"] > good["step"] + 15)
-    assert load_checkpoint(run_dir / "model.ckpt")["step"] == good["step"]
+    assert "could not write" in error.message and "intact" in error.message
+    during = client.wait_for(lambda e: isinstance(e, StepEvent) and e.step > good.step + 15)
+    assert load_checkpoint(run_dir / "model.ckpt")["step"] == good.step
     filler.unlink()
-    recovered = client.wait_for(
-        lambda e: e.get("event") == "checkpoint" and e["step"] > during["step"]
-    )
+    recovered = client.wait_for(lambda e: isinstance(e, CheckpointEvent) and e.step > during.step)
     client.send("shutdown")
     client.process.wait(30)
-    assert load_checkpoint(run_dir / "model.ckpt")["step"] >= recovered["step"]
+    assert load_checkpoint(run_dir / "model.ckpt")["step"] >= recovered.step
     steps = [e["step"] for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
     assert steps == list(range(1, steps[-1] + 1))
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]

@@ -13,6 +13,7 @@ import pytest
 from minigpt.checkpoint import load_checkpoint
 from minigpt.cli import main
 from minigpt.client import Client
+from minigpt.events import HelloEvent, StateEvent, StepEvent
 from minigpt.journal import read_jsonl
 
 
@@ -41,18 +42,18 @@ def test_rank_0_steers_every_rank_and_the_run_resumes_alone(
             assert job.poll() is None and time.monotonic() < deadline, "rank 0 never served"
             time.sleep(0.2)
         client = Client.connect(run_dir)
-        assert client.hello["model"]["tokens_per_step"] == 2 * 2 * 4 * 16
-        client.wait_for(lambda e: e.get("event") == "step" and e["step"] >= 5)
+        assert client.hello.model.tokens_per_step == 2 * 2 * 4 * 16
+        client.wait_for(lambda e: isinstance(e, StepEvent) and e.step >= 5)
         client.send("pause")
-        client.wait_for(lambda e: e.get("state") == "paused")
-        assert not [e for e in client.events(2.0) if e.get("event") == "step"]
+        client.wait_for(lambda e: isinstance(e, (StateEvent, HelloEvent)) and e.state == "paused")
+        assert not [e for e in client.events(2.0) if isinstance(e, StepEvent)]
         constant = {"train.learning_rate": 0.002, "train.min_lr": 0.002, "train.warmup_iters": 0}
         client.send("set", values=constant)
         client.wait_for("config_applied")
         client.send("resume")
-        after = client.wait_for(lambda e: e.get("event") == "step" and e["lr"] == 0.002)
-        assert math.isfinite(after["loss"])
-        client.wait_for(lambda e: e.get("event") == "step" and e["step"] >= 60)
+        after = client.wait_for(lambda e: isinstance(e, StepEvent) and e.lr == 0.002)
+        assert math.isfinite(after.loss)
+        client.wait_for(lambda e: isinstance(e, StepEvent) and e.step >= 60)
         client.send("shutdown")
         assert job.wait(60) == 0, job.stdout.read().decode() if job.stdout else ""
         client.close()
@@ -62,7 +63,7 @@ def test_rank_0_steers_every_rank_and_the_run_resumes_alone(
             job.wait()
     assert os.listdir(tmp_path / "runs") == ["ddp"]
     saved = load_checkpoint(run_dir / "model.ckpt")["step"]
-    assert saved >= max(after["step"], 60)
+    assert saved >= max(after.step, 60)
     steps = [e for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
     assert [e["step"] for e in steps] == list(range(1, saved + 1))
     losses = [e["loss"] for e in steps]

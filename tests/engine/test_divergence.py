@@ -10,6 +10,7 @@ from minigpt.checkpoint import load_checkpoint
 from minigpt.cli import main
 from minigpt.config import apply_values
 from minigpt.errors import CheckpointError, DivergedError
+from minigpt.events import CheckpointEvent, HelloEvent
 from minigpt.run import Run
 
 HUGE_LR = 1e30  # weights jump to ~1e30 in one step; the next forward overflows to NaN
@@ -55,24 +56,24 @@ def test_engine_pauses_goes_back_to_the_checkpoint_and_recovers(
     """A huge learning rate mid-run: an error with a hint, paused at the last checkpoint
     (step, history and weights), and after lowering the rate training goes on finite."""
     client = engines(tmp_path / "run", "--config", str(config_file), "--start")
-    saved = client.wait_for(lambda e: e.get("event") == "checkpoint" and e["step"] >= 20)
+    saved = client.wait_for(lambda e: isinstance(e, CheckpointEvent) and e.step >= 20)
     client.send("set", values={"train.learning_rate": HUGE_LR})
     error = client.wait_for("error")
-    assert "lower train.learning_rate" in error["message"]
-    assert client.wait_for("state")["state"] == "paused"
-    hello = client.wait_for("hello")
-    back_to = hello["step"]
-    assert back_to >= saved["step"] and back_to % 10 == 0  # checkpoint_interval
-    assert hello["history"]["steps"][-1][0] == back_to
-    assert all(math.isfinite(loss) for _, loss, _ in hello["history"]["steps"])
+    assert "lower train.learning_rate" in error.message
+    assert client.wait_for("state").state == "paused"
+    hello = client.wait_for(HelloEvent)
+    back_to = hello.step
+    assert back_to >= saved.step and back_to % 10 == 0  # checkpoint_interval
+    assert hello.history.steps[-1][0] == back_to
+    assert all(math.isfinite(loss) for _, loss, _ in hello.history.steps)
     state = load_checkpoint(tmp_path / "run" / "model.ckpt")
     assert state["step"] == back_to and _finite(state)
     client.send("set", values={"train.learning_rate": 1e-3})
     client.wait_for("config_applied")
     client.send("resume")
     after = [client.wait_for("step") for _ in range(5)]
-    assert after[0]["step"] == back_to + 1
-    assert all(math.isfinite(e["loss"]) for e in after)
+    assert after[0].step == back_to + 1
+    assert all(math.isfinite(e.loss) for e in after)
 
 
 def test_minigpt_train_exits_2_with_a_hint_and_a_finite_checkpoint(

@@ -18,6 +18,14 @@ import torch
 
 from minigpt.client import Client
 from minigpt.errors import EngineError
+from minigpt.events import (
+    ErrorEvent,
+    Event,
+    SampleDoneEvent,
+    SampleTokenEvent,
+    StateEvent,
+    StepEvent,
+)
 from minigpt.status import run_status
 
 
@@ -27,19 +35,24 @@ def spawn(engines, config_file: Path) -> Callable[..., Client]:
     return lambda run_dir, *extra: engines(run_dir, "--config", str(config_file), *extra)
 
 
-def steps(client: Client, count: int) -> list[dict]:
+def steps(client: Client, count: int) -> list[StepEvent]:
     """The next `count` step events."""
-    return [client.wait_for("step") for _ in range(count)]
+    return [client.wait_for(StepEvent) for _ in range(count)]
+
+
+def in_state(state: str) -> Callable[[Event], bool]:
+    """A wait_for test: the engine announces that it is now in this state."""
+    return lambda e: isinstance(e, StateEvent) and e.state == state
 
 
 def test_two_clients_see_the_same_events(spawn, tmp_path: Path) -> None:
     """A second client attached to the same run receives the same step events."""
     first = spawn(tmp_path / "run")
     second = Client.connect(tmp_path / "run")
-    assert second.hello["state"] == "idle" and second.hello["step"] == 0
+    assert second.hello.state == "idle" and second.hello.step == 0
     first.send("start")
-    seen_first = [(e["step"], e["loss"]) for e in steps(first, 12)]
-    seen_second = [(e["step"], e["loss"]) for e in steps(second, 12)]
+    seen_first = [(e.step, e.loss) for e in steps(first, 12)]
+    seen_second = [(e.step, e.loss) for e in steps(second, 12)]
     assert seen_first == seen_second
     assert seen_first[0][0] == 1  # the first step after a start is always sent
     assert all(a[0] < b[0] for a, b in itertools.pairwise(seen_first))
@@ -50,30 +63,30 @@ def test_commands_act_at_step_boundaries(spawn, tmp_path: Path) -> None:
     """pause, resume, save, eval, stop and set each do their job between steps."""
     client = spawn(tmp_path / "run")
     client.send("start")
-    assert client.wait_for("state")["state"] == "running"
+    assert client.wait_for("state").state == "running"
     seen = steps(client, 3)
     client.send("pause")
-    paused_at = client.wait_for(lambda e: seen.append(e) or e.get("state") == "paused")
-    last_step = [e for e in seen if e["event"] == "step"][-1]  # throttled, yet the true last
-    assert not any(e["event"] == "step" for e in client.events(0.5))
+    paused_at = client.wait_for(lambda e: seen.append(e) or in_state("paused")(e))
+    last_step = [e for e in seen if isinstance(e, StepEvent)][-1]  # throttled, yet the true last
+    assert not any(isinstance(e, StepEvent) for e in client.events(0.5))
     client.send("save")
     saved = client.wait_for("checkpoint")
-    assert saved["path"].endswith("model.ckpt")
+    assert saved.path.endswith("model.ckpt")
     client.send("eval")
-    assert client.wait_for("eval")["step"] == saved["step"]
+    assert client.wait_for("eval").step == saved.step
     client.send("set", values={"train.learning_rate": 1e-4, "train.warmup_iters": 0})
     applied = client.wait_for("config_applied")
-    assert applied["changes"]["train.learning_rate"] == [0.001, 0.0001]
+    assert applied.changes["train.learning_rate"] == [0.001, 0.0001]
     client.send("resume")
     first_after = client.wait_for("step")
-    assert first_after["step"] == saved["step"] + 1 == last_step["step"] + 1
-    assert first_after["lr"] < 1e-4 + 1e-12
-    assert paused_at["time"] <= first_after["time"]
+    assert first_after.step == saved.step + 1 == last_step.step + 1
+    assert first_after.lr < 1e-4 + 1e-12
+    assert paused_at.time <= first_after.time
     client.send("stop")
-    stopped = client.wait_for(lambda e: e.get("state") == "idle")
-    assert stopped["reason"] == "stopped"
+    stopped = client.wait_for(in_state("idle"))
+    assert stopped.reason == "stopped"
     state = torch.load(tmp_path / "run" / "model.ckpt", weights_only=True)
-    assert state["step"] >= first_after["step"]
+    assert state["step"] >= first_after.step
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert any(json.loads(line)["event"] == "config_applied" for line in lines)
 
@@ -85,15 +98,15 @@ def test_every_pause_follows_the_true_last_step(spawn, tmp_path: Path) -> None:
     last_step = 0
     for _ in range(15):
         client.send("pause")
-        while (event := client.wait_for(lambda e: e["event"] in ("step", "state"))).get(
-            "state"
-        ) != "paused":
-            if event["event"] == "step":
-                last_step = event["step"]
+        while not in_state("paused")(
+            event := client.wait_for(lambda e: isinstance(e, (StepEvent, StateEvent)))
+        ):
+            if isinstance(event, StepEvent):
+                last_step = event.step
         client.send("resume")
         resumed = client.wait_for("step")  # the first step after a start is always sent
-        assert resumed["step"] == last_step + 1
-        last_step = resumed["step"]
+        assert resumed.step == last_step + 1
+        last_step = resumed.step
         time.sleep(0.02 * (last_step % 5))  # pause at varied points between checkpoints
 
 
@@ -102,35 +115,35 @@ def test_restart_keys_are_refused_until_restart_is_asked(spawn, tmp_path: Path) 
     client = spawn(tmp_path / "run")
     client.send("set", values={"model.d_model": 64})
     rejected = client.wait_for("config_rejected")
-    assert rejected["needs_restart"] == ["model.d_model"]
+    assert rejected.needs_restart == ["model.d_model"]
     client.send("set", toml="[model]\nd_model = 64\n", restart=True)
     hello = client.wait_for("hello")
-    assert hello["config"]["model"]["d_model"] == 64 and hello["step"] == 0
+    assert hello.config["model"]["d_model"] == 64 and hello.step == 0
 
 
 def test_sampling_streams_and_never_changes_training(spawn, tmp_path: Path) -> None:
     """A run that serves samples has exactly the losses of one that does not."""
     plain = spawn(tmp_path / "plain", "--set", "train.max_iters=40")
     plain.send("start")
-    plain.wait_for(lambda e: e.get("state") == "finished")
+    plain.wait_for(in_state("finished"))
     sampled = spawn(tmp_path / "sampled", "--set", "train.max_iters=40")
     sampled.send("sample", prompt="the cat", max_new_tokens=20, seed=0, id="early")
     sampled.send("start")
     pieces, done = [], None
     while True:
         event = sampled.wait_for(
-            lambda e: e["event"] in ("step", "sample_token", "sample_done", "state")
+            lambda e: e.name in ("step", "sample_token", "sample_done", "state")
         )
-        if event["event"] == "step":
+        if isinstance(event, StepEvent):
             sampled.send("sample", prompt="the", max_new_tokens=15)
-        elif event["event"] == "sample_token" and event["id"] == "early":
-            pieces.append(event["text"])
-        elif event["event"] == "sample_done" and event["id"] == "early":
+        elif isinstance(event, SampleTokenEvent) and event.id == "early":
+            pieces.append(event.text)
+        elif isinstance(event, SampleDoneEvent) and event.id == "early":
             done = event
-        elif event.get("state") == "finished":
+        elif in_state("finished")(event):
             break
-    assert done is not None and done["text"] == "".join(pieces) and done["tokens"] == 20
-    assert done["step"] == 0 and done["prompt"] == "the cat"
+    assert done is not None and done.text == "".join(pieces) and done.tokens == 20
+    assert done.step == 0 and done.prompt == "the cat"
     records = (tmp_path / "sampled" / "samples.jsonl").read_text().splitlines()
     assert json.loads(records[0])["id"] == "early" and len(records) > 1
 
@@ -148,25 +161,25 @@ def test_each_eval_samples_the_prompt_at_a_fixed_seed(spawn, tmp_path: Path) -> 
     settings += ["--set", "sample.prompt=the cat"]
     first = spawn(tmp_path / "a", "--set", "train.max_iters=50", *settings)
     first.send("start")
-    first.wait_for(lambda e: e.get("state") == "finished")
-    done = first.wait_for(lambda e: e["event"] == "sample_done" and e["id"] == "eval-50")
-    assert done["at_eval"] and done["prompt"] == "the cat" and done["tokens"] == 8
-    assert done["settings"]["seed"] == 1337  # train.seed
+    first.wait_for(in_state("finished"))
+    done = first.wait_for(lambda e: isinstance(e, SampleDoneEvent) and e.id == "eval-50")
+    assert done.at_eval and done.prompt == "the cat" and done.tokens == 8
+    assert done.settings["seed"] == 1337  # train.seed
     records = [json.loads(line) for line in (tmp_path / "a" / "samples.jsonl").open()]
     assert records[0]["id"] == "eval-0" and records[0]["step"] == 0  # the weights evaluated
     assert all(r["at_eval"] for r in records)
     assert len(records) <= 3  # evals at 0, 25, 50; ones that found a sample waiting were skipped
     again = Client.connect(tmp_path / "a")
-    assert again.hello["history"]["samples"] == records
+    assert [sample.to_dict() for sample in again.hello.history.samples] == records
     again.close()
     second = spawn(tmp_path / "b", "--set", "train.max_iters=0", *settings)
     second.send("eval")
-    repeat = second.wait_for(lambda e: e["event"] == "sample_done")
-    assert repeat["id"] == "eval-0" and repeat["text"] == records[0]["text"]  # same seed, text
+    repeat = second.wait_for(SampleDoneEvent)
+    assert repeat.id == "eval-0" and repeat.text == records[0]["text"]  # same seed, text
     second.send("set", values={"sample.prompt": "The cat"})  # no "T" in the char vocabulary
     second.send("eval")
     warning = second.wait_for("log")
-    assert "no sample at eval" in warning["message"] and "'T'" in warning["message"]
+    assert "no sample at eval" in warning.message and "'T'" in warning.message
 
 
 def test_asked_for_samples_go_before_those_at_evals(spawn, tmp_path: Path) -> None:
@@ -179,7 +192,7 @@ def test_asked_for_samples_go_before_those_at_evals(spawn, tmp_path: Path) -> No
     client.send("eval")
     client.wait_for("eval")
     client.send("sample", prompt="the", max_new_tokens=5, id="mine")
-    assert client.wait_for("sample_done")["id"] == "mine"
+    assert client.wait_for("sample_done").id == "mine"
 
 
 def test_cancel_stops_only_the_senders_completions(spawn, tmp_path: Path) -> None:
@@ -188,21 +201,21 @@ def test_cancel_stops_only_the_senders_completions(spawn, tmp_path: Path) -> Non
     a = spawn(tmp_path / "run")
     b = Client.connect(tmp_path / "run")
     b.send("sample", prompt="the", max_new_tokens=100000, id="b-long")
-    a.wait_for(lambda e: e["event"] == "sample_token" and e["id"] == "b-long")  # all see it
+    a.wait_for(lambda e: isinstance(e, SampleTokenEvent) and e.id == "b-long")  # all see it
     a.send("sample", prompt="the", max_new_tokens=5, id="b-long")
-    assert "sample b-long is already streaming" in a.wait_for("error")["message"]
+    assert "sample b-long is already streaming" in a.wait_for("error").message
     a.send("cancel_sample", sample_id="b-long")
-    refused = a.wait_for("error")["message"]
+    refused = a.wait_for("error").message
     assert refused == "cancel_sample: sample b-long belongs to another client"
     a.send("cancel_sample")
-    assert a.wait_for("error")["message"] == "cancel_sample: no sample of yours is streaming"
+    assert a.wait_for("error").message == "cancel_sample: no sample of yours is streaming"
     a.send("sample", prompt="the", max_new_tokens=100000, id="a-long")
     a.send("cancel_sample")  # a's newest: a-long, queued behind b-long
     done = b.wait_for("sample_done")
-    assert done["id"] == "a-long" and done["cancelled"] and done["tokens"] == 0
+    assert done.id == "a-long" and done.cancelled and done.tokens == 0
     b.send("cancel_sample", sample_id="b-long")
-    done = a.wait_for(lambda e: e["event"] == "sample_done" and e["id"] == "b-long")
-    assert done["id"] == "b-long" and done["cancelled"] and 0 < done["tokens"] < 100000
+    done = a.wait_for(lambda e: isinstance(e, SampleDoneEvent) and e.id == "b-long")
+    assert done.id == "b-long" and done.cancelled and 0 < done.tokens < 100000
     b.close()
 
 
@@ -226,10 +239,10 @@ def test_bad_input_gets_an_error_and_harms_nothing(
     client = spawn(tmp_path / "run")
     client.send_raw(raw)
     error = client.wait_for("error")
-    assert message in error["message"]
-    assert not error["fatal"]
+    assert message in error.message
+    assert not error.fatal
     client.send("start")
-    assert steps(client, 2)[-1]["step"] >= 2
+    assert steps(client, 2)[-1].step >= 2
 
 
 def test_huge_prompt_is_cropped_and_training_goes_on(spawn, tmp_path: Path) -> None:
@@ -237,10 +250,10 @@ def test_huge_prompt_is_cropped_and_training_goes_on(spawn, tmp_path: Path) -> N
     client = spawn(tmp_path / "run", "--start")
     client.send("sample", prompt="the cat sat " * 9000, max_new_tokens=5)
     done = client.wait_for("sample_done")
-    assert done["prompt_tokens"] == len("the cat sat ") * 9000
-    assert done["prompt_cropped"] == done["prompt_tokens"] - 16
-    before = client.wait_for("step")["step"]
-    assert client.wait_for("step")["step"] > before
+    assert done.prompt_tokens == len("the cat sat ") * 9000
+    assert done.prompt_cropped == done.prompt_tokens - 16
+    before = client.wait_for("step").step
+    assert client.wait_for("step").step > before
 
 
 def test_client_vanishing_mid_line_is_dropped_cleanly(spawn, tmp_path: Path) -> None:
@@ -252,7 +265,7 @@ def test_client_vanishing_mid_line_is_dropped_cleanly(spawn, tmp_path: Path) -> 
     raw.close()
     steps(client, 3)
     again = Client.connect(tmp_path / "run")
-    assert again.hello["state"] == "running"
+    assert again.hello.state == "running"
     again.close()
 
 
@@ -266,7 +279,7 @@ def test_second_engine_on_a_run_is_refused(spawn, tmp_path: Path, config_file: P
     )  # fmt: skip
     assert result.returncode == 2
     assert f"in use by engine pid {client.process.pid}" in result.stderr
-    assert Client.connect(tmp_path / "run").hello["pid"] == client.process.pid
+    assert Client.connect(tmp_path / "run").hello.pid == client.process.pid
 
 
 def test_socket_and_run_dir_are_private(spawn, tmp_path: Path) -> None:
@@ -285,7 +298,7 @@ def test_stale_socket_is_replaced(spawn, tmp_path: Path) -> None:
     dead.close()
     with pytest.raises(EngineError, match="no engine"):
         Client.connect(run_dir)
-    assert spawn(run_dir).hello["state"] == "idle"
+    assert spawn(run_dir).hello.state == "idle"
 
 
 def test_long_run_dir_path_works(spawn, tmp_path: Path) -> None:
@@ -293,15 +306,15 @@ def test_long_run_dir_path_works(spawn, tmp_path: Path) -> None:
     run_dir = tmp_path / ("deep-" * 20) / "run"
     assert len(str(run_dir / "engine.sock")) > 108
     client = spawn(run_dir, "--start")
-    assert steps(client, 1)[0]["step"] >= 1
+    assert steps(client, 1)[0].step >= 1
     assert (run_dir / "engine.sock").is_symlink()
-    assert Client.connect(run_dir).hello["state"] == "running"
+    assert Client.connect(run_dir).hello.state == "running"
 
 
 def test_sigterm_saves_a_loadable_checkpoint(spawn, tmp_path: Path) -> None:
     """SIGTERM makes the engine save model.ckpt at its last step and exit."""
     client = spawn(tmp_path / "run", "--start")
-    last = steps(client, 13)[-1]["step"]
+    last = steps(client, 13)[-1].step
     client.process.send_signal(signal.SIGTERM)
     assert client.process.wait(30) == 128 + signal.SIGTERM
     state = torch.load(tmp_path / "run" / "model.ckpt", weights_only=True)
@@ -323,17 +336,17 @@ def test_sighup_does_not_stop_a_detached_engine(spawn, tmp_path: Path) -> None:
 def test_kill_9_then_resume_continues_from_the_last_checkpoint(spawn, tmp_path: Path) -> None:
     """After kill -9, --resume starts at the last checkpoint with the history up to it."""
     client = spawn(tmp_path / "run", "--start")
-    client.wait_for(lambda e: e.get("event") == "step" and e["step"] >= 24)
+    client.wait_for(lambda e: isinstance(e, StepEvent) and e.step >= 24)
     client.process.kill()
     client.process.wait()
     assert "alive" not in run_status(tmp_path / "run")
     saved = torch.load(tmp_path / "run" / "model.ckpt", weights_only=True)["step"]
     assert saved >= 20 and saved % 10 == 0  # checkpoint_interval
     again = spawn(tmp_path / "run", "--resume")
-    assert again.hello["step"] == saved
-    assert again.hello["history"]["steps"][-1][0] == saved
+    assert again.hello.step == saved
+    assert again.hello.history.steps[-1][0] == saved
     again.send("start")
-    assert again.wait_for("step")["step"] == saved + 1
+    assert again.wait_for("step").step == saved + 1
 
 
 def test_engine_stops_when_its_run_dir_is_deleted(spawn, tmp_path: Path) -> None:
@@ -341,8 +354,8 @@ def test_engine_stops_when_its_run_dir_is_deleted(spawn, tmp_path: Path) -> None
     client = spawn(tmp_path / "run", "--start")
     steps(client, 2)
     shutil.rmtree(tmp_path / "run")
-    stopped = client.wait_for(lambda e: e.get("event") == "error" and e["fatal"])
-    assert "was deleted or replaced" in stopped["message"]
+    stopped = client.wait_for(lambda e: isinstance(e, ErrorEvent) and e.fatal)
+    assert "was deleted or replaced" in stopped.message
     assert client.process.wait(30) == 1
     assert not (tmp_path / "run").exists()
 

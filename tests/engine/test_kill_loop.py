@@ -10,6 +10,7 @@ import pytest
 from minigpt.checkpoint import load_checkpoint
 from minigpt.client import Client
 from minigpt.config import Config, apply_values, config_to_toml
+from minigpt.events import CheckpointEvent
 from minigpt.journal import read_jsonl
 from minigpt.run import Run
 
@@ -50,7 +51,7 @@ def _wait_for_checkpoint_write(run_dir: Path) -> None:
 
 def _kill_at(client: Client, run_dir: Path, moment: str, rng: random.Random) -> int:
     """Wait for the moment, kill -9 the engine there; return the last step it reported."""
-    last = client.wait_for("step")["step"]
+    last = client.wait_for("step").step
     if moment == "during a checkpoint write":
         _wait_for_checkpoint_write(run_dir)
     else:
@@ -82,7 +83,7 @@ def test_kill_9_anywhere_then_resume(engines, tmp_path: Path, kill_config: Path)
     rng = random.Random(seed)
     run_dir = tmp_path / "run"
     client = engines(run_dir, "--config", str(kill_config), "--start")
-    client.wait_for(lambda e: e.get("event") == "checkpoint")
+    client.wait_for(CheckpointEvent)
     for number in range(ROUNDS):
         moment = MOMENTS[number % len(MOMENTS)]
         context = f"round {number} ({moment}, seed {seed})"
@@ -93,14 +94,14 @@ def test_kill_9_anywhere_then_resume(engines, tmp_path: Path, kill_config: Path)
             assert list(run_dir.glob(".model.ckpt.*.tmp")), f"{context}: the kill came too late"
         assert last - saved <= CHECKPOINT_INTERVAL, context
         client = engines(run_dir, "--resume")
-        assert client.hello["step"] == saved, context
+        assert client.hello.step == saved, context
         steps = [e["step"] for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
         assert steps == list(range(1, saved + 1)), context
         for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
             json.loads(line)  # repaired: no torn line left
         assert not list(run_dir.glob(".*.tmp")), context
         client.send("start")
-        assert client.wait_for("step")["step"] == saved + 1, context
+        assert client.wait_for("step").step == saved + 1, context
     client.send("shutdown")
     assert client.process.wait(30) == 0
 

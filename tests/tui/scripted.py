@@ -1,11 +1,12 @@
 """A scripted link: the dashboard driven by events a test writes or replays, no engine.
 
 `ScriptedLink` stands where `tui.link.EngineLink` does. What a test `feed`s
-arrives as if from the engine's socket (as wire dicts, which the dashboard
-decodes like any other), and every command the dashboard sends is kept in
-`sent`. With a `FakeEngine` as its responder the link answers commands the way
-an engine does (states, samples, config changes), so the keys can be tested in
-milliseconds; the real engine is left to a few integration tests.
+arrives as if from the engine's socket: as wire dicts (so a test may feed
+hostile JSON), decoded into events as `minigpt.client.Client` decodes them.
+Every command the dashboard sends is kept in `sent`. With a `FakeEngine` as
+its responder the link answers commands the way an engine does (states,
+samples, config changes), so the keys can be tested in milliseconds; the real
+engine is left to a few integration tests.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from minigpt.events import (
     SampleTokenEvent,
     StateEvent,
     StepEvent,
+    decode,
 )
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
@@ -107,17 +109,18 @@ class ScriptedClient:
         while (first := self.next_event(timeout=0.05)) is None:
             if cancelled():
                 raise EngineError("cancelled while waiting for the hello")
-        self.hello = first
+        self.hello: Event = first
 
-    def next_event(self, timeout: float) -> Wire | None:
-        """The next fed event; a fed exception is raised, as a lost connection would be."""
+    def next_event(self, timeout: float) -> Event | None:
+        """The next fed event, decoded; a fed exception is raised, as a lost connection
+        would be."""
         try:
             item = self.incoming.get(timeout=timeout)
         except queue.Empty:
             return None
         if isinstance(item, Exception):
             raise item
-        return item
+        return decode(item)
 
 
 class ScriptedLink:

@@ -14,7 +14,7 @@ TALK_ROWS = 10  # the completions get at least this many rows while you talk
 def on_screen(app, selector: str) -> bool:
     """Whether the widget is shown with at least one row inside the terminal."""
     region = app.query_one(selector).region
-    return region.height > 0 and 0 <= region.y and region.bottom <= app.size.height
+    return region.height > 0 and region.y >= 0 and region.bottom <= app.size.height
 
 
 async def test_prompt_and_answer_fit_at_80x24_and_the_charts_come_back(scripted) -> None:

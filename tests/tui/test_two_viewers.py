@@ -3,6 +3,7 @@
 import json
 
 from minigpt.client import Client
+from minigpt.events import SampleDoneEvent
 from minigpt.rundir import RunDir
 from tests.tui.pilot import until
 from tui.app import make_app
@@ -30,8 +31,8 @@ async def test_two_viewers_sample_at_once_without_crossed_wires(make_link) -> No
         by_prompt = {entry.prompt: entry for entry in pane.finished}
         assert "cancelled" in by_prompt["the cat"].note
         assert "cancelled" not in by_prompt["on mat"].note  # theirs ran to its end
-        done = other.wait_for(lambda e: e.get("event") == "sample_done" and e["id"] == theirs)
-        assert not done["cancelled"] and done["tokens"] == 60
+        done = other.wait_for(lambda e: isinstance(e, SampleDoneEvent) and e.id == theirs)
+        assert not done.cancelled and done.tokens == 60
         records = [
             json.loads(line) for line in RunDir(link.run_dir).samples.read_text().splitlines()
         ]

@@ -1,0 +1,77 @@
+"""Real engine sessions, recorded once (tests/tui/record.py), replayed through the dashboard."""
+
+import pytest
+
+from tests.tui.pilot import text, until
+from tests.tui.scripted import recording
+from tui.app import make_app
+from tui.generate import GeneratePane
+
+
+async def replay(scripted, name: str, size=(80, 24)):
+    """Feed a whole recording and wait until the dashboard has applied all of it."""
+    events = recording(name)
+    scripted.respond = None
+    app = make_app(scripted)
+    context = app.run_test(size=size)
+    pilot = await context.__aenter__()
+    scripted.feed(*events)
+    await until(pilot, lambda: scripted.incoming.empty() and not scripted.pending)
+    await pilot.pause(0.1)
+    return app, pilot, context, events
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+async def test_a_recorded_run_draws_to_its_end(scripted, size) -> None:
+    """Steps, evals, the save and the completion of a real run all show, at both sizes."""
+    app, pilot, context, events = await replay(scripted, "run", size)
+    try:
+        evals = [e for e in events if e["event"] == "eval"]
+        assert app.state == "finished" and app.stats.step == 60
+        assert app.loss_chart.eval_val.xs == [e["step"] for e in evals]
+        assert app.stats.checkpoint_step == 60
+        assert len(app.query_one(GeneratePane).finished) == 1
+        await pilot.pause(0.6)  # a chart redraw
+        assert "step 60 / 60" in text(app, "#step-line")
+        assert app.handler_errors == 0
+    finally:
+        await context.__aexit__(None, None, None)
+
+
+async def test_a_recorded_divergence_keeps_the_dashboard_alive(scripted) -> None:
+    """Evals on NaN steps, the hint, the pause and the engine's new hello: no error, the
+    run shown as the engine went back to it."""
+    app, _, context, events = await replay(scripted, "divergence")
+    try:
+        assert any(e["event"] == "eval" and e["val_loss"] is None for e in events)
+        assert app.handler_errors == 0 and app.state == "paused"
+        assert any("lower train.learning_rate" in line for line in app.log_lines)
+        assert any("val loss -" in line for line in app.log_lines)  # a NaN eval, shown as -
+        last_hello = [e for e in events if e["event"] == "hello"][-1]
+        assert app.stats.step == last_hello["step"]
+    finally:
+        await context.__aexit__(None, None, None)
+
+
+async def test_a_recorded_restart_redraws_from_the_new_hello(scripted) -> None:
+    """A change of shape starts the run over: the second hello resets charts and numbers."""
+    app, _, context, events = await replay(scripted, "restart")
+    try:
+        hellos = [e for e in events if e["event"] == "hello"]
+        assert len(hellos) == 2 and hellos[-1]["step"] == 0
+        assert app.handler_errors == 0 and app.state == "idle" and app.stats.step == 0
+        assert len(app.loss_chart.train) == 0
+        assert app.config_pane.running.model.d_model == 16
+    finally:
+        await context.__aexit__(None, None, None)
+
+
+async def test_a_recorded_torchrun_job_shows_both_ranks_batches(scripted) -> None:
+    """Rank 0 of a two-process job reads like any run, counting both ranks' tokens."""
+    app, _, context, _ = await replay(scripted, "torchrun")
+    try:
+        assert app.handler_errors == 0 and app.state == "finished" and app.stats.step == 40
+        assert app.model_facts.tokens_per_step == 2 * 4 * 16  # two ranks' batches
+        assert app.loss_chart.eval_val.xs == [0, 20, 40]
+    finally:
+        await context.__aexit__(None, None, None)
