@@ -35,7 +35,7 @@ run: setup
 train: setup
 	$(BIN)/minigpt train
 
-test: setup  # .ci/run runs the same pytest command
+test: setup
 	$(BIN)/python -m pytest --durations=15
 
 lint: setup
