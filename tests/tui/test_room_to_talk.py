@@ -17,6 +17,14 @@ def on_screen(app, selector: str) -> bool:
     return region.height > 0 and region.y >= 0 and region.bottom <= app.size.height
 
 
+async def ask_and_stream(app, pilot, scripted) -> None:
+    """Attach, type "the cat" in the prompt, send it, and wait for its stream to show."""
+    scripted.feed(hello())
+    await until(pilot, lambda: app.state == "idle")
+    await pilot.press("g", *"the cat", "enter")
+    await until(pilot, lambda: app.query_one(GeneratePane).has_class("-streaming"))
+
+
 async def test_prompt_and_answer_fit_at_80x24_and_the_charts_come_back(scripted) -> None:
     """g, a prompt and enter: the completions get 10 rows beside the prompt; escape restores."""
     app = make_app(scripted)
@@ -45,11 +53,7 @@ async def test_a_streaming_answer_shows_under_its_prompt(scripted) -> None:
     ]
     app = make_app(scripted)
     async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
-        await pilot.press("g", *"the cat", "enter")
-        pane = app.query_one(GeneratePane)
-        await until(pilot, lambda: pane.has_class("-streaming"))
+        await ask_and_stream(app, pilot, scripted)
         await pilot.pause()
         assert on_screen(app, "#streaming") and on_screen(app, "#prompt")
         assert str(app.query_one("#streaming", Static).render()).startswith("the cat sat on")
@@ -66,11 +70,7 @@ async def test_escape_just_after_a_completion_ended_is_quiet(scripted) -> None:
     scripted.respond = lambda command: answers[command["cmd"]](command)
     app = make_app(scripted)
     async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
-        await pilot.press("g", *"the cat", "enter")
-        pane = app.query_one(GeneratePane)
-        await until(pilot, lambda: pane.has_class("-streaming"))
+        await ask_and_stream(app, pilot, scripted)
         await pilot.press("escape")
         await until(pilot, lambda: any(line.startswith("cancel:") for line in app.log_lines))
         await pilot.pause(0.2)
