@@ -11,23 +11,24 @@ from typing import Any
 
 from minigpt.client import Client
 from minigpt.config import load_config
+from minigpt.display import number
 from minigpt.errors import MiniGPTError
+from minigpt.history import History
 from minigpt.rundir import RunDir, RunLock
 
 
 def run_status(path: Path) -> str:
     """A one-line summary: folder, alive (pid) or not, state, step/max_iters, val losses."""
     run_dir = RunDir(path)
-    metrics = run_dir.read_metrics()
-    evals = [e for e in metrics if e.get("event") == "eval"]
-    steps = [e["step"] for e in metrics if e.get("event") == "step"]
+    history = History.read(run_dir)
+    last_step = history.last_step or 0
     pid = RunLock(run_dir).holder()
     if pid is not None:
         alive = f"alive (pid {pid})"
         try:
             client = Client.connect(path, timeout=3.0)
         except MiniGPTError:
-            state, step, max_iters = "not answering", steps[-1] if steps else 0, "?"
+            state, step, max_iters = "not answering", last_step, "?"
         else:
             hello = client.hello
             client.close()
@@ -35,17 +36,18 @@ def run_status(path: Path) -> str:
             max_iters = _max_iters(hello.config)
     else:
         alive = "not running"
-        step = steps[-1] if steps else 0
+        step = last_step
         try:
             max_iters = load_config(run_dir.config).train.max_iters
         except MiniGPTError:
             max_iters = "?"
         state = "finished" if isinstance(max_iters, int) and step >= max_iters else "stopped"
     losses = ""
-    if evals:
-        last = evals[-1]
-        losses = f"  val {last['val_loss']:.4f}  best {last['best_val_loss']:.4f}"
-    return f"{path}  {alive}  {state}  step {step}/{max_iters}{losses}"
+    if history.evals:
+        last = history.evals[-1]
+        losses = f"  val {number(last.val_loss, '.4f')}  best {number(last.best_val_loss, '.4f')}"
+    skipped = f"  ({history.skipped} unreadable lines skipped)" if history.skipped else ""
+    return f"{path}  {alive}  {state}  step {number(step, 'd')}/{max_iters}{losses}{skipped}"
 
 
 def _max_iters(config: dict[str, Any]) -> int | str:
