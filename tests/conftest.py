@@ -1,9 +1,12 @@
 """Fixtures for every test: a private token cache and a small corpus."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.warm import ForkServer
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +53,11 @@ def config_file(tmp_path: Path, corpus_file: Path) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(TINY + f"path = {json.dumps(str(corpus_file))}\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def fork_server() -> Iterator[ForkServer]:
+    """One warm interpreter that forks every test's engines (see tests/warm.py)."""
+    server = ForkServer()
+    yield server
+    server.close()

@@ -8,7 +8,7 @@ import pytest
 from minigpt import client as client_module
 from minigpt.client import Client
 from minigpt.config import Config, apply_values
-from tests.engine.warm import ForkServer
+from tests.warm import ForkServer
 
 
 def _tiny_config(corpus: Path, **values: object) -> Config:
@@ -55,14 +55,6 @@ def mixed_corpus(tmp_path: Path) -> Path:
 def tiny_config() -> Callable[..., Config]:
     """Factory for seconds-fast configs: tiny_config(corpus, **{"train.max_iters": 20})."""
     return _tiny_config
-
-
-@pytest.fixture(scope="session")
-def fork_server() -> Iterator[ForkServer]:
-    """One warm interpreter that forks every test's engines (see warm.py)."""
-    server = ForkServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

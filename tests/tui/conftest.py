@@ -5,13 +5,19 @@ from pathlib import Path
 
 import pytest
 
+from minigpt import client as client_module
 from tests.tui.scripted import FakeEngine, ScriptedLink
+from tests.warm import ForkServer
 from tui.link import EngineLink
 
 
 @pytest.fixture
-def make_link(config_file: Path, tmp_path: Path) -> Iterator[Callable[..., EngineLink]]:
-    """Links to engines on the tiny config; every engine they start is killed at the end."""
+def make_link(
+    config_file: Path, tmp_path: Path, fork_server: ForkServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., EngineLink]]:
+    """Links to engines on the tiny config, forked warm (tests/warm.py); every engine they
+    start is killed at the end."""
+    monkeypatch.setattr(client_module, "subprocess", fork_server.subprocess_module())
     links: list[EngineLink] = []
 
     def build(

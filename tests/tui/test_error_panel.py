@@ -44,7 +44,7 @@ async def test_engine_that_cannot_start_shows_why(make_link, tmp_path, prepare, 
     async with app.run_test(size=(80, 24)) as pilot:
         await until(pilot, lambda: app.state == "engine lost")
         panel = app.query_one("#error-panel", Static)
-        assert panel.display and panel.region.height >= 3
+        await until(pilot, lambda: panel.region.height >= 3)  # laid out on the next refresh
         assert panel.border_title == "The engine could not start"
         shown = str(panel.render())
         assert message in shown and "Fix that, then press r" in shown
