@@ -36,7 +36,7 @@ train: setup
 	$(BIN)/minigpt train
 
 test: setup
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 lint: setup
 	$(BIN)/ruff check .
