@@ -93,16 +93,18 @@ class AppThread:
             while not self.stop.is_set():
                 await pilot.pause(0.02)
 
-    def settle(self, timeout: float = 10.0) -> None:
-        """Wait until everything fed has been applied."""
+    def feed_and_settle(self, events: list[object], timeout: float = 10.0) -> None:
+        """Feed events, then an ordinary step with a fresh number; wait until it is shown
+        (so every event before it has been applied)."""
+        self.examples += 1
+        marker = 1_000_000 + self.examples
+        self.link.feed(*events, step(marker, loss=1.5))
         deadline = time.monotonic() + timeout
-        link = self.link
-        while link.incoming.qsize() or link.pending or link.notified.is_set():
+        while self.app.stats.step != marker:
             assert self.thread.is_alive(), "the dashboard exited"
             assert time.monotonic() < deadline, (
-                f"the dashboard stopped taking events: {link.incoming.qsize()} unread, "
-                f"{len(link.pending)} pending, workers {[w.state for w in self.app.workers]}, "
-                f"log {self.app.log_lines[-3:]}"
+                f"the dashboard stopped taking events: {self.link.incoming.qsize()} unread, "
+                f"workers {[w.state for w in self.app.workers]}, log {self.app.log_lines[-3:]}"
             )
             time.sleep(0.005)
 
@@ -128,7 +130,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppThread]:
     run_dir = tmp_path_factory.mktemp("hostile") / "run"
     run_dir.mkdir()
     running = AppThread(run_dir)
-    running.link.feed(hello())
+    running.feed_and_settle([hello()])
     yield running
     running.stop.set()
     running.thread.join(30)
@@ -143,10 +145,7 @@ def dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppThread]:
 def test_any_event_sequence_leaves_the_dashboard_responsive(dashboard, events) -> None:
     """No sequence of events raises in the dashboard; it keeps answering and drawing."""
     errors = dashboard.app.handler_errors
-    dashboard.link.feed(*events, step(7, loss=1.5))  # and after them, an ordinary step
-    dashboard.settle()
+    dashboard.feed_and_settle(events)  # and after them, an ordinary step is shown
     assert dashboard.app.handler_errors == errors, dashboard.app.log_lines[-1]
-    assert dashboard.app.stats.step == 7
-    dashboard.examples += 1
     if dashboard.examples % REDRAW_EVERY == 0:  # the charts keep every point until a hello
-        assert "step 7 /" in dashboard.redraw()
+        assert f"step {dashboard.app.stats.step:,} /" in dashboard.redraw()
