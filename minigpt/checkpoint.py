@@ -59,8 +59,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or any(key not in state for key in REQUIRED_KEYS):
         raise CheckpointError(f"{path} is not a minigpt checkpoint (keys missing)")
-    if state["version"] > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} was written by a newer minigpt (format {state['version']}); upgrade to read it"
-        )
+    version = state["version"]
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path} is in checkpoint format {version!r}, {_which(version)}")
     return state
+
+
+def _which(version: object) -> str:
+    """Why a checkpoint of another format version cannot be read here, naming both."""
+    ours = f"this minigpt reads format {FORMAT_VERSION}"
+    if not isinstance(version, int) or isinstance(version, bool):
+        return f"which is no minigpt format; {ours}"
+    if version > FORMAT_VERSION:
+        return f"written by a newer minigpt; {ours}: upgrade minigpt to use it"
+    return f"written by an older minigpt; {ours}"

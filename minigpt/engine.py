@@ -121,6 +121,8 @@ class Engine:
         self.server.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
+        for note in self.history.notes:  # the history that could be read is what clients see
+            self._emit(LogEvent("warning", note))
         self._emit(StateEvent(self.state, "started"))
         try:
             while self.exit_code is None:
@@ -314,6 +316,7 @@ class Engine:
                 best_val_loss=t.best_val_loss,
                 train_seconds=history.train_seconds,
                 samples=list(history.samples),
+                skipped=history.notes,
             ),
         )
 

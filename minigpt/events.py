@@ -191,6 +191,7 @@ class HelloHistory:
     best_val_loss: float | None
     train_seconds: float | None
     samples: list[SampleDoneEvent]
+    skipped: list[str] = field(default_factory=list)  # what could not be read, a line per file
 
 
 @dataclass

@@ -22,7 +22,7 @@ from minigpt.events import (
     UnknownEvent,
     decode,
 )
-from minigpt.journal import read_jsonl
+from minigpt.journal import read_lines
 from minigpt.rundir import RunDir
 
 STEPPED = (StepEvent, EvalEvent, ConfigAppliedEvent, CheckpointEvent)  # useless without a step
@@ -40,20 +40,32 @@ class History:
     train_seconds: float = 0.0  # training time so far, across resumes
     samples: deque[SampleDoneEvent] = field(default_factory=lambda: deque(maxlen=RECENT_SAMPLES))
     skipped: int = 0  # lines read that were not usable events
+    notes: list[str] = field(default_factory=list)  # one line per file with skipped lines
 
     @classmethod
     def read(cls, run_dir: RunDir) -> History:
         """The history on disk: metrics.jsonl, then samples.jsonl."""
         history = cls()
-        for record in read_jsonl(run_dir.metrics) + read_jsonl(run_dir.samples):
-            history.add(decode(record))
+        for path, kinds in ((run_dir.metrics, STEPPED), (run_dir.samples, (SampleDoneEvent,))):
+            skipped = [
+                number
+                for number, record in read_lines(path)
+                if not (isinstance(event := decode(record), kinds) and history.add(event))
+            ]
+            if skipped:
+                history.skipped += len(skipped)
+                history.notes.append(
+                    f"{path}: {len(skipped)} unreadable line{'s' * (len(skipped) > 1)} "
+                    f"skipped (the first is line {skipped[0]})"
+                )
         return history
 
-    def add(self, event: Event) -> None:
-        """Fold in one event; one this history has no place for is counted as skipped."""
+    def add(self, event: Event) -> bool:
+        """Fold in one event; False for one this history has no place for. (A file holds
+        only its own kinds: anything else in it is skipped too.)"""
         if isinstance(event, UnknownEvent) or (isinstance(event, STEPPED) and event.step is None):
-            self.skipped += 1
-        elif isinstance(event, StepEvent):
+            return False
+        if isinstance(event, StepEvent):
             self.steps.append((event.step, event.loss, event.lr))
             if event.elapsed is not None:
                 self.train_seconds = event.elapsed
@@ -66,12 +78,15 @@ class History:
                 self.last_checkpoint = event
         elif isinstance(event, SampleDoneEvent):
             self.samples.append(event)
+        return True
 
     @property
     def last_step(self) -> int | None:
-        """The last step trained, None before the first."""
-        return self.steps[-1][0] if self.steps else None
+        """The furthest step trained (an odd line appended out of order does not set it
+        back), None before the first."""
+        return max(step for step, _, _ in self.steps) if self.steps else None
 
     def val_curve(self) -> list[tuple[int, float]]:
         """(step, val loss) of every evaluation with a number for it."""
         return [(e.step, e.val_loss) for e in self.evals if e.val_loss is not None]  # type: ignore[misc]
+

@@ -15,27 +15,40 @@ import errno
 import json
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 MAX_PENDING = 100_000  # lines kept while the disk refuses them; older ones go first
 
 
+NOT_JSON = object()  # what read_lines gives for a line that does not parse
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed JSON value) of each non-blank line of a .jsonl file, NOT_JSON for
+    a torn or garbled one (bytes that are not UTF-8 read as replacement characters);
+    nothing if the file is missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    yield number, _parsed(line)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return
+
+
+def _parsed(line: str) -> Any:
+    """One line's JSON value, or NOT_JSON."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return NOT_JSON
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     """The JSON objects of a .jsonl file, skipping torn or garbled lines; [] if missing."""
-    if not path.exists():
-        return []
-    records = []
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                records.append(record)
-    return records
+    return [record for _, record in read_lines(path) if isinstance(record, dict)]
 
 
 class Journal:

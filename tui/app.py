@@ -277,6 +277,9 @@ class MiniGPTApp(App[None]):
             self.config_pane.show_running(running, facts.vocab_size, step_ms)
             self.generate_pane.set_defaults(running.sample)
         self.generate_pane.load_history(history.samples)
+        for note in history.skipped:  # odd lines in the run's files: shown once, not fatal
+            self.log_line(f"history: {note}")
+            self.notify(note, title="run history", severity="warning", timeout=10)
         self.title = f"minigpt-tui · {self.link.run_dir}"
         self.state = hello.state or "idle"
         self.stats_panel.show(self.stats)
