@@ -89,4 +89,3 @@ class History:
     def val_curve(self) -> list[tuple[int, float]]:
         """(step, val loss) of every evaluation with a number for it."""
         return [(e.step, e.val_loss) for e in self.evals if e.val_loss is not None]  # type: ignore[misc]
-
