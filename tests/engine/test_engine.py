@@ -353,7 +353,10 @@ def test_engine_stops_when_its_run_dir_is_deleted(spawn, tmp_path: Path) -> None
     """Deleting a live run's folder stops its engine (which had nowhere left to save)."""
     client = spawn(tmp_path / "run", "--start")
     steps(client, 2)
-    shutil.rmtree(tmp_path / "run")
+    deadline = time.monotonic() + 10
+    while (tmp_path / "run").exists():  # the engine may write a file in it mid-removal
+        assert time.monotonic() < deadline, "the run directory could not be removed"
+        shutil.rmtree(tmp_path / "run", ignore_errors=True)
     stopped = client.wait_for(lambda e: isinstance(e, ErrorEvent) and e.fatal)
     assert "was deleted or replaced" in stopped.message
     assert client.process.wait(30) == 1
