@@ -151,6 +151,7 @@ class GeneratePane(Vertical):
         self.at_eval_prompt = ""  # the [sample] prompt the engine answers at each eval
         self.requested: dict[str, str] = {}  # request id -> prompt, for completions asked here
         self.streams: dict[str, str] = {}  # request id -> text so far
+        self.cancelling: set[str] = set()  # streams whose cancel is on its way to the engine
 
     def compose(self) -> ComposeResult:
         """Output above, controls and prompt below."""
@@ -184,6 +185,7 @@ class GeneratePane(Vertical):
         self.prompt.history = []
         self.requested.clear()
         self.streams.clear()
+        self.cancelling.clear()
         self.streaming.update("")
         self.set_class(False, "-streaming")
         for event in samples:
@@ -216,6 +218,7 @@ class GeneratePane(Vertical):
         request = event.id
         self.requested.pop(request, None)
         self.streams.pop(request, None)
+        self.cancelling.discard(request)
         if not self.streams:
             self.streaming.update("")
             self.set_class(False, "-streaming")
@@ -227,6 +230,7 @@ class GeneratePane(Vertical):
         """The engine refused a completion asked for here (e.g. characters it never saw)."""
         self.requested.pop(request, None)
         self.streams.pop(request, None)
+        self.cancelling.discard(request)
         self.status.say(message, error=True)
 
     # -- keys -------------------------------------------------------------------
@@ -253,9 +257,11 @@ class GeneratePane(Vertical):
 
     def action_escape(self) -> None:
         """escape: cancel the completion streaming here, else give the keys back."""
-        if self.streams:
-            self.post_message(self.CancelRequested(next(reversed(self.streams))))
-        else:
+        live = [request for request in self.streams if request not in self.cancelling]
+        if live:
+            self.cancelling.add(live[-1])
+            self.post_message(self.CancelRequested(live[-1]))
+        else:  # a second escape need not wait for the engine to confirm the first
             self.screen.set_focus(None)
 
     def action_toggle_eval_only(self) -> None:

@@ -60,7 +60,8 @@ async def test_a_streaming_answer_shows_under_its_prompt(scripted) -> None:
 
 
 async def test_escape_just_after_a_completion_ended_is_quiet(scripted) -> None:
-    """The cancel that crossed the finished completion gets an error reply: no toast."""
+    """The cancel that crossed the finished completion gets an error reply: no toast; and
+    the next escape gives the keys back rather than cancelling again."""
     answers = {
         "sample": lambda c: [SampleTokenEvent(c["id"], " sat", 900.0, 0).to_dict()],
         "cancel_sample": lambda c: [
@@ -75,3 +76,5 @@ async def test_escape_just_after_a_completion_ended_is_quiet(scripted) -> None:
         await until(pilot, lambda: any(line.startswith("cancel:") for line in app.log_lines))
         await pilot.pause(0.2)
         assert not app.query("Toast") and app.handler_errors == 0
+        await pilot.press("escape")  # a second escape leaves, whatever the engine said
+        assert app.focused is None and len(scripted.commands("cancel_sample")) == 1
