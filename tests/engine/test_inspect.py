@@ -207,15 +207,19 @@ def test_long_prompt_is_cropped_to_the_context(
 def test_text_output_draws_bars_entropy_and_the_attention_matrix(
     run_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """The text table has a bar and percentage per stage, the entropy, and labelled rows."""
-    argv = ["inspect", "--run-dir", str(run_dir), "--prompt", "the cat", "--top", "4"]
+    """The text table has a bar and percentage per stage, marks the prompt's own next token,
+    prints the entropy, and draws the asked-for matrix with visibly labelled rows."""
+    argv = ["inspect", "--run-dir", str(run_dir), "--prompt", "the cat", "--top", "1000"]
     assert main([*argv, "--top-k", "2", "--attention", "0:1", "--position", "2"]) == 0
     out = capsys.readouterr().out
-    assert "entropy " in out and " bits" in out
-    table = out.split("attention, block 0 head 1")[0].strip().splitlines()[-4:]
-    assert all(line.count("%") == 4 and "█" in line for line in table[:1])
-    assert sum("◀ next in the prompt" in line for line in table) <= 1
-    assert "  3 ␣        " in out  # the matrix row of token 3, a space, labelled visibly
+    assert "entropy " in out and " bits at temperature 1 " in out
+    table, matrix = out.split("attention, block 0 head 1")
+    rows = [line for line in table.splitlines() if line.count("%") == 4]
+    assert len(rows) == load_model(run_dir)[1].vocab_size
+    assert "█" in rows[0]
+    marked = [line for line in rows if "◀ next in the prompt" in line]
+    assert len(marked) == 1 and marked[0].startswith("␣ ")
+    assert "\n  3 ␣        " in matrix  # the row of token 3, a space, labelled visibly
 
 
 @pytest.mark.parametrize(
