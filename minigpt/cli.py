@@ -1,4 +1,4 @@
-"""The `minigpt` command: train, sample and benchmark without a UI.
+"""The `minigpt` command: train, sample, inspect and benchmark without a UI.
 
 Every subcommand takes `--config F` and `--set section.key=value`. A problem
 the user can fix is printed as one line on stderr with exit code 2, never as
@@ -37,13 +37,15 @@ from minigpt.engine import Engine
 from minigpt.errors import CheckpointError, MiniGPTError
 from minigpt.events import CheckpointEvent, ErrorEvent, EvalEvent, Event, LogEvent, StepEvent
 from minigpt.follower import follow
+from minigpt.inspection import inspect_next
+from minigpt.inspection_text import inspection_json, inspection_text, parse_head
 from minigpt.model import Model
 from minigpt.options import add_config_args, overrides_with_data
 from minigpt.run import Run, load_corpus
 from minigpt.rundir import RunDir, RunLock, default_run_dir
 from minigpt.sampling import Completion
 from minigpt.status import run_status
-from minigpt.tokenizer import tokenizer_from_state
+from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from minigpt.train import Trainer, pick_device
 
 
@@ -213,8 +215,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    """Stream a completion from a checkpoint to stdout."""
+def _load_model(args: argparse.Namespace) -> tuple[Config, Tokenizer, Model, int]:
+    """A checkpoint's config (with --config's [sample], --set and the sample flags applied),
+    tokenizer, model on its device, and step."""
     ckpt = Path(args.ckpt) if args.ckpt else RunDir(args.run_dir).model_ckpt
     state = load_checkpoint(ckpt)
     config = config_from_dict(state["config"], source=str(ckpt))
@@ -234,6 +237,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
         reason = str(error).splitlines()[0]
         raise CheckpointError(f"{ckpt} does not fit its own config: {reason}") from None
     model.to(pick_device(config.train.device))
+    return config, tokenizer, model, int(state["step"])
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    """Stream a completion from a checkpoint to stdout."""
+    config, tokenizer, model, _ = _load_model(args)
     s = config.sample
     completion = Completion(model, tokenizer, s, seed=args.seed, use_cache=not args.no_kv_cache)
     if completion.prompt_cropped:
@@ -250,14 +259,33 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _sample_flags(args: argparse.Namespace) -> dict[str, object]:
-    """The [sample] keys given as flags."""
-    return {
-        "prompt": args.prompt,
-        "max_new_tokens": args.max_new_tokens,
-        "temperature": args.temperature,
-        "top_k": args.top_k,
-        "top_p": args.top_p,
-    }
+    """The [sample] keys given as flags (a command may lack some of them)."""
+    keys = ("prompt", "max_new_tokens", "temperature", "top_k", "top_p")
+    return {key: getattr(args, key, None) for key in keys}
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Print the odds of the next token at each step of generate, and optionally attention."""
+    config, tokenizer, model, step = _load_model(args)
+    c, s = config.model, config.sample
+    head = None if args.attention is None else parse_head(args.attention, c.num_blocks, c.num_heads)
+    result = inspect_next(
+        model,
+        tokenizer,
+        s.prompt,
+        step=step,
+        temperature=s.temperature,
+        top_k=s.top_k,
+        top_p=s.top_p,
+        position=args.position,
+        top=args.top,
+        attention=head is not None,
+    )
+    if args.json:
+        print(json.dumps(inspection_json(result, head), ensure_ascii=False))
+    else:
+        print(inspection_text(result, head))
+    return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -307,6 +335,18 @@ def _bench_text(result: dict[str, Any]) -> str:
     )
 
 
+def _add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
+    """--config, --set, which checkpoint, and the [sample] flags that apply to one prompt."""
+    add_config_args(parser, data=False)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run-dir", metavar="D", help="use D/model.ckpt")
+    source.add_argument("--ckpt", metavar="F", help="use this checkpoint file")
+    parser.add_argument("--prompt", metavar="T")
+    parser.add_argument("--temperature", type=float, metavar="T", help="0 = greedy")
+    parser.add_argument("--top-k", type=int, metavar="K", help="0 = off")
+    parser.add_argument("--top-p", type=float, metavar="P", help="1 = off")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="minigpt", description=__doc__.splitlines()[0])
@@ -344,18 +384,23 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     sample = commands.add_parser("sample", help="stream text from a checkpoint")
-    add_config_args(sample, data=False)
-    source = sample.add_mutually_exclusive_group(required=True)
-    source.add_argument("--run-dir", metavar="D", help="use D/model.ckpt")
-    source.add_argument("--ckpt", metavar="F", help="use this checkpoint file")
-    sample.add_argument("--prompt", metavar="T")
+    _add_checkpoint_args(sample)
     sample.add_argument("--max-new-tokens", type=int, metavar="N")
-    sample.add_argument("--temperature", type=float, metavar="T", help="0 = greedy")
-    sample.add_argument("--top-k", type=int, metavar="K", help="0 = off")
-    sample.add_argument("--top-p", type=float, metavar="P", help="1 = off")
     sample.add_argument("--seed", type=int, metavar="S", help="fixed seed for repeatable text")
     sample.add_argument("--no-kv-cache", action="store_true", help="recompute every step")
     sample.set_defaults(func=cmd_sample)
+
+    inspect = commands.add_parser("inspect", help="show the odds of the next token, step by step")
+    _add_checkpoint_args(inspect)
+    inspect.add_argument(
+        "--position", type=int, metavar="N", help="odds after prompt token N (default: the last)"
+    )
+    inspect.add_argument("--top", type=int, default=15, metavar="N", help="candidates to show")
+    inspect.add_argument(
+        "--attention", metavar="BLOCK:HEAD", help="also show one head's weights, or BLOCK:mean"
+    )
+    inspect.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
+    inspect.set_defaults(func=cmd_inspect)
 
     bench = commands.add_parser("bench", help="measure training speed")
     add_config_args(bench)

@@ -7,7 +7,8 @@ the lesson's `forward(x, y=None) -> (logits, loss)` does.
 Differences from the lesson's hand-written version, all for speed or for the
 behaviour of well-known small GPTs (GPT-2, nanoGPT):
 - the heads share one query/key/value projection and run through fused
-  `scaled_dot_product_attention` instead of one `Head` module per head;
+  `scaled_dot_product_attention` instead of one `Head` module per head (an
+  explicit path, which keeps the attention weights, serves inspection);
 - pre-norm blocks, no biases in the linear layers;
 - the output layer shares its weight with the token embedding (weight tying),
   weights start at N(0, 0.02) and residual projections at
@@ -93,9 +94,18 @@ class MultiHeadAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: torch.Tensor, cache: KVCache | None = None, block: int = 0
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None = None,
+        block: int = 0,
+        weights: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """(B, T, C) -> (B, T, C); with a cache, attend to the cached positions too."""
+        """(B, T, C) -> (B, T, C); with a cache, attend to the cached positions too.
+
+        Given a `weights` list, the attention is computed step by step, as the
+        lesson's `Head` does, and its weights (B, nh, T, T) are appended to it:
+        slower than the fused kernel, for looking inside an eval-mode model.
+        """
         B, T, C = x.shape
         nh, hs = self.num_heads, C // self.num_heads
         q, k, v = self.qkv(x).split(C, dim=2)
@@ -108,9 +118,17 @@ class MultiHeadAttention(nn.Module):
             # see every cached position, so it needs no mask at all.
             assert T == 1 or cache.length == 0, "prefill needs an empty cache"
             k, v = cache.append(block, k, v)  # (B, nh, T_past + T, hs)
-        y = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=T > 1
-        )  # (B, nh, T, hs)
+        if weights is None:
+            y = F.scaled_dot_product_attention(
+                q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=T > 1
+            )  # (B, nh, T, hs)
+        else:
+            assert cache is None and not self.training, "explicit attention is for eval, uncached"
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (B, nh, T, T)
+            future = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)  # (T, T)
+            att = F.softmax(att.masked_fill(future, float("-inf")), dim=-1)  # (B, nh, T, T)
+            weights.append(att)
+            y = att @ v  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.proj(y))
 
@@ -127,10 +145,14 @@ class Block(nn.Module):
         self.feed_forward = FeedForward(config)
 
     def forward(
-        self, x: torch.Tensor, cache: KVCache | None = None, block: int = 0
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None = None,
+        block: int = 0,
+        weights: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """(B, T, C) -> (B, T, C)."""
-        x = x + self.attention(self.ln1(x), cache, block)
+        """(B, T, C) -> (B, T, C); `weights` collects the attention weights (see attention)."""
+        x = x + self.attention(self.ln1(x), cache, block, weights)
         return x + self.feed_forward(self.ln2(x))
 
 
@@ -170,10 +192,15 @@ class Model(nn.Module):
         x: torch.Tensor,
         y: torch.Tensor | None = None,
         cache: KVCache | None = None,
+        attention: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Token ids (B, T) -> logits (B, T, vocab) and, given targets y (B, T), the loss."""
+        """Token ids (B, T) -> logits (B, T, vocab) and, given targets y (B, T), the loss.
+
+        Given an `attention` list (eval mode, no cache), each block appends its
+        attention weights (B, nh, T, T) to it, computed explicitly instead of fused.
+        """
         B, T = x.shape
-        logits = self.lm_head(self._hidden(x, cache))  # (B, T, vocab)
+        logits = self.lm_head(self._hidden(x, cache, attention))  # (B, T, vocab)
         if y is None:
             return logits, None
         loss = F.cross_entropy(logits.view(B * T, -1), y.view(B * T))
@@ -185,7 +212,12 @@ class Model(nn.Module):
         h = self._hidden(x).view(B * T, -1)  # (B*T, C)
         return linear_cross_entropy(h, self.lm_head.weight, y.view(B * T))
 
-    def _hidden(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def _hidden(
+        self,
+        x: torch.Tensor,
+        cache: KVCache | None = None,
+        attention: list[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Token ids (B, T) -> the final layer-normed vectors (B, T, C) the output layer reads."""
         T = x.size(1)
         start = cache.length if cache is not None else 0
@@ -195,7 +227,7 @@ class Model(nn.Module):
         positions = torch.arange(start, start + T, device=x.device)
         h = self.dropout(self.token_embedding(x) + self.position_embedding(positions))  # (B, T, C)
         for i, block in enumerate(self.blocks):
-            h = block(h, cache, i)
+            h = block(h, cache, i, attention)
         if cache is not None:
             cache.length += T
         return self.ln_final(h)
@@ -262,16 +294,26 @@ def sample_next(
     """Pick the next token (B, 1) from last-position logits (B, vocab)."""
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
-    logits = logits.float() / temperature
+    logits = keep_top_p(keep_top_k(logits.float() / temperature, top_k), top_p)
+    probs = F.softmax(logits, dim=-1)  # (B, vocab)
+    return torch.multinomial(probs, num_samples=1, generator=generator)
+
+
+def keep_top_k(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    """Logits (..., vocab) with all but the top_k largest set to -inf (0 = keep all)."""
     if top_k > 0 and top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1)
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]  # (..., 1)
         logits = logits.masked_fill(logits < kth, float("-inf"))
+    return logits
+
+
+def keep_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Logits (..., vocab) outside the nucleus (likeliest tokens first reaching top_p) at -inf."""
     if top_p < 1.0:
         sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
         sorted_probs = F.softmax(sorted_logits, dim=-1)
         # Drop a token when the tokens ranked above it already cover top_p;
         # the most likely token always stays.
         drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
-        logits = logits.masked_fill(torch.zeros_like(drop).scatter(1, order, drop), float("-inf"))
-    probs = F.softmax(logits, dim=-1)  # (B, vocab)
-    return torch.multinomial(probs, num_samples=1, generator=generator)
+        logits = logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
+    return logits

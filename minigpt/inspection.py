@@ -1,0 +1,186 @@
+"""Why the model says what it says: the odds of the next token, step by step.
+
+The lesson's `generate` picks a token in four steps: take the logits of the
+last position, divide them by the temperature, softmax, draw. `inspect_next`
+runs those steps on a prompt and keeps what each one produced, using the very
+filters `sample_next` uses (`keep_top_k`, `keep_top_p`), so the numbers are
+the ones generation draws from.
+
+Contract:
+- The model is put in eval mode for the forward pass (and restored), nothing
+  is learned and no random number is drawn; callers inspecting a training
+  model pass a copy of its weights.
+- A prompt longer than context_length is cropped to its last context_length
+  tokens (`cropped` says how many went); `position` indexes the tokens kept.
+- Each stage's full distribution sums to 1; `candidates` are its `top` rows,
+  ordered by the raw softmax, likeliest first. Temperature 0 is greedy: every
+  stage puts all its mass on the raw argmax, as `sample_next` does.
+- With attention=True, the weights of every block and head come from the
+  model's explicit attention path: [block][head][query][key], causal (zero
+  above the diagonal) with rows summing to 1.
+- Bad input (an empty prompt, text a char vocabulary lacks, settings out of
+  range) raises a MiniGPTError; nothing here imports a UI library.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from minigpt.errors import ConfigError, TokenizerError
+from minigpt.model import Model, keep_top_k, keep_top_p
+from minigpt.tokenizer import Tokenizer
+
+# Characters a terminal would show as nothing, or move the cursor for.
+VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible next token and its probability after each of generate's steps."""
+
+    token: str  # readable (see readable_token)
+    id: int
+    prob: float  # softmax of the raw logits
+    prob_temperature: float  # after dividing the logits by the temperature
+    prob_top_k: float  # then keeping the top_k likeliest, renormalised
+    prob_top_p: float  # then keeping the nucleus reaching top_p, renormalised: what is drawn from
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """The odds of the token after prompt_tokens[:position + 1], and how they came about."""
+
+    step: int  # the training step of the weights inspected
+    prompt_tokens: list[str]  # readable, after cropping
+    prompt_ids: list[int]
+    position: int  # 0 <= position < len(prompt_ids)
+    cropped: int  # tokens cut from the front of the prompt to fit the context
+    next_token: str | None  # the prompt's own token after position; None at the end
+    next_id: int | None
+    temperature: float
+    top_k: int
+    top_p: float
+    entropy_bits: float  # of the temperature-adjusted distribution
+    entropy_bits_raw: float  # of the raw softmax
+    candidates: list[Candidate]
+    attention: list[list[list[list[float]]]] | None  # [block][head][query][key]
+    attention_mean: list[list[list[float]]] | None  # [block][query][key], mean over heads
+
+
+def readable_token(data: bytes) -> str:
+    """A token's bytes as visible text: "␣" for a space, "↵" for a newline, "<0xE4>" for a
+    byte that is not (a whole) UTF-8 character, "<U+200B>" for other invisible characters."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    return "".join(_visible(c) for c in text)
+
+
+def _visible(c: str) -> str:
+    """One decoded character (or escaped byte) as something a terminal shows."""
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape's stand-in for an undecodable byte
+        return f"<0x{code - 0xDC00:02X}>"
+    if c in VISIBLE:
+        return VISIBLE[c]
+    if unicodedata.category(c)[0] in "CZ":  # control, format, separator: invisible
+        return f"<0x{code:02X}>" if code < 0x80 else f"<U+{code:04X}>"
+    return c
+
+
+def entropy_bits(probs: torch.Tensor) -> float:
+    """Entropy in bits of a distribution (vocab,); zero-probability tokens add nothing."""
+    return float(torch.special.entr(probs).sum()) / math.log(2)
+
+
+def stage_probs(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
+    """The distributions (4, vocab) of generate's steps for one position's logits (vocab,):
+    raw softmax, after temperature, after top-k, after top-p (what sample_next draws from)."""
+    logits = logits.float()
+    raw = F.softmax(logits, dim=-1)  # (vocab,)
+    if temperature == 0:  # greedy: sample_next takes the argmax, whatever top_k and top_p say
+        greedy = F.one_hot(logits.argmax(), logits.size(-1)).float()  # (vocab,)
+        return torch.stack([raw, greedy, greedy, greedy])
+    scaled = logits / temperature
+    after_k = keep_top_k(scaled, top_k)
+    after_p = keep_top_p(after_k, top_p)
+    return torch.stack([raw, *(F.softmax(s, dim=-1) for s in (scaled, after_k, after_p))])
+
+
+def _check_settings(temperature: float, top_k: int, top_p: float, top: int) -> None:
+    """Raise ConfigError for sampling settings generate would refuse."""
+    if not temperature >= 0:
+        raise ConfigError(f"temperature must be >= 0, got {temperature}")
+    if top_k < 0:
+        raise ConfigError(f"top_k must be >= 0 (0 = off), got {top_k}")
+    if not 0 < top_p <= 1:
+        raise ConfigError(f"top_p must be > 0 and <= 1 (1 = off), got {top_p}")
+    if top < 1:
+        raise ConfigError(f"top must be >= 1 (candidates to show), got {top}")
+
+
+@torch.no_grad()
+def inspect_next(
+    model: Model,
+    tokenizer: Tokenizer,
+    prompt: str,
+    *,
+    step: int = 0,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    position: int | None = None,
+    top: int = 15,
+    attention: bool = False,
+) -> Inspection:
+    """The next-token odds after the prompt's token at `position` (default: the last; negative
+    counts from the end), at each step of generate, and with attention=True every head's weights."""
+    _check_settings(temperature, top_k, top_p, top)
+    ids = tokenizer.encode(prompt)
+    if not ids:
+        raise TokenizerError("the prompt is empty; give it at least one character")
+    cropped = max(0, len(ids) - model.config.context_length)
+    ids = ids[cropped:]
+    T = len(ids)
+    if position is None:
+        position = T - 1
+    if not -T <= position < T:
+        raise ConfigError(f"position {position} is outside the prompt's {T} tokens (0..{T - 1})")
+    position %= T
+    x = torch.tensor([ids], dtype=torch.long, device=next(model.parameters()).device)  # (1, T)
+    weights: list[torch.Tensor] | None = [] if attention else None
+    was_training = model.training
+    model.eval()
+    try:
+        logits, _ = model(x, attention=weights)  # (1, T, vocab)
+    finally:
+        model.train(was_training)
+    probs = stage_probs(logits[0, position], temperature, top_k, top_p)  # (4, vocab)
+    order = torch.topk(probs[0], min(top, probs.size(-1))).indices  # (top,)
+    rows = probs[:, order].T.tolist()  # (top, 4)
+    names = [readable_token(tokenizer.token_bytes(i)) for i in ids]
+    following = position + 1 < T
+    att = None if weights is None else torch.cat(weights).float()  # (blocks, nh, T, T)
+    return Inspection(
+        step=step,
+        prompt_tokens=names,
+        prompt_ids=ids,
+        position=position,
+        cropped=cropped,
+        next_token=names[position + 1] if following else None,
+        next_id=ids[position + 1] if following else None,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        entropy_bits=entropy_bits(probs[1]),
+        entropy_bits_raw=entropy_bits(probs[0]),
+        candidates=[
+            Candidate(readable_token(tokenizer.token_bytes(i)), i, *row)
+            for i, row in zip(order.tolist(), rows, strict=True)
+        ],
+        attention=None if att is None else att.tolist(),
+        attention_mean=None if att is None else att.mean(dim=1).tolist(),
+    )
