@@ -18,6 +18,7 @@ training nor watched for `idle_timeout` seconds saves and exits by itself.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import queue
 import signal
@@ -52,6 +53,7 @@ from minigpt.events import (
     StepEvent,
 )
 from minigpt.history import History
+from minigpt.inspection import inspect_next
 from minigpt.protocol import PROTOCOL_VERSION, Command, ProtocolError, parse_command
 from minigpt.run import Run
 from minigpt.sampling import SampleQueue
@@ -469,6 +471,24 @@ class Engine:
         """Start a completion of the current weights with config's [sample] settings."""
         t = self.run.trainer
         self.samples.add(job_id, owner, t.model, t.corpus.tokenizer, config, seed, t.step)
+
+    def _cmd_inspect(self, peer: Peer, command: Command) -> None:
+        """The next-token odds for a prompt, from a copy of the current weights (no random
+        number drawn, nothing learned), to the asker only; settings default to [sample]."""
+        args = dict(command.args)
+        sample = self.run.config.sample
+        settings = {k: args.pop(k, getattr(sample, k)) for k in ("temperature", "top_k", "top_p")}
+        trainer = self.run.trainer
+        result = inspect_next(
+            copy.deepcopy(trainer.model),
+            trainer.corpus.tokenizer,
+            args.pop("prompt", sample.prompt),
+            step=trainer.step,
+            **settings,
+            **args,
+        )
+        result.id = command.id
+        self._reply(peer, result)
 
     def _cmd_cancel_sample(self, peer: Peer, command: Command) -> None:
         """Stop one of peer's streaming completions (the named one, else its newest)."""

@@ -29,7 +29,7 @@ class Event:
     """Base event: subclasses set `name` and add their fields."""
 
     name: ClassVar[str] = "event"
-    time: float = field(default_factory=time.time, kw_only=True)
+    time: float = field(default_factory=time.time, kw_only=True, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object for this event; non-finite floats become null."""
@@ -210,6 +210,42 @@ class HelloEvent(Event):
 
 
 @dataclass
+class Candidate:
+    """One possible next token and its probability after each of generate's steps."""
+
+    token: str  # readable: a space as "␣", a newline as "↵", a stray byte as "<0xE4>"
+    id: int | None
+    prob: float | None  # softmax of the raw logits
+    prob_temperature: float | None  # after dividing the logits by the temperature
+    prob_top_k: float | None  # then keeping the top_k likeliest, renormalised
+    prob_top_p: float | None  # then keeping the nucleus reaching top_p: what is drawn from
+
+
+@dataclass
+class InspectionEvent(Event):
+    """The odds of the token after prompt_tokens[:position + 1], and how they came about:
+    the answer to an `inspect` command (see minigpt/inspection.py)."""
+
+    name: ClassVar[str] = "inspection"
+    step: int | None  # the training step of the weights inspected
+    prompt_tokens: list[str]  # readable, after cropping
+    prompt_ids: list[int]
+    position: int | None  # 0 <= position < len(prompt_ids)
+    cropped: int | None  # tokens cut from the front of the prompt to fit the context
+    next_token: str | None  # the prompt's own token after position; None at its end
+    next_id: int | None
+    temperature: float | None
+    top_k: int | None
+    top_p: float | None
+    entropy_bits: float | None  # of the temperature-adjusted distribution
+    entropy_bits_raw: float | None  # of the raw softmax
+    candidates: list[Candidate]
+    attention: list[list[list[list[float]]]] | None  # [block][head][query][key]
+    attention_mean: list[list[list[float]]] | None  # [block][query][key], mean over heads
+    id: str | None = None  # the inspect command's
+
+
+@dataclass
 class UnknownEvent(Event):
     """An event this version does not know, or a line that is no event at all."""
 
@@ -232,6 +268,7 @@ EVENTS: dict[str, type[Event]] = {
         ConfigRejectedEvent,
         ErrorEvent,
         HelloEvent,
+        InspectionEvent,
     )
 }
 T = TypeVar("T")

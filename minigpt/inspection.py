@@ -26,50 +26,17 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from minigpt.errors import ConfigError, TokenizerError
+from minigpt.events import Candidate, InspectionEvent
 from minigpt.model import Model, keep_top_k, keep_top_p
 from minigpt.tokenizer import Tokenizer
 
 # Characters a terminal would show as nothing, or move the cursor for.
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One possible next token and its probability after each of generate's steps."""
-
-    token: str  # readable (see readable_token)
-    id: int
-    prob: float  # softmax of the raw logits
-    prob_temperature: float  # after dividing the logits by the temperature
-    prob_top_k: float  # then keeping the top_k likeliest, renormalised
-    prob_top_p: float  # then keeping the nucleus reaching top_p, renormalised: what is drawn from
-
-
-@dataclass(frozen=True)
-class Inspection:
-    """The odds of the token after prompt_tokens[:position + 1], and how they came about."""
-
-    step: int  # the training step of the weights inspected
-    prompt_tokens: list[str]  # readable, after cropping
-    prompt_ids: list[int]
-    position: int  # 0 <= position < len(prompt_ids)
-    cropped: int  # tokens cut from the front of the prompt to fit the context
-    next_token: str | None  # the prompt's own token after position; None at the end
-    next_id: int | None
-    temperature: float
-    top_k: int
-    top_p: float
-    entropy_bits: float  # of the temperature-adjusted distribution
-    entropy_bits_raw: float  # of the raw softmax
-    candidates: list[Candidate]
-    attention: list[list[list[list[float]]]] | None  # [block][head][query][key]
-    attention_mean: list[list[list[float]]] | None  # [block][query][key], mean over heads
 
 
 def readable_token(data: bytes) -> str:
@@ -135,7 +102,7 @@ def inspect_next(
     position: int | None = None,
     top: int = 15,
     attention: bool = False,
-) -> Inspection:
+) -> InspectionEvent:
     """The next-token odds after the prompt's token at `position` (default: the last; negative
     counts from the end), at each step of generate, and with attention=True every head's weights."""
     _check_settings(temperature, top_k, top_p, top)
@@ -164,7 +131,7 @@ def inspect_next(
     names = [readable_token(tokenizer.token_bytes(i)) for i in ids]
     following = position + 1 < T
     att = None if weights is None else torch.cat(weights).float()  # (blocks, nh, T, T)
-    return Inspection(
+    return InspectionEvent(
         step=step,
         prompt_tokens=names,
         prompt_ids=ids,

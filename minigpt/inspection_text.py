@@ -1,4 +1,4 @@
-"""An Inspection as `minigpt inspect` prints it: one JSON object, or text for people.
+"""An InspectionEvent as `minigpt inspect` prints it: one JSON object, or text for people.
 
 The text is a table of candidates with a bar and a percentage for each of
 generate's steps (raw softmax, temperature, top-k, top-p), the entropy, and
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from minigpt.errors import ConfigError
-from minigpt.inspection import Inspection
+from minigpt.events import InspectionEvent
 
 BAR_WIDTH = 10  # characters of a full (100%) bar
 EIGHTHS = " ▏▎▍▌▋▊▉"  # a bar's last character, in eighths of a character
@@ -35,13 +35,13 @@ def parse_head(text: str, blocks: int, heads: int) -> tuple[int, int | None]:
     return b, h
 
 
-def attention_matrix(result: Inspection, block: int, head: int | None) -> list[list[float]]:
+def attention_matrix(result: InspectionEvent, block: int, head: int | None) -> list[list[float]]:
     """One block's attention weights [query][key]: one head's, or their mean (head None)."""
     assert result.attention is not None and result.attention_mean is not None, "no attention"
     return result.attention_mean[block] if head is None else result.attention[block][head]
 
 
-def inspection_json(result: Inspection, head: tuple[int, int | None] | None) -> dict[str, Any]:
+def inspection_json(result: InspectionEvent, head: tuple[int, int | None] | None) -> dict[str, Any]:
     """The JSON object `minigpt inspect --json` prints, with the (block, head) asked for."""
     attention = None
     if head is not None:
@@ -76,7 +76,7 @@ def label(token: str) -> str:
     return token if len(token) <= LABEL_WIDTH else token[: LABEL_WIDTH - 1] + "…"
 
 
-def inspection_text(result: Inspection, head: tuple[int, int | None] | None) -> str:
+def inspection_text(result: InspectionEvent, head: tuple[int, int | None] | None) -> str:
     """The candidates table, the entropy and, for a (block, head), its attention matrix."""
     r = result
     shown = "".join(r.prompt_tokens[: r.position + 1])
@@ -102,7 +102,7 @@ def inspection_text(result: Inspection, head: tuple[int, int | None] | None) -> 
     return "\n".join(lines)
 
 
-def _matrix_lines(result: Inspection, block: int, head: int | None) -> list[str]:
+def _matrix_lines(result: InspectionEvent, block: int, head: int | None) -> list[str]:
     """One attention matrix in shades: a row per query token, a column per key token."""
     weights = attention_matrix(result, block, head)
     which = "mean of heads" if head is None else f"head {head}"

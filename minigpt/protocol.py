@@ -37,6 +37,15 @@ COMMANDS: dict[str, dict[str, tuple[type, ...]]] = {
         "seed": (int,),
     },
     "cancel_sample": {"sample_id": (str,)},
+    "inspect": {
+        "prompt": (str,),
+        "temperature": _NUMBER,
+        "top_k": (int,),
+        "top_p": _NUMBER,
+        "position": (int,),
+        "top": (int,),
+        "attention": (bool,),
+    },
     "set": {"values": (dict,), "toml": (str,), "restart": (bool,)},
     "shutdown": {"save": (bool,)},
 }

@@ -21,6 +21,7 @@ from minigpt.errors import EngineError
 from minigpt.events import (
     ErrorEvent,
     Event,
+    InspectionEvent,
     SampleDoneEvent,
     SampleTokenEvent,
     StateEvent,
@@ -122,7 +123,7 @@ def test_restart_keys_are_refused_until_restart_is_asked(spawn, tmp_path: Path) 
 
 
 def test_sampling_streams_and_never_changes_training(spawn, tmp_path: Path) -> None:
-    """A run that serves samples has exactly the losses of one that does not."""
+    """A run that serves samples and inspections has exactly the losses of one that does not."""
     plain = spawn(tmp_path / "plain", "--set", "train.max_iters=40")
     plain.send("start")
     plain.wait_for(in_state("finished"))
@@ -136,6 +137,7 @@ def test_sampling_streams_and_never_changes_training(spawn, tmp_path: Path) -> N
         )
         if isinstance(event, StepEvent):
             sampled.send("sample", prompt="the", max_new_tokens=15)
+            sampled.send("inspect", prompt="the cat", attention=True)
         elif isinstance(event, SampleTokenEvent) and event.id == "early":
             pieces.append(event.text)
         elif isinstance(event, SampleDoneEvent) and event.id == "early":
@@ -153,6 +155,23 @@ def test_sampling_streams_and_never_changes_training(spawn, tmp_path: Path) -> N
 
     assert len(losses("plain")) == 40
     assert losses("sampled") == losses("plain")
+
+
+def test_inspect_answers_its_asker_with_the_odds(spawn, tmp_path: Path) -> None:
+    """inspect gets an inspection for its asker alone, at the engine's [sample] settings
+    unless given; a prompt the vocabulary lacks gets an error naming it."""
+    client = spawn(tmp_path / "run", "--set", "sample.temperature=0.5")
+    other = Client.connect(tmp_path / "run")
+    client.send("inspect", prompt="the cat", top_k=3, top=5, id="look")
+    answer = client.wait_for(InspectionEvent)
+    assert answer.id == "look" and answer.step == 0 and answer.prompt_tokens[-1] == "t"
+    assert answer.temperature == 0.5 and answer.top_k == 3 and len(answer.candidates) == 5
+    assert sum(c.prob_top_k > 0 for c in answer.candidates) == 3
+    client.send("inspect", prompt="the dog", id="bad")
+    error = client.wait_for(ErrorEvent)
+    assert error.id == "bad" and "'d', 'g'" in error.message
+    assert other.next_event(0.5) is None  # neither reached the other client
+    other.close()
 
 
 def test_each_eval_samples_the_prompt_at_a_fixed_seed(spawn, tmp_path: Path) -> None:
