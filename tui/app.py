@@ -32,6 +32,7 @@ from minigpt.events import (
     EvalEvent,
     Event,
     HelloEvent,
+    InspectionEvent,
     LogEvent,
     ModelFacts,
     SampleDoneEvent,
@@ -45,6 +46,7 @@ from tui.charts import LearningRateChart, LossChart
 from tui.compare import CompareScreen, other_runs, val_curve
 from tui.config_pane import ConfigPane
 from tui.generate import GeneratePane
+from tui.inspect_pane import InspectPane
 from tui.link import EngineLink
 from tui.messages import EngineLost, EngineReady, EngineStatus, EventsWaiting
 from tui.screens import HelpScreen, QuitScreen, RestartScreen, SaveConfigScreen
@@ -58,6 +60,7 @@ PANE_KEYS = [
     ("escape", "cancel the completion streaming; else leave the prompt"),
     *((b.key, f"{b.description} (in the Generate pane)") for b in GeneratePane.BINDINGS if b.show),  # type: ignore[union-attr]
     *((b.key, f"{b.description} (in the Config editor)") for b in ConfigPane.BINDINGS if b.show),  # type: ignore[union-attr]
+    *((b.key, f"{b.description} (in the Inspect pane)") for b in InspectPane.BINDINGS),  # type: ignore[union-attr]
     ("escape", "leave the Config editor"),
 ]
 ENGINE_COMMANDS = {"toggle_training", "save", "evaluate"}
@@ -81,6 +84,7 @@ class MiniGPTApp(App[None]):
         Binding("s", "save", "Save"),
         Binding("e", "evaluate", "Eval"),
         Binding("g", "focus_prompt", "Prompt"),
+        Binding("i", "inspect", "Inspect"),
         Binding("c", "show_tab('config')", "Config"),
         Binding("l", "show_tab('log')", "Log"),
         Binding("y", "toggle_log_scale", "Log y"),
@@ -116,6 +120,8 @@ class MiniGPTApp(App[None]):
         with TabbedContent(id="tabs"):
             with TabPane("Generate", id="generate"):
                 yield GeneratePane()
+            with TabPane("Inspect", id="inspect"):
+                yield InspectPane()
             with TabPane("Config", id="config"):
                 yield ConfigPane()
             with TabPane("Log", id="log"):
@@ -130,6 +136,7 @@ class MiniGPTApp(App[None]):
         self.stats_panel = self.query_one(StatsPanel)
         self.generate_pane = self.query_one(GeneratePane)
         self.config_pane = self.query_one(ConfigPane)
+        self.inspect_pane = self.query_one(InspectPane)
         self.log_view = self.query_one("#log-view", RichLog)
         self.sub_title = f"{self.link.run_dir} · connecting"
         self.stats_panel.border_title = CONNECTING
@@ -310,8 +317,9 @@ class MiniGPTApp(App[None]):
 
     @apply_event.register
     def apply_eval(self, event: EvalEvent) -> None:
-        """An evaluation: charted and logged."""
+        """An evaluation: charted and logged (and the Inspect bars refreshed when following)."""
         self.chart_eval(event)
+        self.inspect_pane.eval_happened()
         self.log_line(
             f"step {number(event.step, ',')}: train loss {number(event.train_loss, '.4f')}, "
             f"val loss {number(event.val_loss, '.4f')}"
@@ -375,6 +383,8 @@ class MiniGPTApp(App[None]):
         elif cmd == "sample":
             self.log_line(f"sample not made: {event.message}")
             self.generate_pane.failed(event.id or "", event.message)
+        elif cmd == "inspect":
+            self.inspect_pane.status.say(event.message, error=True)
         elif cmd == "cancel_sample":  # it had finished on its way: nothing to say
             self.log_line(f"cancel: {event.message}")
         else:
@@ -400,6 +410,12 @@ class MiniGPTApp(App[None]):
         self.requests.pop(event.id, None)
         self.generate_pane.finish(event)
         self.update_talking()
+
+    @apply_event.register
+    def apply_inspection(self, event: InspectionEvent) -> None:
+        """The odds asked for from the Inspect pane."""
+        self.requests.pop(event.id or "", None)
+        self.inspect_pane.show(event)
 
     @apply_event.register
     def apply_unknown(self, event: UnknownEvent) -> None:
@@ -461,6 +477,29 @@ class MiniGPTApp(App[None]):
         """g: go to the prompt."""
         self.query_one(TabbedContent).active = "generate"
         self.query_one("#prompt", Input).focus()
+
+    def action_inspect(self) -> None:
+        """i: the odds of the next token for the prompt being typed, else after the last
+        completion's prompt (its first generated token marked); left/right move along it."""
+        pane = self.generate_pane
+        settings = {key: pane.controls[key].value for key in ("temperature", "top_k", "top_p")}
+        text, position = pane.prompt.value, None
+        if not text and pane.finished:
+            last = pane.finished[-1]
+            text = last.prompt + last.text
+            running = self.config_pane.running
+            context = running.model.context_length if running else 1
+            position = -min(last.tokens + 1, context) if last.tokens else None
+        self.query_one(TabbedContent).active = "inspect"
+        self.inspect_pane.focus()
+        self.inspect_pane.inspect(text, position, settings)
+
+    @on(InspectPane.Requested)
+    def ask_for_odds(self, message: InspectPane.Requested) -> None:
+        """Send the Inspect pane's question to the engine."""
+        where = {} if message.position is None else {"position": message.position}
+        if self.request("inspect", prompt=message.prompt, **where, **message.settings) is None:
+            self.inspect_pane.status.say("No engine to ask.", error=True)
 
     def action_show_tab(self, tab: str) -> None:
         """c / l: show the Config tab (and edit) or the Log tab."""
@@ -542,12 +581,15 @@ class MiniGPTApp(App[None]):
 
     @on(events.DescendantFocus)
     @on(events.DescendantBlur)
+    @on(TabbedContent.TabActivated)
     def update_talking(self) -> None:
-        """While the prompt has the keys or a completion streams, the Generate pane gets room."""
+        """While the prompt has the keys, a completion streams or the Inspect pane is open,
+        the tabs get the room."""
         if not self.screen_stack:  # focus leaves as the app closes
             return
         pane = self.generate_pane
-        talking = self.focused is pane.prompt or bool(pane.streams)
+        inspecting = self.query_one(TabbedContent).active == "inspect"
+        talking = self.focused is pane.prompt or bool(pane.streams) or inspecting
         self.screen.set_class(talking, "-talking")
 
     # -- config changes -----------------------------------------------------------

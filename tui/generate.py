@@ -48,6 +48,7 @@ class Completed:
     note: str
     step: int | None
     at_eval: bool
+    tokens: int  # generated, after the prompt
 
 
 def describe(event: SampleDoneEvent) -> str:
@@ -321,6 +322,7 @@ class GeneratePane(Vertical):
             note=describe(event),
             step=event.step,
             at_eval=event.at_eval,
+            tokens=event.tokens if event.tokens and event.tokens > 0 else 0,
         )
         self.finished.append(entry)
         return entry

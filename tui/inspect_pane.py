@@ -1,0 +1,166 @@
+"""The Inspect pane: why the model says what it says, one next token at a time.
+
+The lesson's generate takes the logits of the last position, divides them by
+the temperature, applies softmax and draws. This pane shows the likeliest next
+tokens as bars at each of those steps (the raw softmax, after the temperature,
+after top-k, after top-p: what is drawn from), with the entropy in bits, for
+the text the app hands it: the prompt being typed, or the last completion, where
+left/right move along its tokens and the token that came next is marked. Its
+controls change the bars at once (the engine answers from the current weights,
+nothing is retrained); with "follow training" on, the bars refresh at each eval.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Label, Static
+
+from minigpt.display import number
+from minigpt.events import InspectionEvent
+from tui.status_line import StatusLine
+
+STAGES = [("prob", "softmax"), ("prob_temperature", "temp"), ("prob_top_k", "top-k")]
+STAGES.append(("prob_top_p", "top-p: drawn from"))
+BAR_WIDTH = 7
+TOKEN_WIDTH = 8
+CONTROLS = [("temperature", "temp"), ("top_k", "top-k"), ("top_p", "top-p")]
+
+
+def bar(fraction: float | None) -> Text:
+    """A probability as a bar of eighth blocks and a percentage; "cut" when filtered out."""
+    if fraction is None or fraction <= 0:
+        return Text(f"{'cut':>{BAR_WIDTH + 6}}", style="dim")
+    eighths = round(max(0.0, min(1.0, fraction)) * BAR_WIDTH * 8)
+    blocks = "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+    return Text(f"{blocks:<{BAR_WIDTH}}{100 * fraction:5.1f}%")
+
+
+class InspectPane(Vertical, can_focus=True):
+    """Candidates as bars at each of generate's steps, for one position of a text."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "move(-1)", "Earlier token"),
+        Binding("right", "move(1)", "Later token"),
+        Binding("f", "toggle_follow", "Follow training"),
+    ]
+
+    class Requested(Message):
+        """The pane wants the odds for this text at this position with these settings."""
+
+        def __init__(self, prompt: str, position: int | None, settings: dict[str, Any]) -> None:
+            """Carry the inspect command's arguments."""
+            super().__init__()
+            self.prompt = prompt
+            self.position = position
+            self.settings = settings
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Make the parts up front, so updates work at any moment."""
+        super().__init__(**kwargs)
+        self.tokens = Static(id="inspect-tokens")
+        self.controls = {key: Input(id=f"inspect-{key}", compact=True) for key, _ in CONTROLS}
+        self.bars = Static(id="inspect-bars")
+        self.status = StatusLine(id="inspect-status")
+        self.text = ""
+        self.position: int | None = None  # None: the last token (or the prompt's end)
+        self.length = 0  # tokens in the last answer
+        self.follow = False
+        self.shown: InspectionEvent | None = None
+
+    def compose(self) -> ComposeResult:
+        """The text's tokens, the controls, the bars."""
+        yield self.tokens
+        with Horizontal(id="inspect-controls"):
+            for key, label in CONTROLS:
+                yield Label(label)
+                yield self.controls[key]
+        yield self.bars
+        yield self.status
+
+    def inspect(self, text: str, position: int | None, settings: dict[str, Any]) -> None:
+        """Look at this text from `position`, starting from these control values."""
+        self.text, self.position = text, position
+        for key, _ in CONTROLS:
+            with self.controls[key].prevent(Input.Changed):
+                self.controls[key].value = str(settings.get(key, ""))
+        self.request()
+
+    def request(self) -> None:
+        """Ask for the odds with the controls as they are (a wrong one is named instead)."""
+        if not self.text:
+            self.status.say("Type a prompt in the Generate pane (g), or sample one, first.")
+            return
+        settings: dict[str, Any] = {}
+        for key, _ in CONTROLS:
+            raw = self.controls[key].value.strip()
+            try:
+                settings[key] = int(raw) if key == "top_k" else float(raw)
+            except ValueError:
+                self.status.say(f"{key}: expected a number, got {raw!r}", error=True)
+                return
+        self.status.say("")
+        self.post_message(self.Requested(self.text, self.position, settings))
+
+    def show(self, event: InspectionEvent) -> None:
+        """Draw an answer: the tokens with the position marked, the entropy, the bars."""
+        self.shown = event
+        self.length = len(event.prompt_tokens)
+        self.position = event.position
+        tokens = Text()
+        for index, token in enumerate(event.prompt_tokens[-40:], max(0, self.length - 40)):
+            style = "reverse" if index == event.position else ""
+            tokens.append(token, style=style).append(" ")
+        self.tokens.update(tokens)
+        entropy = number(event.entropy_bits, ".2f")
+        self.border_title = (
+            f"next token after position {number(event.position, 'd')} · "
+            f"step {number(event.step, ',')} weights · entropy {entropy} bits "
+            f"(raw {number(event.entropy_bits_raw, '.2f')})"
+            f"{' · following training' if self.follow else ''}"
+        )
+        header = Text(f"{'token':<{TOKEN_WIDTH}} ", style="bold")
+        for _, title in STAGES:
+            header.append(f"{title[: BAR_WIDTH + 6]:<{BAR_WIDTH + 6}} ", style="bold")
+        rows = [header]
+        for candidate in event.candidates:
+            row = Text(f"{candidate.token[:TOKEN_WIDTH]:<{TOKEN_WIDTH}} ")
+            for field, _ in STAGES:
+                row.append_text(bar(getattr(candidate, field))).append(" ")
+            if candidate.id is not None and candidate.id == event.next_id:
+                row.append("◀ came next", style="bold")
+            rows.append(row)
+        self.bars.update(Text("\n").join(rows))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        """A control changed: the bars follow at once."""
+        event.stop()
+        self.request()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter in a control gives the keys back to the pane."""
+        event.stop()
+        self.focus()
+
+    def action_move(self, offset: int) -> None:
+        """left / right: the odds after an earlier or later token of the text."""
+        if self.length:
+            self.position = max(0, min(self.length - 1, (self.position or 0) + offset))
+            self.request()
+
+    def action_toggle_follow(self) -> None:
+        """f: refresh at each eval, to watch the distribution sharpen as the loss falls."""
+        self.follow = not self.follow
+        self.status.say("Following training: the bars refresh at each eval." if self.follow else "")
+        if self.shown is not None:
+            self.show(self.shown)
+
+    def eval_happened(self) -> None:
+        """An eval finished: with follow on, ask again from the new weights."""
+        if self.follow:
+            self.request()
