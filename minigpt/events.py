@@ -67,6 +67,8 @@ class StepEvent(Event):
     tokens_per_sec: float | None
     ms_per_step: float | None
     elapsed: float | None  # seconds spent training this run so far, across resumes
+    grad_norm: float | None = None  # total gradient norm before clipping (None: no clipping)
+    clipped: bool | None = None  # whether grad_norm exceeded train.grad_clip
 
 
 @dataclass
