@@ -319,6 +319,7 @@ class Engine:
                 train_seconds=history.train_seconds,
                 samples=list(history.samples),
                 skipped=history.notes,
+                alerts=history.alerts,
             ),
         )
 

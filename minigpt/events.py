@@ -67,6 +67,8 @@ class StepEvent(Event):
     tokens_per_sec: float | None
     ms_per_step: float | None
     elapsed: float | None  # seconds spent training this run so far, across resumes
+    grad_norm: float | None = None  # total gradient norm before clipping (None: no clipping)
+    clipped: bool | None = None  # whether grad_norm exceeded train.grad_clip
 
 
 @dataclass
@@ -78,6 +80,23 @@ class EvalEvent(Event):
     train_loss: float | None
     val_loss: float | None
     best_val_loss: float | None
+    # Training health (None from engines that predate it): see health.py.
+    train_bpb: float | None = None  # bits per byte of text: comparable across tokenizers
+    val_bpb: float | None = None
+    tokens_seen: int | None = None  # training tokens read so far, across resumes
+    epochs: float | None = None  # tokens_seen / tokens in the train split
+    update_ratio: list[float] | None = None  # per block: std(last update) / std(weights)
+    weight_norm: list[float] | None = None  # per block: L2 norm of its weight matrices
+
+
+@dataclass
+class AlertEvent(Event):
+    """Training looks unhealthy: kind is init_loss, overfitting, grad_spike or too_high_lr."""
+
+    name: ClassVar[str] = "alert"
+    kind: str
+    step: int | None
+    message: str  # what it means and what to try, in plain words
 
 
 @dataclass
@@ -192,6 +211,7 @@ class HelloHistory:
     train_seconds: float | None
     samples: list[SampleDoneEvent]
     skipped: list[str] = field(default_factory=list)  # what could not be read, a line per file
+    alerts: list[AlertEvent] = field(default_factory=list)
 
 
 @dataclass
@@ -259,6 +279,7 @@ EVENTS: dict[str, type[Event]] = {
     for cls in (
         StepEvent,
         EvalEvent,
+        AlertEvent,
         CheckpointEvent,
         LogEvent,
         StateEvent,

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from minigpt.events import (
+    AlertEvent,
     CheckpointEvent,
     ConfigAppliedEvent,
     EvalEvent,
@@ -25,16 +26,23 @@ from minigpt.events import (
 from minigpt.journal import read_lines
 from minigpt.rundir import RunDir
 
-STEPPED = (StepEvent, EvalEvent, ConfigAppliedEvent, CheckpointEvent)  # useless without a step
+STEPPED = (
+    StepEvent,
+    EvalEvent,
+    ConfigAppliedEvent,
+    CheckpointEvent,
+    AlertEvent,
+)  # useless without a step
 RECENT_SAMPLES = 100  # the latest completions kept (samples.jsonl keeps them all)
 
 
 @dataclass
 class History:
-    """Step losses, evaluations, config changes, checkpoints and completions, in order."""
+    """Step losses, evaluations, alerts, config changes, checkpoints and completions, in order."""
 
     steps: list[tuple[int, float | None, float | None]] = field(default_factory=list)
     evals: list[EvalEvent] = field(default_factory=list)
+    alerts: list[AlertEvent] = field(default_factory=list)
     config_changes: list[ConfigAppliedEvent] = field(default_factory=list)
     last_checkpoint: CheckpointEvent | None = None
     train_seconds: float = 0.0  # training time so far, across resumes
@@ -71,6 +79,8 @@ class History:
                 self.train_seconds = event.elapsed
         elif isinstance(event, EvalEvent):
             self.evals.append(event)
+        elif isinstance(event, AlertEvent):
+            self.alerts.append(event)
         elif isinstance(event, ConfigAppliedEvent):
             self.config_changes.append(event)
         elif isinstance(event, CheckpointEvent):

@@ -20,12 +20,21 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from minigpt.alerts import Alerts
 from minigpt.batches import Corpus, prepare_data
 from minigpt.checkpoint import load_checkpoint, save_checkpoint
 from minigpt.config import Config, config_from_dict, config_to_dict, restart_keys
 from minigpt.distributed import Cluster
 from minigpt.errors import CheckpointError
-from minigpt.events import CheckpointEvent, ErrorEvent, EvalEvent, Event, LogEvent
+from minigpt.events import (
+    CheckpointEvent,
+    ErrorEvent,
+    EvalEvent,
+    Event,
+    LogEvent,
+    StepEvent,
+)
+from minigpt.health import bits_per_byte, block_health, tokens_per_byte
 from minigpt.rundir import RunDir
 from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from minigpt.train import Trainer
@@ -47,6 +56,8 @@ class Run:
         self.last_eval_step: int | None = None
         self.saved_step: int | None = None  # step of the latest model.ckpt
         self.on_eval: Callable[[EvalEvent], None] = _ignore  # called with the weights evaluated
+        self.alerts = Alerts(trainer.corpus.tokenizer.vocab_size)
+        self.tokens_per_byte: dict[str, float] = {}  # per split, counted at the first eval
         run_dir.on_notice = lambda level, message: self.trainer.on_log(LogEvent(level, message))
 
     @classmethod
@@ -116,13 +127,13 @@ class Run:
         """One optimizer step, with the evaluations and checkpoints that fall due."""
         events: list[Event] = []
         if self.last_eval_step is None:
-            events.append(self.evaluate())  # the loss before any training
+            events += self._watched(self.evaluate())  # the loss before any training
         step_event = self.trainer.train_step()
         self.run_dir.append(step_event)
-        events.append(step_event)
+        events += self._watched(step_event)
         step, train = self.trainer.step, self.config.train
         if step % train.eval_interval == 0 or step == train.max_iters:
-            events.append(self.evaluate())
+            events += self._watched(self.evaluate())
         if step % train.checkpoint_interval == 0 or step == train.max_iters:
             try:
                 events.append(self.save())
@@ -130,17 +141,39 @@ class Run:
                 events.append(ErrorEvent(str(error)))
         return events
 
+    def _watched(self, event: StepEvent | EvalEvent) -> list[Event]:
+        """The event, then the alerts it raises (recorded in metrics.jsonl after it)."""
+        alerts = self.alerts.feed(event)
+        for alert in alerts:
+            self.run_dir.append(alert)
+        return [event, *alerts]
+
     def evaluate(self) -> EvalEvent:
-        """Run estimate_loss now; a new best val loss also writes best.ckpt."""
-        losses = self.trainer.estimate_loss()
-        improved = losses["val"] < self.trainer.best_val_loss
+        """Run estimate_loss now, with the health figures; a new best val loss also
+        writes best.ckpt."""
+        t = self.trainer
+        losses = t.estimate_loss()
+        improved = losses["val"] < t.best_val_loss
         if improved:
-            self.trainer.best_val_loss = losses["val"]
+            t.best_val_loss = losses["val"]
+        if not self.tokens_per_byte:
+            corpus = t.corpus
+            self.tokens_per_byte = {
+                split: tokens_per_byte(corpus.tokenizer, ids)
+                for split, ids in (("train", corpus.train), ("val", corpus.val))
+            }
+        ratios, norms = block_health(t.model.blocks, t.optimizer)
         event = EvalEvent(
-            step=self.trainer.step,
+            step=t.step,
             train_loss=losses["train"],
             val_loss=losses["val"],
-            best_val_loss=self.trainer.best_val_loss,
+            best_val_loss=t.best_val_loss,
+            train_bpb=bits_per_byte(losses["train"], self.tokens_per_byte["train"]),
+            val_bpb=bits_per_byte(losses["val"], self.tokens_per_byte["val"]),
+            tokens_seen=t.tokens_seen,
+            epochs=t.tokens_seen / len(t.corpus.train),
+            update_ratio=ratios,
+            weight_norm=norms,
         )
         self.run_dir.append(event)
         self.on_eval(event)

@@ -126,6 +126,7 @@ class Trainer:
         self.step = 0
         self.best_val_loss = math.inf
         self.elapsed = 0.0
+        self.tokens_seen = 0  # training tokens read, across resumes and batch size changes
 
     def _batch_seed(self, step: int) -> int:
         """The batch generator's seed: train.seed for a single process and for rank 0
@@ -198,27 +199,35 @@ class Trainer:
         lr = self.lr
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        total = 0.0
+        losses = []
         for micro_step in range(t.grad_accum_steps):
             x, y = self.batch("train")
             with no_sync(self.replicas, last=micro_step == t.grad_accum_steps - 1):
                 loss = self._loss(x, y, training=True) / t.grad_accum_steps
                 self.scaler.scale(loss).backward()
-            total += loss.item()
+            losses.append(loss.detach())
+        norm = None
+        if t.grad_clip > 0:  # clipping only queues work: its norm is read with the losses
+            self.scaler.unscale_(self.optimizer)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+        # One host sync per step reads the losses and the norm together (on a GPU, each
+        # .item() would wait for the device; the norm is the one nanoGPT prints).
+        *parts, grad_norm = torch.stack([*losses, losses[0] if norm is None else norm]).tolist()
+        total = sum(parts, 0.0)
         if self.cluster:
             total = self.cluster.mean(total, self.device)  # every rank sees the same number
         if not math.isfinite(total):
             self.optimizer.zero_grad(set_to_none=True)  # the weights stay as they were
+            if norm is not None:
+                self.scaler.update()  # close this step's unscale_, as a skipped step would
             raise DivergedError(
                 f"the loss became {total} at step {self.step + 1} (learning rate {lr:.3g})"
             )
-        if t.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
+        self.tokens_seen += self.tokens_per_step
         seconds = time.perf_counter() - started
         self.elapsed += seconds
         return StepEvent(
@@ -228,6 +237,8 @@ class Trainer:
             tokens_per_sec=self.tokens_per_step / seconds,
             ms_per_step=seconds * 1000,
             elapsed=self.elapsed,
+            grad_norm=None if norm is None else grad_norm,
+            clipped=None if norm is None else grad_norm > t.grad_clip,
         )
 
     def batch(
@@ -288,6 +299,7 @@ class Trainer:
             "step": self.step,
             "best_val_loss": self.best_val_loss,
             "elapsed": self.elapsed,
+            "tokens_seen": self.tokens_seen,
             "rng": rng,
         }
 
@@ -299,6 +311,7 @@ class Trainer:
         self.step = state["step"]
         self.best_val_loss = state["best_val_loss"]
         self.elapsed = state.get("elapsed", 0.0)
+        self.tokens_seen = state.get("tokens_seen", self.step * self.tokens_per_step)
         torch.set_rng_state(state["rng"]["torch"])
         self.batch_generator.set_state(state["rng"]["batches"])
         if "cuda" in state["rng"] and torch.cuda.is_available():

@@ -1,0 +1,82 @@
+"""Training health: the figures an eval reports beyond its two losses.
+
+Contract:
+- `tokens_per_byte(tokenizer, ids)` is a split's tokens per UTF-8 byte of the text they
+  spell, counted once from the ids (sampled evenly on corpora over SAMPLE_TOKENS tokens).
+  Loss in nats per token / ln 2 x tokens per byte = bits per byte, a figure that compares
+  runs across tokenizers (1.0 for the char tokenizer on ASCII text).
+- `block_health(model, optimizer)` gives, per transformer block, the std of the last AdamW
+  update of its weight matrices over the std of those weights (Karpathy's makemore
+  diagnostic: near 1e-3 is healthy, far above means the learning rate is too high, far
+  below that the block barely learns) and their L2 norm. The update is rebuilt from the
+  optimizer's moments, so training keeps no copies and pays nothing between evals.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from minigpt.tokenizer import Tokenizer
+
+SAMPLE_TOKENS = 1 << 25  # ids counted per split at most (32M: a second or so)
+CHUNK_TOKENS = 1 << 20  # ids counted at a time, so a mapped token file is never copied whole
+
+
+def tokens_per_byte(tokenizer: Tokenizer, ids: torch.Tensor) -> float:
+    """Tokens per byte of text in `ids` (1-D); evenly spaced chunks of a long split."""
+    starts = range(0, len(ids), CHUNK_TOKENS)
+    if len(starts) * CHUNK_TOKENS > SAMPLE_TOKENS:
+        starts = starts[:: -(-len(starts) * CHUNK_TOKENS // SAMPLE_TOKENS)]
+    counts = np.zeros(tokenizer.vocab_size, dtype=np.int64)  # (V,) occurrences of each id
+    for start in starts:
+        chunk = ids[start : start + CHUNK_TOKENS].numpy().astype(np.int64)
+        counts += np.bincount(chunk, minlength=tokenizer.vocab_size)
+    used = np.flatnonzero(counts)  # only these ids need their bytes looked up
+    lengths = np.array([len(tokenizer.token_bytes(int(i))) for i in used], dtype=np.int64)
+    text_bytes = int(counts[used] @ lengths)
+    return int(counts.sum()) / max(1, text_bytes)
+
+
+def bits_per_byte(loss: float, tokens_per_byte: float) -> float:
+    """Loss in nats per token as bits per byte of text."""
+    return loss / math.log(2) * tokens_per_byte
+
+
+@torch.no_grad()
+def block_health(
+    blocks: torch.nn.ModuleList, optimizer: torch.optim.AdamW
+) -> tuple[list[float], list[float]]:
+    """(update ratio, weight norm) of each block's weight matrices; ratios are empty
+    before the first step, when the optimizer holds no moments yet."""
+    ratios, norms = [], []
+    for block in blocks:
+        weights = [p for p in block.parameters() if p.dim() >= 2]
+        flat = torch.cat([p.detach().float().flatten() for p in weights])  # (N,)
+        norms.append(flat.norm().item())
+        updates = [_last_update(p, optimizer) for p in weights]
+        if all(u is not None for u in updates):
+            update = torch.cat([u.flatten() for u in updates])  # type: ignore[union-attr]
+            ratios.append((update.std() / flat.std()).item())
+    return ratios, norms
+
+
+def _last_update(p: torch.Tensor, optimizer: torch.optim.AdamW) -> torch.Tensor | None:
+    """The change AdamW's last step made to p, rebuilt from its moments (None before any)."""
+    state = optimizer.state.get(p)
+    if not state or "exp_avg" not in state:
+        return None
+    group = next(g for g in optimizer.param_groups if any(q is p for q in g["params"]))
+    (beta1, beta2), lr, eps = group["betas"], group["lr"], group["eps"]
+    step = float(state["step"])
+    m_hat = state["exp_avg"].float() / (1 - beta1**step)
+    v_hat = state["exp_avg_sq"].float() / (1 - beta2**step)
+    adam = lr * m_hat / (v_hat.sqrt() + eps)
+    # Decoupled weight decay: p_now = p_then * (1 - lr * wd) - adam, solved for p_then.
+    keep = 1 - lr * group["weight_decay"]
+    now = p.detach().float()
+    if abs(keep) < 1e-6:  # the decay wiped p_then out: it cannot be recovered
+        return -adam
+    return now - (now + adam) / keep
