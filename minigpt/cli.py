@@ -35,7 +35,15 @@ from minigpt.display import duration
 from minigpt.distributed import Cluster
 from minigpt.engine import Engine
 from minigpt.errors import CheckpointError, MiniGPTError
-from minigpt.events import CheckpointEvent, ErrorEvent, EvalEvent, Event, LogEvent, StepEvent
+from minigpt.events import (
+    AlertEvent,
+    CheckpointEvent,
+    ErrorEvent,
+    EvalEvent,
+    Event,
+    LogEvent,
+    StepEvent,
+)
 from minigpt.follower import follow
 from minigpt.inspection import inspect_next
 from minigpt.inspection_text import inspection_json, inspection_text, parse_head
@@ -79,13 +87,16 @@ class ProgressPrinter:
                 )
         elif isinstance(event, EvalEvent):
             best = " (best)" if event.val_loss <= event.best_val_loss else ""
+            bpb = "" if event.val_bpb is None else f" ({event.val_bpb:.3f} bits/byte)"
             print(
                 f"step {event.step}: train loss {event.train_loss:.4f}, "
-                f"val loss {event.val_loss:.4f}{best}",
+                f"val loss {event.val_loss:.4f}{bpb}{best}",
                 flush=True,
             )
         elif isinstance(event, CheckpointEvent) and not event.path.endswith("best.ckpt"):
             print(f"saved {event.path} (step {event.step})", flush=True)
+        elif isinstance(event, AlertEvent):
+            print(f"alert ({event.kind}) at step {event.step}: {event.message}", flush=True)
         elif isinstance(event, LogEvent):
             _print_log(event)
         elif isinstance(event, ErrorEvent):

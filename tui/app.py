@@ -25,6 +25,7 @@ from minigpt.config import Config, apply_values, config_from_dict
 from minigpt.display import number, ratio
 from minigpt.errors import ConfigError, MiniGPTError
 from minigpt.events import (
+    AlertEvent,
     CheckpointEvent,
     ConfigAppliedEvent,
     ConfigRejectedEvent,
@@ -277,6 +278,8 @@ class MiniGPTApp(App[None]):
             self.chart_eval(evaluation)
         for change in history.config_changes:
             self.loss_chart.add_marker(change.step)
+        for alert in history.alerts:
+            self.loss_chart.add_alert(alert.step)
         if history.last_checkpoint is not None:
             self.stats.checkpoint_step = history.last_checkpoint.step
         if running is not None:
@@ -312,6 +315,9 @@ class MiniGPTApp(App[None]):
         stats.tokens_per_sec = event.tokens_per_sec
         stats.ms_per_step = event.ms_per_step
         stats.train_seconds = event.elapsed
+        stats.grad_norm = event.grad_norm
+        if event.clipped is not None:
+            stats.clipped.append(event.clipped)
         self.loss_chart.add_step(event.step, event.loss)
         self.lr_chart.add_step(event.step, event.lr)
 
@@ -330,6 +336,10 @@ class MiniGPTApp(App[None]):
         self.loss_chart.add_eval(event.step, event.train_loss, event.val_loss)
         self.stats.val_loss = event.val_loss
         self.stats.best_val_loss = event.best_val_loss
+        self.stats.val_bpb = event.val_bpb
+        self.stats.epochs = event.epochs
+        ratios = [r for r in event.update_ratio or [] if r is not None]
+        self.stats.update_ratio = max(ratios) if ratios else None
 
     @apply_event.register
     def apply_state(self, event: StateEvent) -> None:
@@ -410,6 +420,14 @@ class MiniGPTApp(App[None]):
         self.requests.pop(event.id, None)
         self.generate_pane.finish(event)
         self.update_talking()
+
+    @apply_event.register
+    def apply_alert(self, event: AlertEvent) -> None:
+        """Training looks unhealthy: said in plain words in the Log and a notice, and marked
+        on the loss chart."""
+        self.loss_chart.add_alert(event.step)
+        self.log_line(f"alert at step {number(event.step, ',')}: {event.message}")
+        self.notify(event.message, title=f"training: {event.kind}", severity="warning", timeout=15)
 
     @apply_event.register
     def apply_inspection(self, event: InspectionEvent) -> None:

@@ -98,6 +98,7 @@ class LossChart(TimedPlot):
         self.eval_train = Series()
         self.eval_val = Series()
         self.markers: list[int] = []
+        self.alerts: list[int] = []
         self.init_loss: float | None = None
         self.overlays: dict[str, Series] = {}  # other runs' val loss, by run name
 
@@ -106,6 +107,7 @@ class LossChart(TimedPlot):
         for series in (self.train, self.eval_train, self.eval_val):
             series.clear()
         self.markers.clear()
+        self.alerts.clear()
         known = isinstance(vocab_size, int) and 1 < vocab_size < 10**300
         self.init_loss = math.log(vocab_size) if known else None  # type: ignore[arg-type]
         self.dirty = True
@@ -125,6 +127,12 @@ class LossChart(TimedPlot):
         """A vertical line where a config change took effect (none where the step is unknown)."""
         if isinstance(step, int) and abs(step) < 10**300:
             self.markers.append(step)
+            self.dirty = True
+
+    def add_alert(self, step: int | None) -> None:
+        """A vertical line where a training alert was raised."""
+        if isinstance(step, int) and abs(step) < 10**300:
+            self.alerts.append(step)
             self.dirty = True
 
     def set_overlays(self, curves: dict[str, list[tuple[int, float]]]) -> None:
@@ -153,7 +161,9 @@ class LossChart(TimedPlot):
             for i, (name, series) in enumerate(self.overlays.items())
         ]
         others = "".join(f" [{color}]{name}[/]" for name, _, color in overlays)
-        self.border_subtitle = f"[grey50]ln(vocab)[/] [magenta]config change[/]{others}"
+        self.border_subtitle = (
+            f"[grey50]ln(vocab)[/] [magenta]config change[/] [red]alert[/]{others}"
+        )
         if not self.train and not self.eval_val and not any(series for _, series, _ in overlays):
             plt.title("no steps yet")
             return
@@ -163,6 +173,8 @@ class LossChart(TimedPlot):
             plt.hline(self.init_loss, "gray")
         for step in self.markers:
             plt.vline(step, "magenta")
+        for step in self.alerts:
+            plt.vline(step, "red")
         if self.train:
             plt.plot(*self.train.thinned(width), marker="braille", color="cyan")
         for _, series, color in overlays:

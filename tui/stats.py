@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from minigpt.display import duration, number, ratio
+
+CLIPPED_WINDOW = 50  # steps over which the clipped share is taken
 
 
 @dataclass
@@ -24,6 +27,16 @@ class RunStats:
     val_loss: float | None = None
     best_val_loss: float | None = None
     checkpoint_step: int | None = None
+    grad_norm: float | None = None
+    clipped: deque[bool] = field(default_factory=lambda: deque(maxlen=CLIPPED_WINDOW))
+    val_bpb: float | None = None
+    epochs: float | None = None
+    update_ratio: float | None = None  # the largest block's, at the last eval
+
+    @property
+    def clipped_share(self) -> float | None:
+        """The share of recent steps whose gradient was clipped."""
+        return sum(self.clipped) / len(self.clipped) if self.clipped else None
 
     @property
     def eta_seconds(self) -> float | None:
@@ -56,13 +69,17 @@ class StatsPanel(Vertical):
         fraction = ratio(max(0, stats.step or 0), max(0, stats.max_iters or 0)) or 0.0
         self.progress.update(total=1000, progress=round(1000 * min(1.0, fraction)))
         saved = number(stats.checkpoint_step, ",")
+        clipped = stats.clipped_share
         self.numbers.update(
             f"tokens/s  {number(stats.tokens_per_sec, ',.0f')}\n"
             f"ms/step   {number(stats.ms_per_step, '.1f')}\n"
-            f"elapsed   {duration(stats.train_seconds)}\n"
-            f"ETA       {duration(stats.eta_seconds)}\n"
+            f"elapsed   {duration(stats.train_seconds)} · ETA {duration(stats.eta_seconds)}\n"
             f"lr        {number(stats.lr, '.2e')}\n"
+            f"grad norm {number(stats.grad_norm, '.3g')}"
+            f"{'' if clipped is None else f' · {clipped:.0%} clip'}\n"
+            f"update    {number(stats.update_ratio, '.1e')} (~1e-3 ok)\n"
             f"val loss  {number(stats.val_loss, '.4f')}\n"
             f"best val  {number(stats.best_val_loss, '.4f')}\n"
+            f"val bpb   {number(stats.val_bpb, '.3f')} · {number(stats.epochs, '.2f')} ep\n"
             f"saved     step {saved}"
         )

@@ -3,6 +3,7 @@
 import pytest
 from textual.widgets import Input, Static, TabbedContent
 
+from minigpt.events import AlertEvent, EvalEvent, StepEvent
 from tests.tui.pilot import text, until
 from tests.tui.scripted import evaluation, hello, step
 from tui.app import make_app
@@ -179,3 +180,27 @@ async def test_eval_history_and_later_evals_chart_and_log(scripted) -> None:
         scripted.feed(evaluation(30, 2.25))
         await until(pilot, lambda: len(chart.eval_val) == 3)
         assert any("step 30: train loss 2.3000, val loss 2.2500" in line for line in app.log_lines)
+
+
+async def test_training_health_shows_in_numbers_log_and_chart(scripted) -> None:
+    """Gradient norm and clipped share, update ratio, bits per byte and epochs show in the
+    numbers; an alert is logged in plain words and marked on the loss chart."""
+    app = make_app(scripted)
+    async with app.run_test(size=(160, 48)) as pilot:
+        scripted.feed(hello(state="running"))
+        await until(pilot, lambda: app.state == "running")
+        for n in range(1, 5):
+            event = StepEvent(n, 2.5, 1e-3, 5000.0, 12.5, n / 80, grad_norm=1.5, clipped=n % 2 == 0)
+            scripted.feed(event.to_dict())
+        eval_event = EvalEvent(
+            4, 2.3, 2.4, 2.4, val_bpb=3.46, epochs=0.25, update_ratio=[1e-3, 2e-3]
+        )
+        alert = AlertEvent("too_high_lr", 4, "most recent steps were clipped: lower the rate")
+        scripted.feed(eval_event.to_dict(), alert.to_dict())
+        await until(pilot, lambda: bool(app.loss_chart.alerts))
+        await pilot.pause(STATS_WAIT)
+        numbers = text(app, "#numbers")
+        assert "grad norm 1.5 · 50% clip" in numbers and "update    2.0e-03" in numbers
+        assert "val bpb   3.460 · 0.25 ep" in numbers
+        assert app.loss_chart.alerts == [4]
+        assert any("alert at step 4: most recent steps were clipped" in x for x in app.log_lines)
