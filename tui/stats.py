@@ -71,13 +71,13 @@ class StatsPanel(Vertical):
         saved = number(stats.checkpoint_step, ",")
         clipped = stats.clipped_share
         self.numbers.update(
-            f"tokens/s  {number(stats.tokens_per_sec, ',.0f')}\n"
-            f"ms/step   {number(stats.ms_per_step, '.1f')}\n"
+            f"tokens/s  {number(stats.tokens_per_sec, ',.0f')} · "
+            f"{number(stats.ms_per_step, '.1f')}ms\n"
             f"elapsed   {duration(stats.train_seconds)} · ETA {duration(stats.eta_seconds)}\n"
             f"lr        {number(stats.lr, '.2e')}\n"
             f"grad norm {number(stats.grad_norm, '.3g')}"
             f"{'' if clipped is None else f' · {clipped:.0%} clip'}\n"
-            f"update    {number(stats.update_ratio, '.1e')} (~1e-3 ok)\n"
+            f"update    {number(stats.update_ratio, '.1e')}\n"
             f"val loss  {number(stats.val_loss, '.4f')}\n"
             f"best val  {number(stats.best_val_loss, '.4f')}\n"
             f"val bpb   {number(stats.val_bpb, '.3f')} · {number(stats.epochs, '.2f')} ep\n"
