@@ -453,9 +453,9 @@ class MiniGPTApp(App[None]):
     def watch_state(self, old: str, new: str) -> None:
         """Show the state in the header, as a CSS class, and in which keys apply."""
         if old in STATES:
-            self.screen.remove_class(f"-{old.replace(' ', '-')}")
+            self.stats_panel.remove_class(f"-{old.replace(' ', '-')}")
         if new in STATES:
-            self.screen.add_class(f"-{new.replace(' ', '-')}")
+            self.stats_panel.add_class(f"-{new.replace(' ', '-')}")
         self.stats_panel.border_title = new  # the header may be cut short on a narrow terminal
         facts = self.model_facts
         if facts is not None:
@@ -466,7 +466,8 @@ class MiniGPTApp(App[None]):
             )
         else:
             self.sub_title = new
-        self.refresh_bindings()
+        if (old in (CONNECTING, LOST)) != (new in (CONNECTING, LOST)) or LOST in (old, new):
+            self.refresh_bindings()  # which keys apply (see check_action) changed
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Engine keys are greyed out without an engine; restart shows only when it is lost."""

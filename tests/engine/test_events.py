@@ -29,7 +29,7 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(name=st.sampled_from([*EVENTS, "other"]), fields=st.dictionaries(st.text(max_size=20), JSON))
 def test_decode_never_raises_and_types_every_field(name, fields) -> None:
     """Any object under any event name decodes to its class, each number a finite number or None."""

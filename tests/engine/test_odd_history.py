@@ -102,7 +102,7 @@ def saved_run(tmp_path_factory) -> tuple[Path, list[float]]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -25,7 +25,7 @@ async def test_first_frame_comes_before_the_engine(scripted, size) -> None:
         await until(pilot, lambda: app.state == "idle")
         assert "idle" in app.sub_title and "0.01M params" in app.sub_title
         assert "step 0 / 100" in text(app, "#step-line")
-        assert app.screen.has_class("-idle")
+        assert app.stats_panel.has_class("-idle")
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -39,7 +39,7 @@ async def test_space_starts_pauses_and_resumes(scripted, size) -> None:
         await until(pilot, lambda: app.state == "running")
         scripted.feed(*(step(n) for n in range(1, 6)))
         await until(pilot, lambda: app.stats.step == 5)
-        assert app.screen.has_class("-running")
+        assert app.stats_panel.has_class("-running")
         assert len(app.query_one(LossChart).train) == 5
         await pilot.press("space")
         await until(pilot, lambda: app.state == "paused")
