@@ -117,12 +117,10 @@ class InspectPane(Vertical, can_focus=True):
             style = "reverse" if index == event.position else ""
             tokens.append(token, style=style).append(" ")
         self.tokens.update(tokens)
-        entropy = number(event.entropy_bits, ".2f")
+        entropy, temperature = number(event.entropy_bits, ".2f"), number(event.temperature, "g")
         self.border_title = (
-            f"next token after position {number(event.position, 'd')} · "
-            f"step {number(event.step, ',')} weights · entropy {entropy} bits "
-            f"(raw {number(event.entropy_bits_raw, '.2f')})"
-            f"{' · following training' if self.follow else ''}"
+            f"after token {number(event.position, 'd')} · step {number(event.step, ',')} · "
+            f"entropy {entropy} bits · temp {temperature}{' · following' if self.follow else ''}"
         )
         header = Text(f"{'token':<{TOKEN_WIDTH}} ", style="bold")
         for _, title in STAGES:

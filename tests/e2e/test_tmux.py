@@ -40,7 +40,8 @@ def applied_step(shown: str) -> int:
 
 
 def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) -> None:
-    """Start with space, watch steps climb, sample a prompt, pause, then quit saving."""
+    """Start with space, watch steps climb, sample a prompt, pause, look at the odds after
+    it (and again at another temperature), then quit saving."""
     session, run_dir = terminal
     wait_for(session, lambda s: "─ idle ─" in s)
     keys(session, "Space")
@@ -60,6 +61,13 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     wait_for(session, lambda s: "Start/Pause" in s)
     keys(session, "Space")
     wait_for(session, lambda s: "─ paused ─" in s)
+    keys(session, "i")  # the odds after "the cat": bars with percentages, and the entropy
+    shown = wait_for(session, lambda s: "entropy" in s and "temp 1─" in s)
+    assert "%" in shown and "softmax" in shown and "the cat" not in shown, shown
+    keys(session, "Tab", "BSpace", "BSpace", "BSpace")  # into the temperature control
+    keys(session, "-l", "0.5")
+    wait_for(session, lambda s: "temp 0.5─" in s)  # a new answer drawn at the new temperature
+    keys(session, "Enter")
     keys(session, "q")
     wait_for(session, lambda s: "Stop and save (s)" in s)
     keys(session, "s")
