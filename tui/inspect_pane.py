@@ -26,8 +26,9 @@ from minigpt.events import InspectionEvent
 from tui.status_line import StatusLine
 
 STAGES = [("prob", "softmax"), ("prob_temperature", "temp"), ("prob_top_k", "top-k")]
-STAGES.append(("prob_top_p", "top-p: drawn from"))
+STAGES.append(("prob_top_p", "top-p: drawn"))
 BAR_WIDTH = 7
+CELL_WIDTH = BAR_WIDTH + 7  # the bar, then " 100.0%"
 TOKEN_WIDTH = 8
 CONTROLS = [("temperature", "temp"), ("top_k", "top-k"), ("top_p", "top-p")]
 
@@ -35,10 +36,10 @@ CONTROLS = [("temperature", "temp"), ("top_k", "top-k"), ("top_p", "top-p")]
 def bar(fraction: float | None) -> Text:
     """A probability as a bar of eighth blocks and a percentage; "cut" when filtered out."""
     if fraction is None or fraction <= 0:
-        return Text(f"{'cut':>{BAR_WIDTH + 6}}", style="dim")
+        return Text(f"{'cut':>{CELL_WIDTH}}", style="dim")
     eighths = round(max(0.0, min(1.0, fraction)) * BAR_WIDTH * 8)
     blocks = "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
-    return Text(f"{blocks:<{BAR_WIDTH}}{100 * fraction:5.1f}%")
+    return Text(f"{blocks:<{BAR_WIDTH}}{100 * fraction:6.1f}%")
 
 
 class InspectPane(Vertical, can_focus=True):
@@ -124,14 +125,14 @@ class InspectPane(Vertical, can_focus=True):
         )
         header = Text(f"{'token':<{TOKEN_WIDTH}} ", style="bold")
         for _, title in STAGES:
-            header.append(f"{title[: BAR_WIDTH + 6]:<{BAR_WIDTH + 6}} ", style="bold")
+            header.append(f"{title[:CELL_WIDTH]:<{CELL_WIDTH}} ", style="bold")
         rows = [header]
         for candidate in event.candidates:
             row = Text(f"{candidate.token[:TOKEN_WIDTH]:<{TOKEN_WIDTH}} ")
             for field, _ in STAGES:
                 row.append_text(bar(getattr(candidate, field))).append(" ")
             if candidate.id is not None and candidate.id == event.next_id:
-                row.append("◀ came next", style="bold")
+                row.append("◀ next", style="bold")
             rows.append(row)
         self.bars.update(Text("\n").join(rows))
 
