@@ -61,7 +61,10 @@ PANE_KEYS = [
     ("escape", "cancel the completion streaming; else leave the prompt"),
     *((b.key, f"{b.description} (in the Generate pane)") for b in GeneratePane.BINDINGS if b.show),  # type: ignore[union-attr]
     *((b.key, f"{b.description} (in the Config editor)") for b in ConfigPane.BINDINGS if b.show),  # type: ignore[union-attr]
-    *((b.key, f"{b.description} (in the Inspect pane)") for b in InspectPane.BINDINGS),  # type: ignore[union-attr]
+    *(
+        (b.key_display or b.key, f"{b.description} (in the Inspect pane)")  # type: ignore[union-attr]
+        for b in InspectPane.BINDINGS
+    ),
     ("escape", "leave the Config editor"),
 ]
 ENGINE_COMMANDS = {"toggle_training", "save", "evaluate"}

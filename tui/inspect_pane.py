@@ -8,6 +8,9 @@ the text the app hands it: the prompt being typed, or the last completion, where
 left/right move along its tokens and the token that came next is marked. Its
 controls change the bars at once (the engine answers from the current weights,
 nothing is retrained); with "follow training" on, the bars refresh at each eval.
+With the attention heatmap on (a), the bars give way to one head's attention
+weights for the text, the current position's row marked, and each question asks
+the engine for them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from textual.widgets import Input, Label, Static
 
 from minigpt.display import number
 from minigpt.events import InspectionEvent
+from tui.attention import AttentionMap
 from tui.status_line import StatusLine
 
 STAGES = [("prob", "softmax"), ("prob_temperature", "temp"), ("prob_top_k", "top-k")]
@@ -49,7 +53,14 @@ class InspectPane(Vertical, can_focus=True):
         Binding("left", "move(-1)", "Earlier token"),
         Binding("right", "move(1)", "Later token"),
         Binding("f", "toggle_follow", "Follow training"),
+        Binding("a", "toggle_attention", "Attention"),
+        Binding("[", "block(-1)", "Earlier block", show=False),
+        Binding("]", "block(1)", "Next block"),
+        Binding("comma", "head(-1)", "Earlier head", key_display=",", show=False),
+        Binding(".", "head(1)", "Next head"),
+        Binding("m", "mean", "Mean of heads"),
     ]
+    HEATMAP_ACTIONS: ClassVar[set[str]] = {"block", "head", "mean"}
 
     class Requested(Message):
         """The pane wants the odds for this text at this position with these settings."""
@@ -67,6 +78,7 @@ class InspectPane(Vertical, can_focus=True):
         self.tokens = Static(id="inspect-tokens")
         self.controls = {key: Input(id=f"inspect-{key}", compact=True) for key, _ in CONTROLS}
         self.bars = Static(id="inspect-bars")
+        self.heatmap = AttentionMap(id="attention")
         self.status = StatusLine(id="inspect-status")
         self.text = ""
         self.position: int | None = None  # None: the last token (or the prompt's end)
@@ -82,6 +94,7 @@ class InspectPane(Vertical, can_focus=True):
                 yield Label(label)
                 yield self.controls[key]
         yield self.bars
+        yield self.heatmap
         yield self.status
 
     def inspect(self, text: str, position: int | None, settings: dict[str, Any]) -> None:
@@ -105,6 +118,8 @@ class InspectPane(Vertical, can_focus=True):
             except ValueError:
                 self.status.say(f"{key}: expected a number, got {raw!r}", error=True)
                 return
+        if self.has_class("-attention"):
+            settings["attention"] = True
         self.status.say("")
         self.post_message(self.Requested(self.text, self.position, settings))
 
@@ -135,6 +150,8 @@ class InspectPane(Vertical, can_focus=True):
                 row.append("◀ next", style="bold")
             rows.append(row)
         self.bars.update(Text("\n").join(rows))
+        if self.has_class("-attention"):
+            self.heatmap.show(event)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         """A control changed: the bars follow at once."""
@@ -163,3 +180,28 @@ class InspectPane(Vertical, can_focus=True):
         """An eval finished: with follow on, ask again from the new weights."""
         if self.follow:
             self.request()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The heatmap's keys apply while it shows."""
+        return action not in self.HEATMAP_ACTIONS or self.has_class("-attention")
+
+    def action_toggle_attention(self) -> None:
+        """a: the attention heatmap in place of the bars, or back; asks again for the weights."""
+        self.toggle_class("-attention")
+        self.refresh_bindings()
+        if self.has_class("-attention") and self.shown is not None:
+            self.heatmap.show(self.shown)
+        if self.text:
+            self.request()
+
+    def action_block(self, offset: int) -> None:
+        """[ / ]: the heatmap of an earlier or later block."""
+        self.heatmap.move_block(offset)
+
+    def action_head(self, offset: int) -> None:
+        """, / .: the heatmap of an earlier or later head."""
+        self.heatmap.move_head(offset)
+
+    def action_mean(self) -> None:
+        """m: the heatmap of the mean over the block's heads, or back to one head."""
+        self.heatmap.toggle_mean()
