@@ -28,7 +28,7 @@ def generate(model: Model, tokens: int, use_cache: bool) -> tuple[float, list[in
     """Seconds to stream `tokens` new tokens greedily, and the tokens."""
     prompt = torch.zeros((1, 1), dtype=torch.long)
     started = time.perf_counter()
-    out = [int(t) for t in model.stream(prompt, tokens, temperature=0.0, use_cache=use_cache)]
+    out = [int(t) for t, _ in model.stream(prompt, tokens, temperature=0.0, use_cache=use_cache)]
     return time.perf_counter() - started, out
 
 

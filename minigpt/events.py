@@ -135,6 +135,9 @@ class SampleTokenEvent(Event):
     text: str
     tokens_per_sec: float | None
     step: int | None
+    # text as (piece, probability the model gave the tokens behind it when drawing them);
+    # the pieces concatenate to text. Empty from engines that predate it.
+    spans: list[tuple[str, float | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -153,6 +156,7 @@ class SampleDoneEvent(Event):
     settings: dict[str, Any]
     cancelled: bool = False
     at_eval: bool = False  # sampled by the engine at an eval, not asked for by a client
+    spans: list[tuple[str, float | None]] = field(default_factory=list)  # text, as above
 
 
 @dataclass

@@ -242,8 +242,9 @@ class Model(nn.Module):
         top_p: float = 1.0,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
-    ) -> Iterator[torch.Tensor]:
-        """Yield each new token (B, 1) as it is sampled after the prompt x (B, T).
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Yield each new token (B, 1) as it is sampled after the prompt x (B, T), with
+        the probability (B, 1) it had in the distribution it was drawn from.
 
         The model is put in eval mode while generating and restored afterwards,
         and sampling draws only from `generator` (a fresh, unseeded one when
@@ -272,15 +273,15 @@ class Model(nn.Module):
                         cache.length = 0
                     logits, _ = self(window[:, fed:], cache=cache)
                     fed = window.size(1)
-                x_next = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)
+                x_next, p_next = sample_next(logits[:, -1, :], temperature, top_k, top_p, generator)
                 x = torch.cat([x, x_next], dim=1)
-                yield x_next
+                yield x_next, p_next
         finally:
             self.train(was_training)
 
     def generate(self, x: torch.Tensor, max_new_tokens: int, **options: object) -> torch.Tensor:
         """The lesson's generate: the prompt (B, T) followed by max_new_tokens new tokens."""
-        new = list(self.stream(x, max_new_tokens, **options))  # type: ignore[arg-type]
+        new = [token for token, _ in self.stream(x, max_new_tokens, **options)]  # type: ignore[arg-type]
         return torch.cat([x, *new], dim=1)
 
 
@@ -290,13 +291,18 @@ def sample_next(
     top_k: int,
     top_p: float,
     generator: torch.Generator,
-) -> torch.Tensor:
-    """Pick the next token (B, 1) from last-position logits (B, vocab)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pick the next token (B, 1) from last-position logits (B, vocab); also return the
+    probability (B, 1) the token had in the filtered distribution it was drawn from
+    (1.0 at temperature 0, which always takes the argmax)."""
     if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)
+        token = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+        return token, torch.ones(token.shape, dtype=torch.float32, device=token.device)
     logits = keep_top_p(keep_top_k(logits.float() / temperature, top_k), top_p)
     probs = F.softmax(logits, dim=-1)  # (B, vocab)
-    return torch.multinomial(probs, num_samples=1, generator=generator)
+    token = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+    # Already computed for the draw: one gather, no sync, no extra forward.
+    return token, probs.gather(-1, token)
 
 
 def keep_top_k(logits: torch.Tensor, top_k: int) -> torch.Tensor:

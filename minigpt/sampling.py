@@ -5,6 +5,8 @@ iterated, yields decoded text as soon as whole characters are available (a
 token may end in the middle of a multi-byte character, which is held back
 until complete). It counts the tokens it produced, so callers can report
 tokens/s, and says how much of a long prompt was cropped to fit the context.
+Its `spans` also give, with each piece, the probability the model gave the
+tokens behind it when it drew them, so a reader can see where it was guessing.
 
 A `SampleQueue` holds the completions an engine is streaming, each from a
 frozen copy of the weights, and advances one of them a time slice at a time
@@ -12,7 +14,8 @@ between training steps: completions clients asked for first, the engine's
 own samples at evals after them. Each job remembers the client that asked
 for it (its `Peer.number`); only that client may cancel it, and ids are
 unique among the jobs still streaming. What the jobs produce goes out
-through two callbacks, as `sample_token` and `sample_done` events.
+through two callbacks, as `sample_token` and `sample_done` events, each
+with its text as (text, probability) spans.
 """
 
 from __future__ import annotations
@@ -76,10 +79,25 @@ class Completion:
 
     def __iter__(self) -> Iterator[str]:
         """Yield completion text piece by piece (a piece may be empty mid-character)."""
-        for token in self._stream:
+        for text, _ in self.spans():
+            yield text
+
+    def spans(self) -> Iterator[tuple[str, float | None]]:
+        """Yield, for each token drawn, the text it completes and the probability of
+        drawing the tokens behind that text: their product, as a character split over
+        several tokens comes out with its last one. Mid-character: ("", None)."""
+        behind = 1.0  # probability of the tokens drawn since the last text came out
+        for token, prob in self._stream:
             self.tokens += 1
-            yield self._decoder.feed(int(token[0, 0]))
-        yield self._decoder.flush()
+            text = self._decoder.feed(int(token[0, 0]))
+            behind *= float(prob[0, 0])
+            if text:
+                yield text, behind
+                behind = 1.0
+            else:
+                yield "", None
+        if tail := self._decoder.flush():  # a dangling partial character, as U+FFFD
+            yield tail, behind
 
     def close(self) -> None:
         """Stop early (cancel), restoring the model's mode."""
@@ -96,8 +114,9 @@ class SampleJob:
     settings: dict[str, Any]
     step: int
     completion: Completion
-    pieces: Iterator[str]
+    pieces: Iterator[tuple[str, float | None]]
     text: list[str] = field(default_factory=list)
+    spans: list[tuple[str, float | None]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -156,7 +175,7 @@ class SampleQueue:
                 settings=config_to_dict(config)["sample"] | {"seed": seed},
                 step=step,
                 completion=completion,
-                pieces=iter(completion),
+                pieces=completion.spans(),
             )
         )
 
@@ -172,18 +191,22 @@ class SampleQueue:
         if not job.at_eval:
             budget = max(budget, SAMPLE_SHARE * step_seconds)
         started = time.perf_counter()
-        pieces = []
+        spans = []
         done = False
         while time.perf_counter() - started < budget:
-            piece = next(job.pieces, None)
-            if piece is None:
+            span = next(job.pieces, None)
+            if span is None:
                 done = True
                 break
-            pieces.append(piece)
+            if span[0]:
+                spans.append(span)
         job.seconds += time.perf_counter() - started
-        if text := "".join(pieces):
+        if text := "".join(piece for piece, _ in spans):
+            # Four digits tell a guess from a sure thing and keep samples.jsonl small.
+            spans = [(piece, None if p is None else float(f"{p:.4g}")) for piece, p in spans]
             job.text.append(text)
-            self.on_text(SampleTokenEvent(job.id, text, job.tokens_per_sec, job.step))
+            job.spans.extend(spans)
+            self.on_text(SampleTokenEvent(job.id, text, job.tokens_per_sec, job.step, spans))
         if done:
             self._finish(job, cancelled=False)
 
@@ -223,5 +246,6 @@ class SampleQueue:
                 settings=job.settings,
                 cancelled=cancelled,
                 at_eval=job.at_eval,
+                spans=job.spans,
             )
         )

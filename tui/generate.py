@@ -4,13 +4,16 @@ Top to bottom: the finished completions (yours, and the engine's answer to the
 [sample] prompt at each eval), the completion streaming now, the sampling
 controls (defaults from [sample]), a status line, and the prompt, whose
 up/down keys walk the prompts sent before (kept in the run's samples.jsonl,
-so they survive a restart of the dashboard).
+so they survive a restart of the dashboard). ctrl+o colours each generated
+piece by the probability the model gave it when drawing it, so a learner sees
+where it was guessing; completions from engines without those spans stay plain.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -37,6 +40,11 @@ CONTROLS = [
 ]
 PROMPT_STYLE = "bold"
 NOTE_STYLE = "dim italic"
+# (below this probability, the style of a generated piece); from there up, plain text.
+CONFIDENCE_LEVELS = [(0.1, "red"), (0.3, "dark_orange"), (0.5, "yellow"), (0.7, "green")]
+CONFIDENT = 0.7
+
+Span = tuple[str, float | None]  # a piece of generated text, and how likely it was drawn
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Completed:
     step: int | None
     at_eval: bool
     tokens: int  # generated, after the prompt
+    spans: list[Span] = field(default_factory=list)  # text by confidence; empty: unknown
 
 
 def describe(event: SampleDoneEvent) -> str:
@@ -70,6 +79,51 @@ def describe(event: SampleDoneEvent) -> str:
     if event.prompt_cropped:
         parts.append(f"prompt cropped by {event.prompt_cropped:,} tokens to fit the context")
     return " · ".join(part for part in parts if part)
+
+
+def confidence_style(prob: object) -> str:
+    """The style of a piece drawn with this probability ("" when sure, or unknown)."""
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not math.isfinite(prob):
+        return ""
+    return next((style for below, style in CONFIDENCE_LEVELS if prob < below), "")
+
+
+def completion_text(prompt: str, text: str, spans: list[Span], coloured: bool) -> Text:
+    """The prompt in bold, then the completion: coloured by its spans when asked and
+    they make up the text exactly, else plain."""
+    shown = Text().append(prompt, style=PROMPT_STYLE)  # bold as a span: the text stays plain
+    if coloured and _spans_fit(spans, text):
+        for piece, prob in spans:
+            shown.append(piece, style=confidence_style(prob))
+    else:
+        shown.append(text)
+    return shown
+
+
+def confidence_legend() -> Text:
+    """One line naming the confidence colours."""
+    legend = Text("confidence ")
+    low = "0"
+    for below, style in CONFIDENCE_LEVELS:
+        high = f"{below:.0%}"
+        legend.append(f"{low}-{high}", style=style).append(" ")
+        low = high.rstrip("%")
+    return legend.append(f"≥{CONFIDENT:.0%}")
+
+
+def _span_list(spans: object) -> list[Span]:
+    """An event's spans as a list (whatever a hostile caller passed: empty if not a list)."""
+    return list(spans) if isinstance(spans, list) else []
+
+
+def _spans_fit(spans: object, text: str) -> bool:
+    """Whether spans are (piece, probability) pairs whose pieces make up text."""
+    if not isinstance(spans, list) or not spans:
+        return False
+    try:
+        return "".join(piece for piece, _ in spans) == text
+    except (TypeError, ValueError):  # not pairs, or pieces that are not text
+        return False
 
 
 def _is_number(value: object) -> bool:
@@ -118,6 +172,7 @@ class GeneratePane(Vertical):
         Binding("escape", "escape", "Cancel sample / leave", show=False),
         Binding("ctrl+t", "toggle_eval_only", "At-eval samples"),
         Binding("ctrl+y", "copy_last", "Copy last"),
+        Binding("ctrl+o", "toggle_confidence", "Confidence"),
         Binding("pageup", "scroll_completions(-1)", "Scroll up", show=False),
         Binding("pagedown", "scroll_completions(1)", "Scroll down", show=False),
     ]
@@ -149,9 +204,12 @@ class GeneratePane(Vertical):
         self.prompt = PromptInput(placeholder="prompt: enter samples, escape leaves", id="prompt")
         self.finished: list[Completed] = []
         self.eval_only = False
+        self.confidence = False  # colour generated text by how likely it was drawn
         self.at_eval_prompt = ""  # the [sample] prompt the engine answers at each eval
         self.requested: dict[str, str] = {}  # request id -> prompt, for completions asked here
         self.streams: dict[str, str] = {}  # request id -> text so far
+        self.stream_spans: dict[str, list[Span]] = {}  # request id -> its spans so far
+        self.shown_stream: str | None = None  # the request the streaming view shows
         self.cancelling: set[str] = set()  # streams whose cancel is on its way to the engine
 
     def compose(self) -> ComposeResult:
@@ -186,6 +244,7 @@ class GeneratePane(Vertical):
         self.prompt.history = []
         self.requested.clear()
         self.streams.clear()
+        self.stream_spans.clear()
         self.cancelling.clear()
         self.streaming.update("")
         self.set_class(False, "-streaming")
@@ -199,6 +258,7 @@ class GeneratePane(Vertical):
         """A completion was asked for here: stream it into view as it comes."""
         self.requested[request] = prompt
         self.streams[request] = ""
+        self.stream_spans[request] = []
 
     def stream(self, event: SampleTokenEvent) -> None:
         """A piece of a completion; only those asked for here are shown while streaming."""
@@ -206,8 +266,9 @@ class GeneratePane(Vertical):
         if request not in self.requested:
             return
         self.streams[request] += event.text
-        text = Text(self.requested[request], style=PROMPT_STYLE) + Text(self.streams[request])
-        self.streaming.update(text)
+        self.stream_spans.setdefault(request, []).extend(_span_list(event.spans))
+        self.shown_stream = request
+        self._show_stream()
         self.streaming.border_title = (
             f"step {number(event.step, ',')} weights · "
             f"{number(event.tokens_per_sec, ',.0f')} tokens/s · escape cancels"
@@ -219,6 +280,7 @@ class GeneratePane(Vertical):
         request = event.id
         self.requested.pop(request, None)
         self.streams.pop(request, None)
+        self.stream_spans.pop(request, None)
         self.cancelling.discard(request)
         if not self.streams:
             self.streaming.update("")
@@ -231,6 +293,7 @@ class GeneratePane(Vertical):
         """The engine refused a completion asked for here (e.g. characters it never saw)."""
         self.requested.pop(request, None)
         self.streams.pop(request, None)
+        self.stream_spans.pop(request, None)
         self.cancelling.discard(request)
         self.status.say(message, error=True)
 
@@ -269,6 +332,12 @@ class GeneratePane(Vertical):
         """ctrl+t: only the answers to the [sample] prompt at each eval, or everything."""
         self.eval_only = not self.eval_only
         self._redraw()
+
+    def action_toggle_confidence(self) -> None:
+        """ctrl+o: colour generated text by the probability it was drawn with, or not."""
+        self.confidence = not self.confidence
+        self._redraw()
+        self._show_stream()
 
     def action_scroll_completions(self, direction: int) -> None:
         """pageup / pagedown: browse the completions without leaving the prompt."""
@@ -323,6 +392,7 @@ class GeneratePane(Vertical):
             step=event.step,
             at_eval=event.at_eval,
             tokens=event.tokens if event.tokens and event.tokens > 0 else 0,
+            spans=_span_list(event.spans),
         )
         self.finished.append(entry)
         return entry
@@ -330,8 +400,18 @@ class GeneratePane(Vertical):
     def _write(self, entry: Completed) -> None:
         """Show one completion: prompt (bold) and completion, then the note (last, so the
         newest note stays in view however long the text)."""
-        self.completions.write(Text(entry.prompt, style=PROMPT_STYLE) + Text(entry.text))
+        shown = completion_text(entry.prompt, entry.text, entry.spans, self.confidence)
+        self.completions.write(shown)
         self.completions.write(Text(entry.note, style=NOTE_STYLE))
+
+    def _show_stream(self) -> None:
+        """Show the completion streaming now, coloured when colouring is on."""
+        request = self.shown_stream
+        if request not in self.streams or request not in self.requested:
+            return
+        spans = self.stream_spans.get(request, [])
+        prompt, text = self.requested[request], self.streams[request]
+        self.streaming.update(completion_text(prompt, text, spans, self.confidence))
 
     def _redraw(self) -> None:
         """Show the completions of the current view."""
@@ -345,6 +425,10 @@ class GeneratePane(Vertical):
         """Say which completions are shown, and how to switch."""
         if self.eval_only:
             prompt = self.at_eval_prompt
-            self.completions.border_title = f"at each eval: {prompt!r} · ctrl+t shows all"
+            title = f"at each eval: {prompt!r} · ctrl+t shows all"
         else:
-            self.completions.border_title = "completions · ctrl+t: only those at each eval"
+            title = "completions · ctrl+t: only those at each eval"
+        if self.confidence:  # the legend first, so a narrow border still shows it
+            self.completions.border_title = confidence_legend() + Text(f" · {title}")
+        else:
+            self.completions.border_title = title

@@ -146,8 +146,10 @@ def test_sampling_streams_and_never_changes_training(spawn, tmp_path: Path) -> N
             break
     assert done is not None and done.text == "".join(pieces) and done.tokens == 20
     assert done.step == 0 and done.prompt == "the cat"
+    assert "".join(text for text, _ in done.spans) == done.text
     records = (tmp_path / "sampled" / "samples.jsonl").read_text().splitlines()
     assert json.loads(records[0])["id"] == "early" and len(records) > 1
+    assert "".join(text for text, _ in json.loads(records[0])["spans"]) == done.text
 
     def losses(run: str) -> list[float]:
         lines = (tmp_path / run / "metrics.jsonl").read_text().splitlines()

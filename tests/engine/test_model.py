@@ -97,17 +97,17 @@ def test_greedy_and_top_k_one_pick_the_argmax() -> None:
     logits = torch.tensor([[0.1, 3.0, 0.2, -1.0], [2.0, 0.0, 0.5, 1.9]])
     generator = torch.Generator().manual_seed(0)
     expected = torch.tensor([[1], [0]])
-    assert torch.equal(sample_next(logits, 0.0, 0, 1.0, generator), expected)
+    assert torch.equal(sample_next(logits, 0.0, 0, 1.0, generator)[0], expected)
     for _ in range(20):
-        assert torch.equal(sample_next(logits, 1.0, 1, 1.0, generator), expected)
-        assert torch.equal(sample_next(logits, 1.0, 0, 1e-6, generator), expected)
+        assert torch.equal(sample_next(logits, 1.0, 1, 1.0, generator)[0], expected)
+        assert torch.equal(sample_next(logits, 1.0, 0, 1e-6, generator)[0], expected)
 
 
 def test_top_p_keeps_only_the_nucleus() -> None:
     """top_p samples only among the most likely tokens that cover p."""
     logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
     generator = torch.Generator().manual_seed(0)
-    seen = {int(sample_next(logits, 1.0, 0, 0.75, generator)) for _ in range(300)}
+    seen = {int(sample_next(logits, 1.0, 0, 0.75, generator)[0]) for _ in range(300)}
     assert seen == {0, 1}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import queue
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -41,6 +42,9 @@ from minigpt.events import (
 )
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
+# The probabilities the fake engine gives the words of its completions, in turn: one
+# for each confidence colour, and a sure one.
+FAKE_CONFIDENCE = (0.05, 0.2, 0.4, 0.6, 0.95)
 Wire = dict[str, Any]
 
 
@@ -204,7 +208,8 @@ class FakeEngine:
     ) -> None:
         """An engine in `state` at `step`, running `config` (default: max_iters changed).
 
-        pieces: each completion's text, streamed piece by piece. vocabulary: the characters
+        pieces: each completion's text, streamed piece by piece, its words drawn with the
+        probabilities FAKE_CONFIDENCE in turn. vocabulary: the characters
         a char tokenizer knows (a prompt with others is refused as the engine does; None:
         any). restarts: keys that need a fresh model are rejected, or with restart=true
         start the run over with a new hello, as the engine does (False: applied like hot keys).
@@ -250,7 +255,15 @@ class FakeEngine:
         if unseen := self.unseen(prompt):
             return [ErrorEvent(unseen, id=request).to_dict()]
         pieces = self.pieces
-        tokens = [SampleTokenEvent(request, piece, 900.0, self.step) for piece in pieces]
+        confidence = itertools.cycle(FAKE_CONFIDENCE)
+        spans = [
+            [(word, next(confidence)) for word in re.findall(r"\s*\S+|\s+$", piece)]
+            for piece in pieces
+        ]
+        tokens = [
+            SampleTokenEvent(request, piece, 900.0, self.step, spans=piece_spans)
+            for piece, piece_spans in zip(pieces, spans, strict=True)
+        ]
         done = SampleDoneEvent(
             id=request,
             prompt=prompt,
@@ -261,6 +274,7 @@ class FakeEngine:
             prompt_tokens=len(prompt),
             prompt_cropped=max(0, len(prompt) - self.config.model.context_length),
             settings={key: command[key] for key in command if key not in ("cmd", "id", "prompt")},
+            spans=[span for piece_spans in spans for span in piece_spans],
         )
         return [event.to_dict() for event in (*tokens, done)]
 

@@ -270,3 +270,91 @@ async def test_a_new_hello_replaces_history_and_stale_streams() -> None:
             pane.load_history([decode(record)])
         assert pane.prompt.history == ["the cat"] and len(pane.finished) == 1
         assert not pane.streams and not pane.has_class("-streaming")
+
+
+def colours(log: RichLog, line: int) -> dict[str, str | None]:
+    """Each piece of text on a RichLog line, and the name of its colour (None: plain)."""
+    return {
+        segment.text: segment.style.color.name if segment.style and segment.style.color else None
+        for segment in log.lines[line]
+        if segment.text.strip()
+    }
+
+
+async def test_ctrl_o_colours_completions_by_confidence(scripted) -> None:
+    """ctrl+o colours each generated piece by its probability (prompt bold and plain, a
+    legend in the border); completions without spans stay plain; ctrl+o again undoes it."""
+    scripted.respond.pieces = [" sat on", " the mat now"]
+    app = make_app(scripted)
+    async with app.run_test(size=(100, 30)) as pilot:
+        scripted.feed(hello())
+        pane = await ready(app, pilot)
+        scripted.feed(done("old", "the dog", " ran off", 0).to_dict())  # an older engine's
+        await ask(pilot, pane, "the cat")
+        await until(pilot, lambda: len(pane.finished) == 2)
+        plain = colours(pane.completions, 2)
+        assert set(plain.values()) == {None} and "confidence" not in pane.completions.border_title
+        await pilot.press("ctrl+o")
+        assert colours(pane.completions, 2) == {
+            "the cat": None,
+            " sat": "red",  # 5%: guessing
+            " on": "dark_orange",
+            " the": "yellow",
+            " mat": "green",
+            " now": None,  # 95%: sure
+        }
+        bold = {s.text: bool(s.style and s.style.bold) for s in pane.completions.lines[2]}
+        assert bold["the cat"] and not bold[" sat"] and not bold[" now"]
+        assert set(colours(pane.completions, 0).values()) == {None}  # no spans: plain
+        title = pane.completions.border_title
+        assert "confidence" in title and "red]0-10%[/" in title and "ctrl+t" in title
+        await pilot.press("ctrl+t", "ctrl+t")  # a redraw keeps the colours
+        assert colours(pane.completions, 2)[" sat"] == "red"
+        await pilot.press("ctrl+o")
+        assert set(colours(pane.completions, 2).values()) == {None}
+        assert "confidence" not in pane.completions.border_title
+        assert app.handler_errors == 0
+
+
+async def test_hostile_spans_draw_plain_or_coloured_without_error() -> None:
+    """Spans with None, NaN, junk, ragged pairs or pieces that miss the text draw anyway,
+    streaming and finished: coloured where they fit the text, plain where not."""
+    from textual.app import App, ComposeResult
+
+    class PaneApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield GeneratePane()
+
+    hostile: list[object] = [
+        [("a", None), ("b", float("nan")), ("c", float("inf")), ("d", "sure"), ("e", True)],
+        [("a",), ("bcde", 0.5, 1)],  # ragged
+        [(1, 0.5), ("bcde", 0.05)],  # a piece that is not text
+        [("ab", 0.05)],  # short of the text
+        [("abcdef", 0.05)],  # past it
+        "abcde",
+        None,
+    ]
+    app = PaneApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        pane = app.query_one(GeneratePane)
+        pane.action_toggle_confidence()
+        for n, spans in enumerate(hostile):
+            pane.expect(f"s{n}", "p")
+            pane.stream(SampleTokenEvent(f"s{n}", "abcde", 9.0, 3, spans=spans))  # type: ignore[arg-type]
+            assert str(pane.streaming.render()) == "pabcde"
+            pane.finish(done(f"s{n}", "p", "abcde", 3, spans=spans))
+        pane.expect("ok", "p")
+        pane.stream(SampleTokenEvent("ok", "ab", 9.0, 3, spans=[("ab", 0.05)]))
+        pane.stream(SampleTokenEvent("ok", "cde", 9.0, 3, spans=[("cde", 0.9)]))
+        streaming = pane.streaming.render()
+        assert [(span.start, span.end) for span in streaming.spans] == [(0, 1), (1, 3)]
+        pane.finish(done("ok", "p", "abcde", 3, spans=[("ab", 0.05), ("cde", 0.9)]))
+        await pilot.pause()
+        lines = log_lines(pane.completions)
+        assert lines.count("pabcde") == len(hostile) + 1
+        assert set(colours(pane.completions, 0).values()) == {None}  # fits, no usable odds
+        for n in range(1, len(hostile)):
+            assert set(colours(pane.completions, 2 * n).values()) == {None}
+        assert colours(pane.completions, 2 * len(hostile)) == {"p": None, "ab": "red", "cde": None}
+        pane.action_toggle_confidence()
+        assert app.return_code is None
