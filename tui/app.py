@@ -331,7 +331,7 @@ class MiniGPTApp(App[None]):
         self.inspect_pane.eval_happened()
         self.log_line(
             f"step {number(event.step, ',')}: train loss {number(event.train_loss, '.4f')}, "
-            f"val loss {number(event.val_loss, '.4f')}"
+            f"val loss {number(event.val_loss, '.4f')}{_health(event)}"
         )
 
     def chart_eval(self, event: EvalEvent) -> None:
@@ -686,6 +686,24 @@ class MiniGPTApp(App[None]):
 def _described(error: BaseException) -> str:
     """An exception as its type and message, for a person."""
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _health(event: EvalEvent) -> str:
+    """An eval's health figures for the Log (empty from an engine that sends none)."""
+    parts = []
+    if event.val_bpb is not None:
+        parts.append(f"{event.val_bpb:.3f} bits/byte")
+    if event.tokens_seen is not None:
+        parts.append(
+            f"{number(event.tokens_seen, ',')} tokens seen ({number(event.epochs, '.2f')} epochs)"
+        )
+    for name, values, spec in (
+        ("update ratio", event.update_ratio, ".1e"),
+        ("weight norm", event.weight_norm, ".3g"),
+    ):
+        if values:
+            parts.append(f"{name} by block {' '.join(number(v, spec) for v in values)}")
+    return "".join(f" · {part}" for part in parts)
 
 
 def _per_step_ms(seconds: float | None, steps: int | None) -> float:

@@ -204,3 +204,7 @@ async def test_training_health_shows_in_numbers_log_and_chart(scripted) -> None:
         assert "val bpb   3.460 · 0.25 ep" in numbers
         assert app.loss_chart.alerts == [4]
         assert any("alert at step 4: most recent steps were clipped" in x for x in app.log_lines)
+        assert any(
+            "3.460 bits/byte" in x and "update ratio by block 1.0e-03 2.0e-03" in x
+            for x in app.log_lines
+        )
