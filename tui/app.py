@@ -43,7 +43,7 @@ from minigpt.events import (
     UnknownEvent,
 )
 from minigpt.rundir import RunDir, next_run_dir
-from tui.charts import LearningRateChart, LossChart
+from tui.charts import HealthChart, LearningRateChart, LossChart
 from tui.compare import CompareScreen, other_runs, val_curve
 from tui.config_pane import ConfigPane
 from tui.generate import GeneratePane
@@ -92,6 +92,7 @@ class MiniGPTApp(App[None]):
         Binding("c", "show_tab('config')", "Config"),
         Binding("l", "show_tab('log')", "Log"),
         Binding("y", "toggle_log_scale", "Log y"),
+        Binding("h", "toggle_health", "Health chart"),
         Binding("z", "zoom", "Zoom tabs"),
         Binding("o", "compare", "Compare runs"),
         Binding("r", "restart_engine", "Restart engine"),
@@ -118,6 +119,7 @@ class MiniGPTApp(App[None]):
         yield Static(id="error-panel", markup=False)  # shown while the engine is lost
         with Horizontal(id="top"):
             yield LossChart(id="loss")
+            yield HealthChart(id="health")
             with Vertical(id="side"):
                 yield StatsPanel(id="stats")
                 yield LearningRateChart(id="lr")
@@ -137,6 +139,7 @@ class MiniGPTApp(App[None]):
         # Kept, not queried each time: events may still arrive while the app shuts down.
         self.loss_chart = self.query_one(LossChart)
         self.lr_chart = self.query_one(LearningRateChart)
+        self.health_chart = self.query_one(HealthChart)
         self.stats_panel = self.query_one(StatsPanel)
         self.generate_pane = self.query_one(GeneratePane)
         self.config_pane = self.query_one(ConfigPane)
@@ -274,6 +277,7 @@ class MiniGPTApp(App[None]):
         self.stats.train_seconds = history.train_seconds
         self.loss_chart.reset(facts.vocab_size)
         self.lr_chart.reset()
+        self.health_chart.reset(running.train.grad_clip if running else None)
         for step, loss, lr in history.steps:
             self.loss_chart.add_step(step, loss)
             self.lr_chart.add_step(step, lr)
@@ -323,6 +327,7 @@ class MiniGPTApp(App[None]):
             stats.clipped.append(event.clipped)
         self.loss_chart.add_step(event.step, event.loss)
         self.lr_chart.add_step(event.step, event.lr)
+        self.health_chart.add_step(event.step, event.grad_norm)
 
     @apply_event.register
     def apply_eval(self, event: EvalEvent) -> None:
@@ -374,6 +379,7 @@ class MiniGPTApp(App[None]):
             except ConfigError as error:
                 self.log_line(f"the applied change does not fit this dashboard: {error}")
                 return
+            self.health_chart.set_clip(pane.running.train.grad_clip)
             if any(key.startswith("sample.") for key in values):
                 self.generate_pane.set_defaults(pane.running.sample)
         pane.status.say(f"Applied at step {step}: {changes or 'no change'}.")
@@ -429,6 +435,7 @@ class MiniGPTApp(App[None]):
         """Training looks unhealthy: said in plain words in the Log and a notice, and marked
         on the loss chart."""
         self.loss_chart.add_alert(event.step)
+        self.health_chart.add_alert(event.step)
         self.log_line(f"alert at step {number(event.step, ',')}: {event.message}")
         self.notify(event.message, title=f"training: {event.kind}", severity="warning", timeout=15)
 
@@ -533,6 +540,10 @@ class MiniGPTApp(App[None]):
         """y: switch the loss chart between linear and log y."""
         chart = self.loss_chart
         chart.log_scale = not chart.log_scale
+
+    def action_toggle_health(self) -> None:
+        """h: the gradient-norm chart in the loss chart's place, or back."""
+        self.query_one("#top").toggle_class("-health")
 
     def action_zoom(self) -> None:
         """z: the tabs fill the screen (room for completions and the config), or back."""

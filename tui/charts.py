@@ -1,4 +1,4 @@
-"""The dashboard's charts: training loss, and the learning-rate schedule.
+"""The dashboard's charts: training loss, gradient norm, and the learning-rate schedule.
 
 Charts hold their series and redraw on a timer, only when something changed,
 from series thinned to the chart's width: drawing costs the same at step 100
@@ -187,6 +187,55 @@ class LossChart(TimedPlot):
         ends += [series.xs[-1] for _, series, _ in overlays if series]
         last = max(ends)
         plt.xticks(step_ticks(last))
+
+
+class HealthChart(TimedPlot):
+    """The gradient norm before clipping at each step, the clipping threshold, and alerts."""
+
+    def __init__(self, **kwargs: object) -> None:
+        """An empty series."""
+        super().__init__(**kwargs)
+        self.norms = Series()
+        self.clip: float | None = None  # train.grad_clip; None: no clipping
+        self.alerts: list[int] = []
+
+    def reset(self, grad_clip: float | None) -> None:
+        """Forget the history (a new hello); draw the threshold at grad_clip."""
+        self.norms.clear()
+        self.alerts.clear()
+        self.set_clip(grad_clip)
+
+    def set_clip(self, grad_clip: float | None) -> None:
+        """The clipping threshold in force (0 or None: none)."""
+        usable = isinstance(grad_clip, (int, float)) and 0 < grad_clip < 1e300
+        self.clip = float(grad_clip) if usable else None  # type: ignore[arg-type]
+        self.dirty = True
+
+    def add_step(self, step: int | None, grad_norm: float | None) -> None:
+        """One step's gradient norm."""
+        self.norms.add(step, grad_norm)
+        self.dirty = True
+
+    def add_alert(self, step: int | None) -> None:
+        """A vertical line where a training alert was raised."""
+        if isinstance(step, int) and abs(step) < 10**300:
+            self.alerts.append(step)
+            self.dirty = True
+
+    def draw(self) -> None:
+        """Plot the norms thinned to the chart's width, over the threshold."""
+        plt = self.plt
+        self.border_title = "gradient norm before clipping: [cyan]norm[/] [grey50]clip[/]"
+        self.border_subtitle = "[red]alert[/] · h: back to the loss"
+        if not self.norms:
+            plt.title("no gradient norms yet")
+            return
+        if self.clip is not None:
+            plt.hline(self.clip, "gray")
+        for step in self.alerts:
+            plt.vline(step, "red")
+        plt.plot(*self.norms.thinned(max(10, self.size.width - 10)), marker="braille", color="cyan")
+        plt.xticks(step_ticks(self.norms.xs[-1]))
 
 
 class LearningRateChart(TimedPlot):

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from minigpt.events import EVENTS
 from tests.tui.scripted import ScriptedLink, hello, step
 from tui.app import MiniGPTApp, make_app
-from tui.charts import LearningRateChart, LossChart
+from tui.charts import TimedPlot
 
 HOSTILE = st.one_of(
     st.none(),
@@ -113,7 +113,7 @@ class AppThread:
 
         def draw() -> str:
             app = self.app
-            for chart in (app.query_one(LossChart), app.query_one(LearningRateChart)):
+            for chart in app.query(TimedPlot):  # loss, gradient norm, learning rate
                 chart.dirty = True
                 chart.redraw_if_dirty()
                 chart.render()

@@ -7,7 +7,7 @@ from minigpt.events import AlertEvent, EvalEvent, StepEvent
 from tests.tui.pilot import text, until
 from tests.tui.scripted import evaluation, hello, step
 from tui.app import make_app
-from tui.charts import LossChart
+from tui.charts import HealthChart, LossChart
 from tui.config_pane import ConfigPane
 from tui.generate import GeneratePane
 from tui.screens import HelpScreen, QuitScreen
@@ -184,7 +184,8 @@ async def test_eval_history_and_later_evals_chart_and_log(scripted) -> None:
 
 async def test_training_health_shows_in_numbers_log_and_chart(scripted) -> None:
     """Gradient norm and clipped share, update ratio, bits per byte and epochs show in the
-    numbers; an alert is logged in plain words and marked on the loss chart."""
+    numbers; an alert is logged in plain words and marked on the charts; h swaps the loss
+    chart for the gradient norms and back."""
     app = make_app(scripted)
     async with app.run_test(size=(160, 48)) as pilot:
         scripted.feed(hello(state="running"))
@@ -208,3 +209,14 @@ async def test_training_health_shows_in_numbers_log_and_chart(scripted) -> None:
             "3.460 bits/byte" in x and "update ratio by block 1.0e-03 2.0e-03" in x
             for x in app.log_lines
         )
+        health = app.query_one(HealthChart)
+        await pilot.press("h")  # the gradient norms take the loss chart's place
+        await pilot.pause()
+        assert health.region.height and not app.query_one(LossChart).region.height
+        assert health.norms.ys == [1.5] * 4 and health.clip == 1.0 and health.alerts == [4]
+        health.redraw_if_dirty()
+        health.render()
+        assert "gradient norm" in health.border_title and app.handler_errors == 0
+        await pilot.press("h")
+        await pilot.pause()
+        assert app.query_one(LossChart).region.height
