@@ -33,8 +33,10 @@ from minigpt.events import (
     Event,
     LogEvent,
     StepEvent,
+    decode,
 )
 from minigpt.health import bits_per_byte, block_health, tokens_per_byte
+from minigpt.journal import read_jsonl
 from minigpt.rundir import RunDir
 from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from minigpt.train import Trainer
@@ -111,6 +113,8 @@ class Run:
         run_dir.truncate_metrics(trainer.step)
         run = cls(run_dir, trainer)
         run.last_eval_step = run.saved_step = trainer.step
+        for record in read_jsonl(run_dir.metrics):  # the alerts pick up where the run was
+            run.alerts.feed(decode(record))
         return run
 
     @property

@@ -170,3 +170,20 @@ def test_alerts_decode_from_older_and_newer_lines() -> None:
     assert decode(alert.to_dict()) == alert
     old = decode({"event": "eval", "step": 5, "train_loss": 2.0, "val_loss": 2.1})
     assert isinstance(old, EvalEvent) and old.val_bpb is None and old.update_ratio is None
+
+
+def test_a_resumed_run_remembers_which_alerts_are_raised(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """Resuming replays the history into the alerts: what was raised stays raised (and is
+    not announced again), and the recent windows are the run's own."""
+    values = {"train.learning_rate": 10.0, "train.max_iters": 40, "train.checkpoint_interval": 40}
+    run = Run.start(tiny_config(corpus_file, **values), tmp_path / "run")
+    _train(run)
+    assert run.alerts.active  # the huge rate raised something by step 40
+    resumed = Run.resume(None, tmp_path / "run")
+    try:
+        assert resumed.alerts.active == run.alerts.active
+        assert list(resumed.alerts.recent) == list(run.alerts.recent)
+    finally:
+        resumed.close()
