@@ -286,7 +286,7 @@ class MiniGPTApp(App[None]):
         for change in history.config_changes:
             self.loss_chart.add_marker(change.step)
         for alert in history.alerts:
-            self.loss_chart.add_alert(alert.step)
+            self.mark_alert(alert.step)
         if history.last_checkpoint is not None:
             self.stats.checkpoint_step = history.last_checkpoint.step
         if running is not None:
@@ -434,10 +434,14 @@ class MiniGPTApp(App[None]):
     def apply_alert(self, event: AlertEvent) -> None:
         """Training looks unhealthy: said in plain words in the Log and a notice, and marked
         on the loss chart."""
-        self.loss_chart.add_alert(event.step)
-        self.health_chart.add_alert(event.step)
+        self.mark_alert(event.step)
         self.log_line(f"alert at step {number(event.step, ',')}: {event.message}")
         self.notify(event.message, title=f"training: {event.kind}", severity="warning", timeout=15)
+
+    def mark_alert(self, step: int | None) -> None:
+        """A red line at an alert's step, on the loss and the gradient-norm charts."""
+        self.loss_chart.add_alert(step)
+        self.health_chart.add_alert(step)
 
     @apply_event.register
     def apply_inspection(self, event: InspectionEvent) -> None:

@@ -13,7 +13,7 @@ from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from tui.series import Series
+from tui.series import Series, plottable
 
 REDRAW_SECONDS = 0.5  # 2 Hz: smooth enough to watch, cheap enough to sit beside training
 OVERLAY_COLORS = ["blue", "red", "yellow", "white"]  # other runs' val curves, in turn
@@ -23,6 +23,14 @@ def step_ticks(last: float, count: int = 5) -> list[int]:
     """Whole-number step ticks from 0 to last (plotext would print 21.2)."""
     top = max(1, int(last))
     return sorted({round(i * top / (count - 1)) for i in range(count)})
+
+
+def add_line(lines: list[int], step: int | None) -> bool:
+    """Keep a vertical line's step if a chart can place it; whether it was kept."""
+    kept = plottable(step)
+    if kept:
+        lines.append(step)  # type: ignore[arg-type]
+    return kept
 
 
 class TimedPlot(PlotextPlot):
@@ -125,15 +133,11 @@ class LossChart(TimedPlot):
 
     def add_marker(self, step: int | None) -> None:
         """A vertical line where a config change took effect (none where the step is unknown)."""
-        if isinstance(step, int) and abs(step) < 10**300:
-            self.markers.append(step)
-            self.dirty = True
+        self.dirty |= add_line(self.markers, step)
 
     def add_alert(self, step: int | None) -> None:
         """A vertical line where a training alert was raised."""
-        if isinstance(step, int) and abs(step) < 10**300:
-            self.alerts.append(step)
-            self.dirty = True
+        self.dirty |= add_line(self.alerts, step)
 
     def set_overlays(self, curves: dict[str, list[tuple[int, float]]]) -> None:
         """Other runs' val curves to draw beside this run's (replacing any shown)."""
@@ -207,7 +211,7 @@ class HealthChart(TimedPlot):
 
     def set_clip(self, grad_clip: float | None) -> None:
         """The clipping threshold in force (0 or None: none)."""
-        usable = isinstance(grad_clip, (int, float)) and 0 < grad_clip < 1e300
+        usable = plottable(grad_clip) and grad_clip > 0  # type: ignore[operator]
         self.clip = float(grad_clip) if usable else None  # type: ignore[arg-type]
         self.dirty = True
 
@@ -218,9 +222,7 @@ class HealthChart(TimedPlot):
 
     def add_alert(self, step: int | None) -> None:
         """A vertical line where a training alert was raised."""
-        if isinstance(step, int) and abs(step) < 10**300:
-            self.alerts.append(step)
-            self.dirty = True
+        self.dirty |= add_line(self.alerts, step)
 
     def draw(self) -> None:
         """Plot the norms thinned to the chart's width, over the threshold."""

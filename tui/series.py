@@ -31,7 +31,7 @@ class Series:
 
     def add(self, x: float | None, y: float | None) -> None:
         """Append a point; one that is missing (null) or not a finite number is skipped."""
-        if not (_plottable(x) and _plottable(y)):
+        if not (plottable(x) and plottable(y)):
             return
         x, y = float(x), float(y)  # type: ignore[arg-type]
         # Bias correction (divide by the accumulated weight) keeps the first
@@ -56,6 +56,6 @@ class Series:
         return len(self.xs)
 
 
-def _plottable(value: float | None) -> bool:
+def plottable(value: float | None) -> bool:
     """Whether a chart can place this value (a float, not NaN or inf, nor past 1e300)."""
     return isinstance(value, (int, float)) and abs(value) < 1e300  # False for NaN
