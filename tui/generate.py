@@ -126,6 +126,14 @@ def _spans_fit(spans: object, text: str) -> bool:
         return False
 
 
+def sample_setting(key: str, raw: str) -> Any:
+    """A [sample] key's value typed in a control, checked by the engine's own rules;
+    ConfigError says what is wrong with it."""
+    value = parse_overrides([f"sample.{key}={raw}"])[f"sample.{key}"]
+    apply_values(Config(), {f"sample.{key}": value})
+    return value
+
+
 def _is_number(value: object) -> bool:
     """Whether a setting from the wire is a number (not a bool, not text)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -374,8 +382,7 @@ class GeneratePane(Vertical):
                     if raw:
                         settings["seed"] = int(raw)
                     continue
-                value = parse_overrides([f"sample.{key}={raw}"])[f"sample.{key}"]
-                apply_values(Config(), {f"sample.{key}": value})  # the engine's own rules
+                value = sample_setting(key, raw)
             except ConfigError as error:
                 self.status.say(str(error), error=True)
                 control.focus()

@@ -25,8 +25,10 @@ from textual.message import Message
 from textual.widgets import Input, Label, Static
 
 from minigpt.display import number
+from minigpt.errors import ConfigError
 from minigpt.events import InspectionEvent
 from tui.attention import AttentionMap
+from tui.generate import sample_setting
 from tui.status_line import StatusLine
 
 STAGES = [("prob", "softmax"), ("prob_temperature", "temp"), ("prob_top_k", "top-k")]
@@ -112,11 +114,10 @@ class InspectPane(Vertical, can_focus=True):
             return
         settings: dict[str, Any] = {}
         for key, _ in CONTROLS:
-            raw = self.controls[key].value.strip()
             try:
-                settings[key] = int(raw) if key == "top_k" else float(raw)
-            except ValueError:
-                self.status.say(f"{key}: expected a number, got {raw!r}", error=True)
+                settings[key] = sample_setting(key, self.controls[key].value.strip())
+            except ConfigError as error:
+                self.status.say(str(error), error=True)
                 return
         if self.has_class("-attention"):
             settings["attention"] = True
