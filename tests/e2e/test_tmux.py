@@ -15,6 +15,7 @@ from tests.e2e.terminal import (
     keys,
     step_shown,
     terminals,
+    tmux,
     until,
     wait_for,
 )
@@ -32,6 +33,13 @@ def terminal(tmp_path: Path, config_file: Path) -> Iterator[tuple[str, Path]]:
             f"MINIGPT_CACHE={tmp_path / 'cache'}",
         )
         yield session, run_dir
+
+
+def title_style(session: str) -> str:
+    """The colour codes that start the Inspect pane's title line (its border's colour)."""
+    lines = tmux(session, "capture-pane", "-e", "-p", "-t", session).splitlines()
+    line = next((line for line in lines if "after token" in line), "")
+    return line.split("after token")[0]
 
 
 def applied_step(shown: str) -> int:
@@ -64,10 +72,15 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     keys(session, "i")  # the odds after "the cat": bars with percentages, and the entropy
     shown = wait_for(session, lambda s: "entropy" in s and "temp 1─" in s)
     assert "%" in shown and "softmax" in shown and "the cat" not in shown, shown
+    pane_has_keys = title_style(session)  # the pane's border shows where the keys are
     keys(session, "Tab", "BSpace", "BSpace", "BSpace")  # into the temperature control
     keys(session, "-l", "0.5")
     wait_for(session, lambda s: "temp 0.5─" in s)  # a new answer drawn at the new temperature
     keys(session, "Enter")
+    # enter gives the keys back to the pane a moment later: a q sent before that is text
+    until(
+        lambda: title_style(session) == pane_has_keys, lambda: tmux(session, "capture-pane", "-p")
+    )
     keys(session, "q")
     wait_for(session, lambda s: "Stop and save (s)" in s)
     keys(session, "s")
