@@ -6,7 +6,9 @@ protocol.py). Its loop, in the main thread, does one thing at a time:
 
     carry out queued commands -> stream a little of any sample -> one training step
 
-so every command acts at a step boundary. Samples come from a frozen copy of
+so every command acts at a step boundary, but `inspect`: the Inspector answers
+it on a thread of its own from the weights of the last finished step, without
+waiting for the step under way (inspector.py). Samples come from a frozen copy of
 the model taken when the request arrives, with their own random generator:
 serving them never changes the training run's losses. States: idle (built,
 not training), running, paused, finished (max_iters reached) and failed.
@@ -18,7 +20,6 @@ training nor watched for `idle_timeout` seconds saves and exits by itself.
 from __future__ import annotations
 
 import contextlib
-import copy
 import os
 import queue
 import signal
@@ -53,8 +54,14 @@ from minigpt.events import (
     StepEvent,
 )
 from minigpt.history import History
-from minigpt.inspection import inspect_next
-from minigpt.protocol import PROTOCOL_VERSION, Command, ProtocolError, parse_command
+from minigpt.inspector import Inspector
+from minigpt.protocol import (
+    PROTOCOL_VERSION,
+    Command,
+    ProtocolError,
+    failure_event,
+    parse_command,
+)
 from minigpt.run import Run
 from minigpt.sampling import SampleQueue
 from minigpt.server import ControlServer, Peer
@@ -90,11 +97,16 @@ class Engine:
         self.inbox: queue.Queue[tuple[str, Peer, bytes]] = queue.Queue()
         self.server = ControlServer(
             run.run_dir.socket,
-            on_line=lambda peer, line: self.inbox.put(("line", peer, line)),
+            on_line=self._receive,
             on_connect=lambda peer: self.inbox.put(("connect", peer, b"")),
             on_disconnect=lambda peer: self.inbox.put(("disconnect", peer, b"")),
         )
         self._bind(run)
+        self.inspector = Inspector(
+            trainer=lambda: self.run.trainer,
+            sample=lambda: self.run.config.sample,
+            reply=self._reply,
+        )
         self.samples = SampleQueue(on_text=self._emit, on_done=self._sample_done)
         self.sample_count = 0
         self.exit_code: int | None = None
@@ -120,6 +132,7 @@ class Engine:
 
     def serve(self) -> int:
         """Run until shutdown; return the exit code (128 + signal number after a signal)."""
+        self.inspector.start()
         self.server.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
@@ -147,6 +160,7 @@ class Engine:
             if self.cluster:
                 self.cluster.send(EXIT)
             self.server.close()
+            self.inspector.close()
             self.run.close()
         return self.exit_code
 
@@ -342,6 +356,18 @@ class Engine:
             except queue.Empty:
                 return
 
+    def _receive(self, peer: Peer, line: bytes) -> None:
+        """A command line, in the socket's thread: an inspection goes to the inspector, which
+        answers at once; everything else waits in the inbox for the next step boundary."""
+        try:
+            command = parse_command(line) if line else None
+        except ProtocolError:
+            command = None  # the loop parses it again, to answer in turn with the error
+        if command is not None and command.cmd == "inspect":
+            self.inspector.ask(peer, command)
+        else:
+            self.inbox.put(("line", peer, line))
+
     def _handle_line(self, peer: Peer, line: bytes) -> None:
         """Parse and carry out one command; any problem goes back to its sender only."""
         command = None
@@ -350,13 +376,8 @@ class Engine:
                 raise ProtocolError("command line too long (over 1 MiB); it was dropped")
             command = parse_command(line)
             getattr(self, f"_cmd_{command.cmd}")(peer, command)
-        except MiniGPTError as error:
-            request_id = command.id if command else getattr(error, "request_id", None)
-            self._reply(peer, ErrorEvent(str(error), id=request_id))
         except Exception as error:  # noqa: BLE001 - a bug must cost one command, not the run
-            what = command.cmd if command else "a command"
-            message = f"internal error while carrying out {what}: {type(error).__name__}: {error}"
-            self._reply(peer, ErrorEvent(message, id=command.id if command else None))
+            self._reply(peer, failure_event(command, error))
 
     def _require(self, command: Command, *states: str) -> None:
         """Refuse a command that makes no sense in the current state."""
@@ -472,24 +493,6 @@ class Engine:
         """Start a completion of the current weights with config's [sample] settings."""
         t = self.run.trainer
         self.samples.add(job_id, owner, t.model, t.corpus.tokenizer, config, seed, t.step)
-
-    def _cmd_inspect(self, peer: Peer, command: Command) -> None:
-        """The next-token odds for a prompt, from a copy of the current weights (no random
-        number drawn, nothing learned), to the asker only; settings default to [sample]."""
-        args = dict(command.args)
-        sample = self.run.config.sample
-        settings = {k: args.pop(k, getattr(sample, k)) for k in ("temperature", "top_k", "top_p")}
-        trainer = self.run.trainer
-        result = inspect_next(
-            copy.deepcopy(trainer.model),
-            trainer.corpus.tokenizer,
-            args.pop("prompt", sample.prompt),
-            step=trainer.step,
-            **settings,
-            **args,
-        )
-        result.id = command.id
-        self._reply(peer, result)
 
     def _cmd_cancel_sample(self, peer: Peer, command: Command) -> None:
         """Stop one of peer's streaming completions (the named one, else its newest)."""

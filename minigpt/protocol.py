@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minigpt.errors import MiniGPTError
+from minigpt.events import ErrorEvent
 
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 1 << 20  # a longer command line is refused, not buffered without end
@@ -105,6 +106,17 @@ def _check(data: dict[str, Any]) -> str:
             wanted = " or ".join(t.__name__ for t in types)
             raise ProtocolError(f"{cmd}: {key} must be {wanted}, got {type(value).__name__}")
     return cmd
+
+
+def failure_event(command: Command | None, error: Exception) -> ErrorEvent:
+    """The error that answers a command which could not be carried out: a MiniGPTError's own
+    message, anything else as an internal error naming the command (a bug costs one command)."""
+    request_id = command.id if command else getattr(error, "request_id", None)
+    if isinstance(error, MiniGPTError):
+        return ErrorEvent(str(error), id=request_id)
+    what = command.cmd if command else "a command"
+    message = f"internal error while carrying out {what}: {type(error).__name__}: {error}"
+    return ErrorEvent(message, id=request_id)
 
 
 def encode(message: dict[str, Any]) -> bytes:

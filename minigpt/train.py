@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -123,6 +124,9 @@ class Trainer:
         self.replicas = (
             cluster.replicate(self.model, self.loss_of, self.device) if cluster else None
         )
+        # Held while the weights change, so a reader on another thread (the Inspector)
+        # copies those of one finished step: the optimizer's update and the step count.
+        self.weights_lock = threading.Lock()
         self.step = 0
         self.best_val_loss = math.inf
         self.elapsed = 0.0
@@ -223,10 +227,11 @@ class Trainer:
             raise DivergedError(
                 f"the loss became {total} at step {self.step + 1} (learning rate {lr:.3g})"
             )
-        self.scaler.step(self.optimizer)
+        with self.weights_lock:
+            self.scaler.step(self.optimizer)
+            self.step += 1
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        self.step += 1
         self.tokens_seen += self.tokens_per_step
         seconds = time.perf_counter() - started
         self.elapsed += seconds
@@ -305,10 +310,11 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore weights, optimizer, counters and random states saved by state_dict()."""
-        self.model.load_state_dict(state["model"])
+        with self.weights_lock:
+            self.model.load_state_dict(state["model"])
+            self.step = state["step"]
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.step = state["step"]
         self.best_val_loss = state["best_val_loss"]
         self.elapsed = state.get("elapsed", 0.0)
         self.tokens_seen = state.get("tokens_seen", self.step * self.tokens_per_step)

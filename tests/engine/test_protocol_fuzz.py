@@ -70,9 +70,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     corpus.write_text("the cat sat on the mat.\n" * 200, encoding="utf-8")
     run = Run.start(_tiny_config(corpus, **{"train.max_iters": 10**6}), folder / "run")
     engine = Engine(run)
+    engine.inspector.start()
     ours, theirs = socket.socketpair()
     theirs.setblocking(False)
     yield engine, Peer(ours, 1), theirs
+    engine.inspector.close()
     run.close()
     ours.close()
     theirs.close()
@@ -86,7 +88,9 @@ def test_engine_survives_arbitrary_commands(engine, line: str) -> None:
     sender as error events that say what to fix."""
     engine, peer, theirs = engine
     engine.exit_code = None
-    engine._handle_line(peer, line.encode())
+    engine._receive(peer, line.encode())
+    engine._handle_inbox(wait=0.0)
+    engine.inspector.requests.join()
     for _ in range(3):
         if engine.samples:
             engine.samples.stream(engine.step_seconds)
