@@ -52,6 +52,12 @@ def main() -> None:
         f"{reached['time'] - launched:.0f} s after launch; the run took "
         f"{events[-1]['time'] - launched:.0f} s"
     )
+    minute = [e for e in evals if e["time"] - launched <= 60.0]
+    if minute:
+        print(
+            f"val loss {minute[-1]['val_loss']:.3f} at the last eval within 60 s of launch "
+            f"(step {minute[-1]['step']})"
+        )
     for target in (60.0, events[-1]["time"] - launched):
         step_then = min(evals, key=lambda e: abs(e["time"] - launched - target))["step"]
         answer = next((s for s in samples if s["step"] == step_then), None)

@@ -1,0 +1,221 @@
+"""Time to a good model: wall time from process start to a target validation loss.
+
+For each seed, trains the lesson's code (bench/lesson_reference.py) and then
+`minigpt train` once per variant, one after the other, at nanoGPT's CPU setting
+(tinyshakespeare chars, context 64, batch 12, 4 blocks, 4 heads, d_model 128,
+dropout 0, 2,000 iterations, an eval every 250 on 20 batches). minigpt gets only
+those keys: optimizer, schedule and rates stay at its shipped defaults unless a
+variant sets them. For each run it reports the seconds from launching the
+process to its first eval at or below --target, the val loss at the last step,
+and the time to target as a ratio of the lesson code's wall time for all its
+iterations in the same round. --plot draws val loss against seconds since launch
+for the first seed.
+
+    python bench/time_to_loss.py [--seeds 1337 1 2] [--target 1.8857]
+        [--variant NAME KEY=VALUE ...] [--no-default] [--stop-at-target]
+        [--plot docs/time_to_loss.png] [--keep-runs DIR]
+
+A variant is a name and minigpt overrides, e.g. --variant adamw 'train.optimizer="adamw"'.
+--stop-at-target ends each minigpt run at its target (no final loss, faster sweeps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).parent
+SHAKESPEARE = HERE.parent.parent / "shared" / "data" / "tinyshakespeare.txt"
+SETTING = {
+    "context-length": 64,
+    "batch-size": 12,
+    "d-model": 128,
+    "num-heads": 4,
+    "num-blocks": 4,
+    "dropout": 0.0,
+    "eval-iters": 20,
+}
+POLL_S = 0.1  # how often a running minigpt's metrics.jsonl is read for new evals
+
+
+@dataclass
+class Curve:
+    """One training process: (seconds since launch, step, val loss) at each eval."""
+
+    name: str
+    seed: int
+    evals: list[tuple[float, int, float]] = field(default_factory=list)
+    wall: float = 0.0  # launch to exit
+
+    def time_to(self, target: float) -> float | None:
+        """Seconds from launch to the first eval at or below target."""
+        return next((s for s, _, val in self.evals if val <= target), None)
+
+
+def reference(args: argparse.Namespace, seed: int) -> Curve:
+    """The lesson's code, its eval lines stamped as they arrive."""
+    command = [sys.executable, "-u", str(HERE / "lesson_reference.py"), "--data", str(args.data)]
+    command += ["--tokenizer", "char", "--learning-rate", "1e-3", "--seed", str(seed)]
+    command += [f"--{key}={value}" for key, value in SETTING.items()]
+    command += ["--max-iters", str(args.max_iters), "--eval-interval", str(args.eval_interval)]
+    curve = Curve("lesson's code", seed)
+    launched = time.perf_counter()
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            point = json.loads(line)
+            curve.evals.append((time.perf_counter() - launched, point["step"], point["val"]))
+    curve.wall = time.perf_counter() - launched
+    if process.returncode:
+        raise SystemExit(f"lesson_reference.py failed with exit code {process.returncode}")
+    return curve
+
+
+def minigpt(args: argparse.Namespace, name: str, overrides: list[str], seed: int) -> Curve:
+    """`minigpt train` with nanoGPT's setting plus overrides, its evals read from
+    metrics.jsonl (their own time stamps); stopped at the target with --stop-at-target."""
+    values = [
+        'data.tokenizer="char"',
+        f"model.context_length={SETTING['context-length']}",
+        f"model.d_model={SETTING['d-model']}",
+        f"model.num_heads={SETTING['num-heads']}",
+        f"model.num_blocks={SETTING['num-blocks']}",
+        f"model.dropout={SETTING['dropout']}",
+        f"train.batch_size={SETTING['batch-size']}",
+        f"train.eval_iters={SETTING['eval-iters']}",
+        f"train.max_iters={args.max_iters}",
+        f"train.eval_interval={args.eval_interval}",
+        f"train.seed={seed}",
+        *overrides,
+    ]
+    curve = Curve(name, seed)
+    with tempfile.TemporaryDirectory() as folder:
+        run_dir = args.keep_runs / f"{name}-{seed}" if args.keep_runs else Path(folder) / "run"
+        metrics = run_dir / "metrics.jsonl"
+        command = [sys.executable, "-m", "minigpt", "train", "--run-dir", str(run_dir)]
+        command += ["--data", str(args.data), *(f for v in values for f in ("--set", v))]
+        launched, epoch = time.perf_counter(), time.time()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        while process.poll() is None:
+            time.sleep(POLL_S)
+            curve.evals = _evals(metrics, epoch)
+            if args.stop_at_target and curve.time_to(args.target) is not None:
+                process.terminate()
+        curve.wall = time.perf_counter() - launched
+        _, errors = process.communicate()
+        curve.evals = _evals(metrics, epoch)
+    if process.returncode and curve.time_to(args.target) is None:
+        raise SystemExit(f"minigpt train failed:\n{errors.decode(errors='replace')}")
+    return curve
+
+
+def _evals(metrics: Path, epoch: float) -> list[tuple[float, int, float]]:
+    """Every complete eval line of a metrics.jsonl, timed from `epoch`."""
+    try:
+        lines = metrics.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+    events = []
+    for line in lines:
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue  # a line still being written
+    evals = [e for e in events if e.get("event") == "eval" and e.get("val_loss") is not None]
+    return [(e["time"] - epoch, e["step"], e["val_loss"]) for e in evals]
+
+
+def report(rounds: list[tuple[Curve | None, list[Curve]]], target: float) -> None:
+    """A markdown table per run, then each variant's median ratio over the seeds."""
+    header = f"| run | seed | to {target} (s) | ratio to lesson | val at last step | wall (s) |"
+    print(f"\n{header}")
+    print("|---|---|---|---|---|---|")
+    ratios: dict[str, list[float]] = {}
+    for ref, runs in rounds:
+        for curve in [ref, *runs] if ref else runs:
+            reached = curve.time_to(target)
+            ratio = None if reached is None or ref is None else reached / ref.wall
+            if ratio is not None:
+                ratios.setdefault(curve.name, []).append(ratio)
+            _, step, val = curve.evals[-1] if curve.evals else (0, 0, float("nan"))
+            print(
+                f"| {curve.name} | {curve.seed} | {_number(reached, '.1f')} | "
+                f"{_number(ratio, '.3f')} | {val:.4f} (step {step}) | {curve.wall:.1f} |"
+            )
+    print()
+    for name, values in ratios.items():
+        print(f"{name}: median ratio {statistics.median(values):.3f} over {len(values)} seeds")
+
+
+def _number(value: float | None, spec: str) -> str:
+    """A figure, or "not reached"."""
+    return "not reached" if value is None else format(value, spec)
+
+
+def plot(rounds: list[tuple[Curve | None, list[Curve]]], target: float, out: Path) -> None:
+    """Val loss against seconds since launch, every run of the first seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ref, runs = rounds[0]
+    figure, axes = plt.subplots(figsize=(7, 4), dpi=120)
+    for curve in [ref, *runs] if ref else runs:
+        axes.plot([p[0] for p in curve.evals], [p[2] for p in curve.evals], marker=".")
+        axes.lines[-1].set_label(curve.name)
+    axes.axhline(target, color="grey", linestyle=":", label=f"target {target}")
+    axes.set_xlabel("seconds since the process started")
+    axes.set_ylabel("validation loss")
+    axes.set_title(f"tinyshakespeare, char, nanoGPT's CPU setting, seed {runs[0].seed}")
+    axes.set_ylim(top=min(3.0, axes.get_ylim()[1]))
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out)
+    print(f"wrote {out}")
+
+
+def main() -> None:
+    """Run the rounds, print the table, draw the plot."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=SHAKESPEARE)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1337])
+    parser.add_argument("--target", type=float, default=1.8857)
+    parser.add_argument("--max-iters", type=int, default=2000)
+    parser.add_argument("--eval-interval", type=int, default=250)
+    parser.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME")
+    parser.add_argument("--no-default", action="store_true", help="skip the shipped defaults")
+    parser.add_argument("--stop-at-target", action="store_true")
+    parser.add_argument("--no-reference", action="store_true", help="sweeps: no ratios")
+    parser.add_argument("--plot", type=Path)
+    parser.add_argument("--keep-runs", type=Path, help="keep minigpt's runs here, NAME-SEED")
+    args = parser.parse_args()
+    variants = [] if args.no_default else [("minigpt defaults", [])]
+    variants += [(name, list(overrides)) for name, *overrides in args.variant]
+    rounds = []
+    for seed in args.seeds:
+        ref = None if args.no_reference else reference(args, seed)
+        if ref:
+            print(f"seed {seed}: lesson's code {ref.wall:.1f} s", flush=True)
+        runs = []
+        for name, overrides in variants:
+            runs.append(minigpt(args, name, overrides, seed))
+            reached = runs[-1].time_to(args.target)
+            print(f"seed {seed}: {name} reached {args.target} at {reached} s", flush=True)
+        rounds.append((ref, runs))
+    report(rounds, args.target)
+    if args.plot:
+        plot(rounds, args.target, args.plot)
+
+
+if __name__ == "__main__":
+    main()
