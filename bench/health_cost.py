@@ -105,7 +105,7 @@ def measure(name: str, config: Config, rounds: int, steps: int) -> None:
         event = run.advance()[0]
         fed = median_ms(lambda: feed(event), 1001)
         t, corpus = run.trainer, run.trainer.corpus
-        per_eval = median_ms(lambda: block_health(t.model.blocks, t.optimizer))
+        per_eval = median_ms(lambda: block_health(t.model.blocks, t.optimizers))
         once = median_ms(lambda: tokens_per_byte(corpus.tokenizer, corpus.train), 3)
         loss, norm = torch.tensor(2.0), torch.tensor(1.0)
         read = median_ms(lambda: torch.stack([loss, norm]).tolist(), 1001)

@@ -39,6 +39,7 @@ from minigpt.errors import ConfigError
 _DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 _SWITCHES = ("auto", "true", "false")
+_OPTIMIZERS = ("adamw", "muon")
 _TOKENIZERS = ("cl100k_base", "char", "byte")
 
 
@@ -68,13 +69,17 @@ class TrainConfig:
     """Optimisation settings; all but seed, device, dtype and compile apply at the next step."""
 
     batch_size: int = _hot(12, "sequences per micro-batch", ge=1)
-    learning_rate: float = _hot(1e-3, "peak learning rate, reached after warmup", gt=0)
+    optimizer: str = _restart(
+        "muon", "muon (the blocks' matrices; AdamW the rest) or adamw", choices=_OPTIMIZERS
+    )
+    learning_rate: float = _hot(1e-3, "peak learning rate (AdamW's), reached after warmup", gt=0)
+    muon_learning_rate: float = _hot(0.01, "peak learning rate of Muon's matrices", gt=0)
     max_iters: int = _hot(2000, "optimiser steps to train for", ge=0)
     eval_interval: int = _hot(100, "steps between train/validation loss estimates", ge=1)
     eval_iters: int = _hot(20, "batches averaged per loss estimate", ge=1)
     warmup_iters: int = _hot(100, "steps of linear learning-rate warmup (0 = none)", ge=0)
     min_lr: float = _hot(1e-4, "learning rate at the end of the cosine decay", ge=0)
-    weight_decay: float = _hot(0.1, "AdamW weight decay (0 = off)", ge=0)
+    weight_decay: float = _hot(0.1, "AdamW weight decay of weight matrices (0 = off)", ge=0)
     grad_clip: float = _hot(1.0, "largest allowed gradient norm (0 = no clipping)", ge=0)
     grad_accum_steps: int = _hot(1, "micro-batches summed per optimiser step", ge=1)
     checkpoint_interval: int = _hot(200, "steps between checkpoints", ge=1)
@@ -420,8 +425,8 @@ def config_to_dict(config: Config) -> dict[str, dict[str, Any]]:
 DEFAULT_HEADER = """\
 # minigpt default configuration. Every key is optional: a missing key takes the value shown here.
 # Change a key for one run with an override such as  train.max_iters=500  (section.key=value).
-# Changes to [train] (except seed, device, dtype, compile) and [sample] apply at the next step;
-# changes to [model], [data] and those four keys need a fresh start.
+# Changes to [train] (but optimizer, seed, device, dtype, compile) and [sample] apply at the next
+# step; changes to [model], [data] and those five keys need a fresh start.
 """
 _COMMENT_COLUMN = 31  # where each key's help comment starts, as in the shipped config.toml
 

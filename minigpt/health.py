@@ -5,11 +5,12 @@ Contract:
   spell, counted once from the ids (sampled evenly on corpora over SAMPLE_TOKENS tokens).
   Loss in nats per token / ln 2 x tokens per byte = bits per byte, a figure that compares
   runs across tokenizers (1.0 for the char tokenizer on ASCII text).
-- `block_health(model, optimizer)` gives, per transformer block, the std of the last AdamW
-  update of its weight matrices over the std of those weights (Karpathy's makemore
-  diagnostic: near 1e-3 is healthy, far above means the learning rate is too high, far
-  below that the block barely learns) and their L2 norm. The update is rebuilt from the
-  optimizer's moments, so training keeps no copies and pays nothing between evals.
+- `block_health(blocks, optimizers)` gives, per transformer block, the std of the last
+  update (AdamW's or Muon's) of its weight matrices over the std of those weights
+  (Karpathy's makemore diagnostic: near 1e-3 is healthy, far above means the learning
+  rate is too high, far below that the block barely learns) and their L2 norm. The
+  update is rebuilt from the optimizer's state, so training keeps no copies and pays
+  nothing between evals.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import math
 import numpy as np
 import torch
 
+from minigpt.optimizers import muon_scale, orthogonalise
 from minigpt.tokenizer import Tokenizer
 
 SAMPLE_TOKENS = 1 << 25  # ids counted per split at most (32M: a second or so)
@@ -47,36 +49,52 @@ def bits_per_byte(loss: float, tokens_per_byte: float) -> float:
 
 @torch.no_grad()
 def block_health(
-    blocks: torch.nn.ModuleList, optimizer: torch.optim.AdamW
+    blocks: torch.nn.ModuleList, optimizers: list[torch.optim.Optimizer]
 ) -> tuple[list[float], list[float]]:
     """(update ratio, weight norm) of each block's weight matrices; ratios are empty
-    before the first step, when the optimizer holds no moments yet."""
+    before the first step, when the optimizers hold no state yet."""
     ratios, norms = [], []
     for block in blocks:
         weights = [p for p in block.parameters() if p.dim() >= 2]
         flat = torch.cat([p.detach().float().flatten() for p in weights])  # (N,)
         norms.append(flat.norm().item())
-        updates = [_last_update(p, optimizer) for p in weights]
+        updates = [_last_update(p, optimizers) for p in weights]
         if all(u is not None for u in updates):
             update = torch.cat([u.flatten() for u in updates])  # type: ignore[union-attr]
             ratios.append((update.std() / flat.std()).item())
     return ratios, norms
 
 
-def _last_update(p: torch.Tensor, optimizer: torch.optim.AdamW) -> torch.Tensor | None:
-    """The change AdamW's last step made to p, rebuilt from its moments (None before any)."""
-    state = optimizer.state.get(p)
-    if not state or "exp_avg" not in state:
+def _last_update(p: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> torch.Tensor | None:
+    """The change the last step made to p, rebuilt from its optimizer's state (None before
+    any): AdamW's from its two moments; Muon's from its momentum, orthogonalised (the
+    Nesterov look-ahead's gradient is gone by then, so this leaves it out)."""
+    optimizer = next((o for o in optimizers if _holds(o, p)), None)
+    state = None if optimizer is None else optimizer.state.get(p)
+    if optimizer is None or not state:
         return None
     group = next(g for g in optimizer.param_groups if any(q is p for q in g["params"]))
-    (beta1, beta2), lr, eps = group["betas"], group["lr"], group["eps"]
-    step = float(state["step"])
-    m_hat = state["exp_avg"].float() / (1 - beta1**step)
-    v_hat = state["exp_avg_sq"].float() / (1 - beta2**step)
-    adam = lr * m_hat / (v_hat.sqrt() + eps)
-    # Decoupled weight decay: p_now = p_then * (1 - lr * wd) - adam, solved for p_then.
+    lr = group["lr"]
+    if "momentum_buffer" in state:
+        coefficients, steps, eps = group["ns_coefficients"], group["ns_steps"], group["eps"]
+        ortho = orthogonalise(state["momentum_buffer"][None], coefficients, steps, eps)[0]
+        step = lr * muon_scale(p.shape) * ortho.float()
+    elif "exp_avg" in state:
+        (beta1, beta2), eps = group["betas"], group["eps"]
+        count = float(state["step"])
+        m_hat = state["exp_avg"].float() / (1 - beta1**count)
+        v_hat = state["exp_avg_sq"].float() / (1 - beta2**count)
+        step = lr * m_hat / (v_hat.sqrt() + eps)
+    else:
+        return None
+    # Decoupled weight decay: p_now = p_then * (1 - lr * wd) - step, solved for p_then.
     keep = 1 - lr * group["weight_decay"]
     now = p.detach().float()
     if abs(keep) < 1e-6:  # the decay wiped p_then out: it cannot be recovered
-        return -adam
-    return now - (now + adam) / keep
+        return -step
+    return now - (now + step) / keep
+
+
+def _holds(optimizer: torch.optim.Optimizer, p: torch.Tensor) -> bool:
+    """Whether p is one of the optimizer's weights."""
+    return any(q is p for group in optimizer.param_groups for q in group["params"])

@@ -166,7 +166,7 @@ class Run:
                 split: tokens_per_byte(corpus.tokenizer, ids)
                 for split, ids in (("train", corpus.train), ("val", corpus.val))
             }
-        ratios, norms = block_health(t.model.blocks, t.optimizer)
+        ratios, norms = block_health(t.model.blocks, t.optimizers)
         event = EvalEvent(
             step=t.step,
             train_loss=losses["train"],
@@ -237,7 +237,7 @@ def resumed_trainer(
     checkpoint's own, and a config that needs a fresh model is refused."""
     ckpt = RunDir(path).model_ckpt
     state = load_checkpoint(ckpt)
-    saved = config_from_dict(state["config"], source=str(ckpt))
+    saved = config_from_dict(_with_optimizer(state["config"]), source=str(ckpt))
     config = config or saved
     if changed := restart_keys(saved, config):
         raise CheckpointError(
@@ -253,6 +253,15 @@ def resumed_trainer(
             f"{ckpt} does not fit this model: {str(error).splitlines()[0]}"
         ) from None
     return trainer
+
+
+def _with_optimizer(saved: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's config, naming AdamW when it names no optimizer: it was trained before
+    train.optimizer existed, by AdamW alone, and must resume so whatever the default."""
+    train = saved.get("train")
+    if not isinstance(train, dict) or "optimizer" in train:
+        return saved
+    return saved | {"train": train | {"optimizer": "adamw"}}
 
 
 def load_corpus(

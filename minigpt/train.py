@@ -1,6 +1,6 @@
 """The lesson's training loop, one optimizer step at a time.
 
-`Trainer` owns the model, the AdamW optimizer and every random generator of a
+`Trainer` owns the model, its optimizers (optimizers.py) and every random generator of a
 run. `train_step()` does what the lesson's loop body does (get_batch, forward,
 zero_grad, backward, step) plus the schedule, clipping and accumulation, and
 `estimate_loss()` is the lesson's evaluation. Stepping one call at a time lets
@@ -26,6 +26,10 @@ from minigpt.distributed import Cluster, no_sync
 from minigpt.errors import DivergedError
 from minigpt.events import LogEvent, StepEvent
 from minigpt.model import Model
+from minigpt.optimizers import build_optimizers, set_learning_rates
+
+# Where a checkpoint keeps each optimizer's state: AdamW's (every run has one), then Muon's.
+OPTIMIZER_KEYS = ("optimizer", "muon")
 
 
 def pick_device(name: str) -> torch.device:
@@ -73,25 +77,6 @@ def lr_at(step: int, train: TrainConfig) -> float:
     return train.min_lr + cosine * (train.learning_rate - train.min_lr)
 
 
-def _make_optimizer(model: Model, train: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with weight decay on the weight matrices only (not norms, not biases)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": train.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    # beta2 = 0.99 as nanoGPT uses for small character-level models: with few
-    # tokens per step, a shorter second-moment memory trains faster. The fused
-    # kernel (CPU and CUDA) updates 13.6M parameters in 6 ms where the default
-    # took 49 ms on the development machine.
-    return torch.optim.AdamW(
-        groups,
-        lr=train.learning_rate,
-        betas=(0.9, 0.99),
-        fused=device.type in ("cpu", "cuda"),
-    )
-
-
 class Trainer:
     """A model, its optimizer and random generators, trained step by step on a corpus."""
 
@@ -116,7 +101,7 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(config.train.seed)
         self.model = Model(config.model, corpus.tokenizer.vocab_size).to(self.device)
-        self.optimizer = _make_optimizer(self.model, config.train, self.device)
+        self.optimizers = build_optimizers(self.model, config.train, self.device)
         self.batch_generator = torch.Generator().manual_seed(self._batch_seed(0))
         self.scaler = torch.amp.GradScaler(enabled=self.dtype == torch.float16)
         use_compiler = wants_compile(config.train.compile, self.device)
@@ -131,6 +116,15 @@ class Trainer:
         self.best_val_loss = math.inf
         self.elapsed = 0.0
         self.tokens_seen = 0  # training tokens read, across resumes and batch size changes
+
+    def _optimizers_by_key(self) -> list[tuple[str, torch.optim.Optimizer]]:
+        """Each optimizer with the checkpoint key its state is kept under."""
+        return list(zip(OPTIMIZER_KEYS[: len(self.optimizers)], self.optimizers, strict=True))
+
+    def _zero_grad(self) -> None:
+        """Drop every gradient (freeing its memory), as the lesson's zero_grad does."""
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=True)
 
     def _batch_seed(self, step: int) -> int:
         """The batch generator's seed: train.seed for a single process and for rank 0
@@ -201,8 +195,7 @@ class Trainer:
         t = self.config.train
         started = time.perf_counter()
         lr = self.lr
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_learning_rates(self.optimizers, t, lr / t.learning_rate)
         losses = []
         for micro_step in range(t.grad_accum_steps):
             x, y = self.batch("train")
@@ -212,7 +205,8 @@ class Trainer:
             losses.append(loss.detach())
         norm = None
         if t.grad_clip > 0:  # clipping only queues work: its norm is read with the losses
-            self.scaler.unscale_(self.optimizer)
+            for optimizer in self.optimizers:
+                self.scaler.unscale_(optimizer)
             norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
         # One host sync per step reads the losses and the norm together (on a GPU, each
         # .item() would wait for the device; the norm is the one nanoGPT prints).
@@ -221,17 +215,18 @@ class Trainer:
         if self.cluster:
             total = self.cluster.mean(total, self.device)  # every rank sees the same number
         if not math.isfinite(total):
-            self.optimizer.zero_grad(set_to_none=True)  # the weights stay as they were
+            self._zero_grad()  # the weights stay as they were
             if norm is not None:
                 self.scaler.update()  # close this step's unscale_, as a skipped step would
             raise DivergedError(
                 f"the loss became {total} at step {self.step + 1} (learning rate {lr:.3g})"
             )
         with self.weights_lock:
-            self.scaler.step(self.optimizer)
+            for optimizer in self.optimizers:
+                self.scaler.step(optimizer)
             self.step += 1
         self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
+        self._zero_grad()
         self.tokens_seen += self.tokens_per_step
         seconds = time.perf_counter() - started
         self.elapsed += seconds
@@ -283,10 +278,7 @@ class Trainer:
         """Switch to a config that differs only in keys that apply at the next step."""
         needs_restart = restart_keys(self.config, config)
         assert not needs_restart, f"keys that need a restart: {needs_restart}"
-        self.config = config
-        for group in self.optimizer.param_groups:
-            if group["weight_decay"]:
-                group["weight_decay"] = config.train.weight_decay
+        self.config = config  # learning rates and weight decay follow at the next step
         torch.set_num_threads(config.train.threads or default_threads())
 
     def state_dict(self) -> dict[str, Any]:
@@ -299,7 +291,7 @@ class Trainer:
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **{key: o.state_dict() for key, o in self._optimizers_by_key()},
             "scaler": self.scaler.state_dict(),
             "step": self.step,
             "best_val_loss": self.best_val_loss,
@@ -313,7 +305,8 @@ class Trainer:
         with self.weights_lock:
             self.model.load_state_dict(state["model"])
             self.step = state["step"]
-        self.optimizer.load_state_dict(state["optimizer"])
+        for key, optimizer in self._optimizers_by_key():
+            optimizer.load_state_dict(state[key])
         self.scaler.load_state_dict(state["scaler"])
         self.best_val_loss = state["best_val_loss"]
         self.elapsed = state.get("elapsed", 0.0)

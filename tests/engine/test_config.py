@@ -31,7 +31,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 SHIPPED = Path(__file__).parents[2] / "config.toml"
-RESTART = {"train.seed", "train.device", "train.dtype", "train.compile"}
+RESTART = {"train.optimizer", "train.seed", "train.device", "train.dtype", "train.compile"}
 
 
 def error_of(text: str) -> str:
@@ -261,7 +261,7 @@ def test_changed_and_restart_keys() -> None:
 
 
 def test_hot_keys() -> None:
-    """All train keys but seed/device/dtype/compile and all sample keys are hot."""
+    """All train keys but optimizer/seed/device/dtype/compile and all sample keys are hot."""
     for key in all_keys():
         section = key.split(".")[0]
         hot = section == "sample" or (section == "train" and key not in RESTART)

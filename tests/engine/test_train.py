@@ -61,11 +61,14 @@ def test_run_dir_holds_config_metrics_and_loadable_checkpoints(
     assert (run_dir.stat().st_mode & 0o777) == 0o700
 
 
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
 def test_resume_reproduces_the_uninterrupted_losses(
-    corpus_file: Path, tmp_path: Path, tiny_config
+    optimizer: str, corpus_file: Path, tmp_path: Path, tiny_config
 ) -> None:
-    """A run stopped at step 20 and resumed gives the uninterrupted run's losses after it."""
+    """A run stopped at step 20 and resumed gives the uninterrupted run's losses after it,
+    with either optimizer (each keeps its state in the checkpoint)."""
     pinned = {"train.min_lr": 3e-3, "train.warmup_iters": 0, "train.max_iters": 40}
+    pinned |= {"train.optimizer": optimizer}
     whole = _train(Run.start(tiny_config(corpus_file, **pinned), tmp_path / "whole"))
     first = tiny_config(corpus_file, **(pinned | {"train.max_iters": 20}))
     _train(Run.start(first, tmp_path / "split"))
@@ -165,3 +168,23 @@ def test_compile_failure_falls_back_to_eager(
     trainer = Trainer(config, load_corpus(config), on_log=logs.append)
     assert trainer.train_step().step == 1
     assert [log.level for log in logs] == ["warning"] and "no C compiler" in logs[0].message
+
+
+def test_a_checkpoint_from_before_the_optimizer_choice_resumes_with_adamw(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """A model.ckpt whose config names no optimizer was trained by AdamW alone: it resumes
+    with AdamW and its moments, whatever the default now is."""
+    config = tiny_config(corpus_file, **{"train.optimizer": "adamw", "train.max_iters": 20})
+    _train(Run.start(config, tmp_path / "run"))
+    ckpt = tmp_path / "run" / "model.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    del state["config"]["train"]["optimizer"]
+    torch.save(state, ckpt)
+    resumed = Run.resume(None, tmp_path / "run")
+    try:
+        assert resumed.config.train.optimizer == "adamw"
+        assert [type(o).__name__ for o in resumed.trainer.optimizers] == ["AdamW"]
+        assert resumed.trainer.step == 20
+    finally:
+        resumed.close()
