@@ -33,7 +33,10 @@ from minigpt.estimate import footprint
 
 HERE = Path(__file__).parent
 SHAKESPEARE = HERE.parent.parent / "shared" / "data" / "tinyshakespeare.txt"
+# Both sides do the same work a step: the lesson's optimizer, AdamW. Muon (minigpt's
+# default) makes each step dearer and the model better sooner; time_to_loss.py weighs that.
 LESSON_SHAPE = {
+    "train.optimizer": "adamw",
     "model.context_length": 64,
     "train.batch_size": 12,
     "model.d_model": 128,
@@ -52,6 +55,7 @@ SETTINGS = {
     ),
     "bigger": (
         {
+            "train.optimizer": "adamw",
             "model.context_length": 256,
             "train.batch_size": 16,
             "model.d_model": 384,

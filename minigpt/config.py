@@ -73,7 +73,7 @@ class TrainConfig:
         "muon", "muon (the blocks' matrices; AdamW the rest) or adamw", choices=_OPTIMIZERS
     )
     learning_rate: float = _hot(1e-3, "peak learning rate (AdamW's), reached after warmup", gt=0)
-    muon_learning_rate: float = _hot(0.01, "peak learning rate of Muon's matrices", gt=0)
+    muon_learning_rate: float = _hot(0.015, "peak learning rate of Muon's matrices", gt=0)
     max_iters: int = _hot(2000, "optimiser steps to train for", ge=0)
     eval_interval: int = _hot(100, "steps between train/validation loss estimates", ge=1)
     eval_iters: int = _hot(20, "batches averaged per loss estimate", ge=1)
