@@ -46,7 +46,7 @@ from minigpt.rundir import RunDir, next_run_dir
 from tui.charts import HealthChart, LearningRateChart, LossChart
 from tui.compare import CompareScreen, other_runs, val_curve
 from tui.config_pane import ConfigPane
-from tui.generate import GeneratePane
+from tui.generate import GeneratePane, from_first_token
 from tui.inspect_pane import InspectPane
 from tui.link import EngineLink
 from tui.messages import EngineLost, EngineReady, EngineStatus, EventsWaiting
@@ -518,11 +518,9 @@ class MiniGPTApp(App[None]):
         settings = {key: pane.controls[key].value for key in ("temperature", "top_k", "top_p")}
         text, position = pane.prompt.value, None
         if not text and pane.finished:
-            last = pane.finished[-1]
-            text = last.prompt + last.text
             running = self.config_pane.running
             context = running.model.context_length if running else 1
-            position = -min(last.tokens + 1, context) if last.tokens else None
+            text, position = from_first_token(pane.finished[-1], context)
         self.query_one(TabbedContent).active = "inspect"
         self.inspect_pane.focus()
         self.inspect_pane.inspect(text, position, settings)

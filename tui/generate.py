@@ -60,6 +60,23 @@ class Completed:
     spans: list[Span] = field(default_factory=list)  # text by confidence; empty: unknown
 
 
+def from_first_token(completion: Completed, context: int) -> tuple[str, int | None]:
+    """The text to inspect a completion by, and the position of its prompt's last token, so
+    the odds shown first are those its first generated token was drawn from. The engine
+    keeps a prompt's last `context` tokens: when the completion is longer, only its first
+    pieces go (its spans, about one a token), half a context of them, so that the prompt's
+    end stays in the window even when the engine's tokenizer splits the text into more
+    tokens than were drawn. Positions count tokens from the end, as drawn; a text that
+    tokenizes otherwise lands a few tokens off."""
+    text = completion.prompt + completion.text
+    if not completion.tokens:
+        return text, None
+    if completion.tokens + 1 > context and _spans_fit(completion.spans, completion.text):
+        pieces = [piece for piece, _ in completion.spans][: context // 2]
+        return completion.prompt + "".join(pieces), -(len(pieces) + 1)
+    return text, -min(completion.tokens + 1, context)
+
+
 def describe(event: SampleDoneEvent) -> str:
     """The note under a finished completion: whose weights, how fast, with what settings."""
     settings = event.settings

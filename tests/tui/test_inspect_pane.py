@@ -1,5 +1,6 @@
 """The Inspect pane: the next-token odds as bars at each of generate's steps."""
 
+from minigpt.config import Config, apply_values
 from minigpt.events import Candidate, ErrorEvent, InspectionEvent
 from tests.tui.pilot import text, until
 from tests.tui.scripted import evaluation, hello
@@ -87,3 +88,25 @@ async def test_inspect_after_a_completion_marks_where_it_began_and_follows_train
         scripted.respond = lambda c: [ErrorEvent("no such thing", id=c["id"]).to_dict()]
         await pilot.press("right")
         await until(pilot, lambda: "no such thing" in str(app.inspect_pane.status.render()))
+
+
+async def test_a_completion_longer_than_the_context_is_inspected_from_its_first_token(
+    scripted,
+) -> None:
+    """The engine keeps a prompt's last context_length tokens; for a completion longer than
+    that, i sends the prompt and only the first generated pieces (half a context of them),
+    so the odds shown first are still those the first generated token came from."""
+    answers = {"sample": scripted.respond}
+    scripted.respond = lambda c: odds(c) if c["cmd"] == "inspect" else answers["sample"](c)
+    app = make_app(scripted)
+    config = apply_values(Config(), {"data.tokenizer": "char", "model.context_length": 5})
+    async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello(config=config))
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("g", *"the", "enter")
+        await until(pilot, lambda: bool(app.generate_pane.finished))
+        assert app.generate_pane.finished[-1].text == " sat on the mat"  # 15 tokens, 4 spans
+        await pilot.press("escape", "i")
+        await until(pilot, lambda: bool(scripted.commands("inspect")))
+        asked = scripted.commands("inspect")[-1]
+        assert asked["prompt"] == "the sat on" and asked["position"] == -3
