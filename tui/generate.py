@@ -58,23 +58,32 @@ class Completed:
     at_eval: bool
     tokens: int  # generated, after the prompt
     spans: list[Span] = field(default_factory=list)  # text by confidence; empty: unknown
+    prompt_tokens: int | None = None  # the prompt's tokens, before any crop; None: unknown
 
 
 def from_first_token(completion: Completed, context: int) -> tuple[str, int | None]:
     """The text to inspect a completion by, and the position of its prompt's last token, so
-    the odds shown first are those its first generated token was drawn from. The engine
-    keeps a prompt's last `context` tokens: when the completion is longer, only its first
-    pieces go (its spans, about one a token), half a context of them, so that the prompt's
-    end stays in the window even when the engine's tokenizer splits the text into more
-    tokens than were drawn. Positions count tokens from the end, as drawn; a text that
-    tokenizes otherwise lands a few tokens off."""
-    text = completion.prompt + completion.text
+    the odds shown first are those its first generated token was drawn from.
+
+    The prompt tokenizes as it did when it was sampled, so with its token count known the
+    position counts from the start and is exact, as long as the engine keeps the whole
+    text: the completion goes along only as far as half the room the context leaves (its
+    spans, about one a token, say where to cut), since a completion may tokenize into
+    more tokens than were drawn. A prompt that filled the context goes alone, inspected at
+    its end. Without the count (older events), positions count back from the end."""
+    text, prompt_tokens = completion.prompt + completion.text, completion.prompt_tokens
     if not completion.tokens:
         return text, None
-    if completion.tokens + 1 > context and _spans_fit(completion.spans, completion.text):
-        pieces = [piece for piece, _ in completion.spans][: context // 2]
-        return completion.prompt + "".join(pieces), -(len(pieces) + 1)
-    return text, -min(completion.tokens + 1, context)
+    if not prompt_tokens:
+        return text, -min(completion.tokens + 1, context)
+    if prompt_tokens >= context:
+        return completion.prompt, None
+    room = (context - prompt_tokens) // 2
+    if completion.tokens > room:
+        fits = _spans_fit(completion.spans, completion.text)
+        pieces = [piece for piece, _ in completion.spans[:room]] if fits else []
+        text = completion.prompt + "".join(pieces)
+    return text, prompt_tokens - 1
 
 
 def describe(event: SampleDoneEvent) -> str:
@@ -417,6 +426,7 @@ class GeneratePane(Vertical):
             at_eval=event.at_eval,
             tokens=event.tokens if event.tokens and event.tokens > 0 else 0,
             spans=_span_list(event.spans),
+            prompt_tokens=event.prompt_tokens,
         )
         self.finished.append(entry)
         return entry

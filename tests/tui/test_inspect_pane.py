@@ -80,7 +80,7 @@ async def test_inspect_after_a_completion_marks_where_it_began_and_follows_train
         await until(pilot, lambda: bool(scripted.commands("inspect")))
         asked = scripted.commands("inspect")[-1]
         assert asked["prompt"] == "the sat on the mat"
-        assert asked["position"] == -16  # the prompt's last token: 15 generated after it
+        assert asked["position"] == 2  # the prompt's last token, counted from the start
         await pilot.press("f")
         scripted.feed(evaluation(50))
         await until(pilot, lambda: len(scripted.commands("inspect")) == 2)
@@ -94,12 +94,13 @@ async def test_a_completion_longer_than_the_context_is_inspected_from_its_first_
     scripted,
 ) -> None:
     """The engine keeps a prompt's last context_length tokens; for a completion longer than
-    that, i sends the prompt and only the first generated pieces (half a context of them),
-    so the odds shown first are still those the first generated token came from."""
+    that, i sends the prompt and only the first generated pieces (half the room the
+    context leaves), at the prompt's last token counted from the start, so the odds shown
+    first are those the first generated token came from."""
     answers = {"sample": scripted.respond}
     scripted.respond = lambda c: odds(c) if c["cmd"] == "inspect" else answers["sample"](c)
     app = make_app(scripted)
-    config = apply_values(Config(), {"data.tokenizer": "char", "model.context_length": 5})
+    config = apply_values(Config(), {"data.tokenizer": "char", "model.context_length": 8})
     async with app.run_test(size=(80, 24)) as pilot:
         scripted.feed(hello(config=config))
         await until(pilot, lambda: app.state == "idle")
@@ -109,4 +110,4 @@ async def test_a_completion_longer_than_the_context_is_inspected_from_its_first_
         await pilot.press("escape", "i")
         await until(pilot, lambda: bool(scripted.commands("inspect")))
         asked = scripted.commands("inspect")[-1]
-        assert asked["prompt"] == "the sat on" and asked["position"] == -3
+        assert asked["prompt"] == "the sat on" and asked["position"] == 2  # 3 tokens, room 2
