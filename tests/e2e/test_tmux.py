@@ -72,8 +72,12 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     keys(session, "i")  # the odds after "the cat": bars with percentages, and the entropy
     shown = wait_for(session, lambda s: "entropy" in s and "temp 1─" in s)
     assert "%" in shown and "softmax" in shown and "the cat" not in shown, shown
+    # The pane's keys in the footer say it has the focus: under load, a Tab sent before
+    # that moves on from wherever the focus still was.
+    wait_for(session, lambda s: "Earlier token" in s)
     pane_has_keys = title_style(session)  # the pane's border shows where the keys are
     keys(session, "Tab", "BSpace", "BSpace", "BSpace")  # into the temperature control
+    wait_for(session, lambda s: 'temperature: expected a number, got ""' in s)  # emptied
     keys(session, "-l", "0.5")
     wait_for(session, lambda s: "temp 0.5─" in s)  # a new answer drawn at the new temperature
     keys(session, "Enter")
