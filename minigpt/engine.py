@@ -94,12 +94,13 @@ class Engine:
         self.idle_timeout = idle_timeout
         self.on_event = on_event
         self.state = FINISHED if run.done else RUNNING if start else IDLE
-        self.inbox: queue.Queue[tuple[str, Peer, bytes]] = queue.Queue()
+        # (what happened, who, the command or the error its line was; None for a connection)
+        self.inbox: queue.Queue[tuple[str, Peer, Command | ProtocolError | None]] = queue.Queue()
         self.server = ControlServer(
             run.run_dir.socket,
             on_line=self._receive,
-            on_connect=lambda peer: self.inbox.put(("connect", peer, b"")),
-            on_disconnect=lambda peer: self.inbox.put(("disconnect", peer, b"")),
+            on_connect=lambda peer: self.inbox.put(("connect", peer, None)),
+            on_disconnect=lambda peer: self.inbox.put(("disconnect", peer, None)),
         )
         self._bind(run)
         self.inspector = Inspector(
@@ -346,35 +347,39 @@ class Engine:
         except queue.Empty:
             return
         while True:
-            kind, peer, line = item
+            kind, peer, command = item
             if kind == "connect":
                 self.server.send(peer, self.hello().to_dict(), ready=True)
-            elif kind == "line":
-                self._handle_line(peer, line)
+            elif kind == "command" and command is not None:
+                self._carry_out(peer, command)
             try:
                 item = self.inbox.get_nowait()
             except queue.Empty:
                 return
 
     def _receive(self, peer: Peer, line: bytes) -> None:
-        """A command line, in the socket's thread: an inspection goes to the inspector, which
-        answers at once; everything else waits in the inbox for the next step boundary."""
-        try:
-            command = parse_command(line) if line else None
-        except ProtocolError:
-            command = None  # the loop parses it again, to answer in turn with the error
-        if command is not None and command.cmd == "inspect":
-            self.inspector.ask(peer, command)
-        else:
-            self.inbox.put(("line", peer, line))
-
-    def _handle_line(self, peer: Peer, line: bytes) -> None:
-        """Parse and carry out one command; any problem goes back to its sender only."""
-        command = None
+        """A command line, parsed in the socket's thread: an inspection goes to the inspector,
+        which answers at once; everything else, a line that is no command included, waits in
+        the inbox for the next step boundary, to be answered in turn."""
+        command: Command | ProtocolError
         try:
             if not line:
                 raise ProtocolError("command line too long (over 1 MiB); it was dropped")
             command = parse_command(line)
+        except ProtocolError as error:
+            command = error
+        if isinstance(command, Command) and command.cmd == "inspect":
+            self.inspector.ask(peer, command)
+        else:
+            self.inbox.put(("command", peer, command))
+
+    def _carry_out(self, peer: Peer, command: Command | ProtocolError) -> None:
+        """Carry out one command, or refuse the line that was none; any problem goes back to
+        its sender only."""
+        if isinstance(command, ProtocolError):
+            self._reply(peer, failure_event(None, command))
+            return
+        try:
             getattr(self, f"_cmd_{command.cmd}")(peer, command)
         except Exception as error:  # noqa: BLE001 - a bug must cost one command, not the run
             self._reply(peer, failure_event(command, error))

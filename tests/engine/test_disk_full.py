@@ -157,7 +157,8 @@ def test_config_change_applies_when_config_toml_cannot_be_written(
     ours, theirs = socket.socketpair()
     with ours, theirs:
         line = json.dumps({"cmd": "set", "values": {"train.learning_rate": 0.002}})
-        engine._handle_line(Peer(ours, 1), line.encode())
+        engine._receive(Peer(ours, 1), line.encode())
+        engine._handle_inbox(wait=0.0)
     assert run.config.train.learning_rate == 0.002
     notices = [e for e in seen if isinstance(e, LogEvent) and e.level == "error"]
     assert notices and "config.toml not updated" in notices[0].message
