@@ -69,11 +69,10 @@ def _last_update(p: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> to
     """The change the last step made to p, rebuilt from its optimizer's state (None before
     any): AdamW's from its two moments; Muon's from its momentum, orthogonalised (the
     Nesterov look-ahead's gradient is gone by then, so this leaves it out)."""
-    optimizer = next((o for o in optimizers if _holds(o, p)), None)
-    state = None if optimizer is None else optimizer.state.get(p)
-    if optimizer is None or not state:
+    owner = _owner(p, optimizers)
+    if owner is None or not (state := owner[0].state.get(p)):
         return None
-    group = next(g for g in optimizer.param_groups if any(q is p for q in g["params"]))
+    group = owner[1]
     lr = group["lr"]
     if "momentum_buffer" in state:
         coefficients, steps, eps = group["ns_coefficients"], group["ns_steps"], group["eps"]
@@ -95,6 +94,12 @@ def _last_update(p: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> to
     return now - (now + step) / keep
 
 
-def _holds(optimizer: torch.optim.Optimizer, p: torch.Tensor) -> bool:
-    """Whether p is one of the optimizer's weights."""
-    return any(q is p for group in optimizer.param_groups for q in group["params"])
+def _owner(
+    p: torch.Tensor, optimizers: list[torch.optim.Optimizer]
+) -> tuple[torch.optim.Optimizer, dict] | None:
+    """The optimizer that updates p, and the parameter group p is in."""
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            if any(q is p for q in group["params"]):
+                return optimizer, group
+    return None

@@ -81,7 +81,10 @@ class StackedMuon(torch.optim.Muon):
         """torch's update for the matrices of one shape, as one stack."""
         momentum, lr = group["momentum"], group["lr"]
         grads = torch.stack([p.grad for p in params])  # type: ignore[misc]
-        buffers = [self.state[p].setdefault("momentum_buffer", torch.zeros_like(p)) for p in params]
+        for p in params:  # a zero buffer for a weight's first step only, not made anew each step
+            if "momentum_buffer" not in self.state[p]:
+                self.state[p]["momentum_buffer"] = torch.zeros_like(p)
+        buffers = [self.state[p]["momentum_buffer"] for p in params]
         stacked = torch.stack(buffers).lerp_(grads, 1 - momentum)
         torch._foreach_copy_(buffers, list(stacked.unbind(0)))
         update = grads.lerp(stacked, momentum) if group["nesterov"] else stacked
@@ -100,7 +103,8 @@ def build_optimizers(
     model: Model, train: TrainConfig, device: torch.device
 ) -> list[torch.optim.Optimizer]:
     """AdamW (and, for train.optimizer = "muon", Muon) over all the model's weights."""
-    muon_owned = {id(p) for p in hidden_matrices(model)} if train.optimizer == "muon" else set()
+    matrices = hidden_matrices(model) if train.optimizer == "muon" else []
+    muon_owned = {id(p) for p in matrices}
     params = [p for p in model.parameters() if p.requires_grad and id(p) not in muon_owned]
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": train.weight_decay},
@@ -116,10 +120,10 @@ def build_optimizers(
         betas=(0.9, 0.99),
         fused=device.type in ("cpu", "cuda"),
     )
-    if not muon_owned:
+    if not matrices:
         return [adamw]
     muon = StackedMuon(
-        hidden_matrices(model),
+        matrices,
         lr=train.muon_learning_rate,
         weight_decay=0.0,  # reached the target loss sooner than 0.1 (docs/benchmarks.md)
         momentum=MUON_MOMENTUM,
