@@ -102,32 +102,54 @@ def minigpt(args: argparse.Namespace, name: str, overrides: list[str], seed: int
         command = [sys.executable, "-m", "minigpt", "train", "--run-dir", str(run_dir)]
         command += ["--data", str(args.data), *(f for v in values for f in ("--set", v))]
         launched, epoch = time.perf_counter(), time.time()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        while process.poll() is None:
-            time.sleep(POLL_S)
-            curve.evals = _evals(metrics, epoch)
-            if args.stop_at_target and curve.time_to(args.target) is not None:
-                process.terminate()
-        curve.wall = time.perf_counter() - launched
-        _, errors = process.communicate()
-        curve.evals = _evals(metrics, epoch)
+        with tempfile.TemporaryFile() as errors:  # a file, not a pipe: it never fills up
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+            if args.stop_at_target:
+                curve.evals = _until_target(process, metrics, epoch, args.target)
+            process.wait()
+            curve.wall = time.perf_counter() - launched
+            errors.seek(0)
+            failure = errors.read().decode(errors="replace")
+        lines = metrics.read_text(encoding="utf-8").splitlines() if metrics.exists() else []
+        curve.evals = _evals(lines, epoch)
     if process.returncode and curve.time_to(args.target) is None:
-        raise SystemExit(f"minigpt train failed:\n{errors.decode(errors='replace')}")
+        raise SystemExit(f"minigpt train failed:\n{failure}")
     return curve
 
 
-def _evals(metrics: Path, epoch: float) -> list[tuple[float, int, float]]:
-    """Every complete eval line of a metrics.jsonl, timed from `epoch`."""
-    try:
-        lines = metrics.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return []
+def _until_target(
+    process: subprocess.Popen, metrics: Path, epoch: float, target: float
+) -> list[tuple[float, int, float]]:
+    """Follow metrics.jsonl while the process runs, reading only what was added since
+    (the run it times shares the CPU), and end the process at its first eval at or below
+    the target; the evals seen."""
+    evals: list[tuple[float, int, float]] = []
+    offset, partial = 0, b""
+    while process.poll() is None:
+        time.sleep(POLL_S)
+        try:
+            with metrics.open("rb") as f:
+                f.seek(offset)
+                added = f.read()
+        except FileNotFoundError:
+            continue
+        offset += len(added)
+        *lines, partial = (partial + added).split(b"\n")
+        evals += _evals([line.decode("utf-8") for line in lines if b'"eval"' in line], epoch)
+        if any(val <= target for _, _, val in evals):
+            process.terminate()
+            break
+    return evals
+
+
+def _evals(lines: list[str], epoch: float) -> list[tuple[float, int, float]]:
+    """(seconds since epoch, step, val loss) of the complete eval lines among `lines`."""
     events = []
     for line in lines:
         try:
             events.append(json.loads(line))
         except ValueError:
-            continue  # a line still being written
+            continue  # a line cut short by a killed process
     evals = [e for e in events if e.get("event") == "eval" and e.get("val_loss") is not None]
     return [(e["time"] - epoch, e["step"], e["val_loss"]) for e in evals]
 
