@@ -96,6 +96,16 @@ async def edit(pilot, pane: ConfigPane, key: str, value: object) -> None:
     await pilot.pause()
 
 
+async def apply_new_rates(pilot, pane: ConfigPane) -> None:
+    """From the running config, raise learning_rate and min_lr to 0.004 (hot keys both, so
+    the plan says they apply at the next step), then ctrl+s."""
+    assert "same as the running config" in str(pane.plan.render())
+    await edit(pilot, pane, "train.learning_rate", 0.004)
+    await edit(pilot, pane, "train.min_lr", 0.004)
+    assert "next step: train.learning_rate, train.min_lr" in str(pane.plan.render())
+    await pilot.press("ctrl+s")
+
+
 async def ask_restart(pilot, app: MiniGPTApp, pane: ConfigPane, key: str, value: object) -> None:
     """Edit a key that needs a fresh model and press ctrl+s: the restart dialog opens."""
     await edit(pilot, pane, key, value)
@@ -107,11 +117,7 @@ async def test_hot_change_reaches_the_engine_at_the_next_step(make_link) -> None
     """ctrl+s sends a new learning rate; the next steps train with it and the chart marks it."""
     link = make_link("train.warmup_iters=0", "train.min_lr=0.001")  # lr stays at its peak
     async with editing_engine(link, (80, 24)) as (app, pilot, pane):
-        assert "same as the running config" in str(pane.plan.render())
-        await edit(pilot, pane, "train.learning_rate", 0.004)
-        await edit(pilot, pane, "train.min_lr", 0.004)
-        assert "next step: train.learning_rate, train.min_lr" in str(pane.plan.render())
-        await pilot.press("ctrl+s")
+        await apply_new_rates(pilot, pane)
         await until(pilot, lambda: "Applied at step" in str(pane.status.render()))
         (applied,) = config_events(link.run_dir)
         assert applied["changes"] == {
@@ -132,11 +138,7 @@ async def test_hot_change_is_sent_and_the_answer_shown(link) -> None:
     """ctrl+s sends just the changed hot keys; the engine's answer marks the chart, is logged,
     becomes the running config, and the next steps show the new rate."""
     async with editing(link, (160, 48)) as (app, pilot, pane):
-        assert "same as the running config" in str(pane.plan.render())
-        await edit(pilot, pane, "train.learning_rate", 0.004)
-        await edit(pilot, pane, "train.min_lr", 0.004)
-        assert "next step: train.learning_rate, train.min_lr" in str(pane.plan.render())
-        await pilot.press("ctrl+s")
+        await apply_new_rates(pilot, pane)
         await until(pilot, lambda: f"Applied at step {AT}" in str(pane.status.render()))
         (sent,) = link.commands("set")
         assert sent["values"] == {"train.learning_rate": 0.004, "train.min_lr": 0.004}
