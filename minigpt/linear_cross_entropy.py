@@ -27,10 +27,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of h @ weight.T against targets; gradients made in forward."""
 
     @staticmethod
-    def forward(ctx: Any, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor):
+    def forward(
+        ctx: Any, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, grads: bool
+    ):
         n = h.size(0)
-        grad_h = torch.empty_like(h) if ctx.needs_input_grad[0] else None
-        grad_w = torch.zeros_like(weight) if ctx.needs_input_grad[1] else None
+        grad_h = torch.empty_like(h) if grads and ctx.needs_input_grad[0] else None
+        grad_w = torch.zeros_like(weight) if grads and ctx.needs_input_grad[1] else None
         total = h.new_zeros(())
         for start in range(0, n, CHUNK_ROWS):
             rows = slice(start, start + CHUNK_ROWS)
@@ -60,6 +62,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             None if grad_h is None else grad_h * grad_loss,
             None if grad_w is None else grad_w * grad_loss,
             None,
+            None,
         )
 
 
@@ -67,7 +70,8 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.T
     """Mean cross-entropy of the logits h @ weight.T (h: (N, C), weight: (V, C), targets: (N,)).
 
     The chunked path serves float32 without autocast (the CPU case it was made for);
-    anything else takes the plain path.
+    anything else takes the plain path. With gradients off (an evaluation), the chunks
+    make no gradients: ctx.needs_input_grad says only whether the inputs require them.
     """
     plain = (
         h.dtype != torch.float32
@@ -76,4 +80,4 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.T
     )
     if plain:
         return F.cross_entropy(h @ weight.T, targets)
-    return _LinearCrossEntropy.apply(h, weight, targets)
+    return _LinearCrossEntropy.apply(h, weight, targets, torch.is_grad_enabled())

@@ -154,6 +154,21 @@ def test_linear_cross_entropy_matches_the_plain_loss_and_gradients(rows: int) ->
         torch.testing.assert_close(linear_cross_entropy(h, weight, targets), plain)
 
 
+def test_linear_cross_entropy_makes_no_gradients_when_they_are_off() -> None:
+    """An evaluation (no_grad) costs one product per chunk, not the three of training."""
+    h = torch.randn(64, 16, requires_grad=True)
+    weight = torch.randn(300, 16, requires_grad=True)
+    targets = torch.randint(0, 300, (64,))
+
+    def products(grad: bool) -> list[str]:
+        with torch.set_grad_enabled(grad), torch.profiler.profile() as profile:
+            linear_cross_entropy(h, weight, targets)
+        return [e.key for e in profile.key_averages() if e.key in ("aten::mm", "aten::addmm_")]
+
+    assert sorted(products(grad=True)) == ["aten::addmm_", "aten::mm"]  # the logits' and grads'
+    assert products(grad=False) == ["aten::mm"]
+
+
 def test_model_loss_is_forwards_loss(model: Model) -> None:
     """Model.loss (what training uses) gives forward(x, y)'s loss."""
     x = torch.randint(0, VOCAB, (3, 16))
