@@ -43,7 +43,7 @@ def orthogonalise(
     x = x.mT if tall else x  # the Gram matrix is then the smaller of the two
     x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
     for _ in range(steps):
-        gram = x @ x.mT
+        gram = torch.bmm(x, x.mT)
         x = torch.baddbmm(x, torch.baddbmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
     return x.mT if tall else x
 
@@ -78,16 +78,17 @@ class StackedMuon(torch.optim.Muon):
         return loss
 
     def _update(self, group: dict, shape: torch.Size, params: list[torch.Tensor]) -> None:
-        """torch's update for the matrices of one shape, as one stack."""
+        """torch's update for the matrices of one shape, the Newton-Schulz part as one stack."""
         momentum, lr = group["momentum"], group["lr"]
-        grads = torch.stack([p.grad for p in params])  # type: ignore[misc]
+        grads = [p.grad for p in params]
         for p in params:  # a zero buffer for a weight's first step only, not made anew each step
             if "momentum_buffer" not in self.state[p]:
                 self.state[p]["momentum_buffer"] = torch.zeros_like(p)
         buffers = [self.state[p]["momentum_buffer"] for p in params]
-        stacked = torch.stack(buffers).lerp_(grads, 1 - momentum)
-        torch._foreach_copy_(buffers, list(stacked.unbind(0)))
-        update = grads.lerp(stacked, momentum) if group["nesterov"] else stacked
+        torch._foreach_lerp_(buffers, grads, 1 - momentum)  # type: ignore[arg-type]  # in place
+        # Nesterov's look-ahead per weight, then one stack: no stacked copy of the momenta.
+        ahead = torch._foreach_lerp(grads, buffers, momentum) if group["nesterov"] else buffers  # type: ignore[arg-type]
+        update = torch.stack(ahead)
         ortho = orthogonalise(update, group["ns_coefficients"], group["ns_steps"], group["eps"])
         if group["weight_decay"]:
             torch._foreach_mul_(params, 1 - lr * group["weight_decay"])
