@@ -1,19 +1,22 @@
 """Time to a good model: wall time from process start to a target validation loss.
 
-For each seed, trains the lesson's code (bench/lesson_reference.py) and then
-`minigpt train` once per variant, one after the other, at nanoGPT's CPU setting
-(tinyshakespeare chars, context 64, batch 12, 4 blocks, 4 heads, d_model 128,
-dropout 0, 2,000 iterations, an eval every 250 on 20 batches). minigpt gets only
-those keys: optimizer, schedule and rates stay at its shipped defaults unless a
-variant sets them. For each run it reports the seconds from launching the
-process to its first eval at or below --target, the val loss at the last step,
-and the time to target as a ratio of the lesson code's wall time for all its
-iterations in the same round. --plot draws val loss against seconds since launch
-for the first seed.
+For each seed, trains the lesson's code (bench/lesson_reference.py), then, given
+--nanogpt, nanoGPT's own train.py from a checkout of it, and then `minigpt train`
+once per variant, one after the other, at nanoGPT's CPU setting (tinyshakespeare
+chars, context 64, batch 12, 4 blocks, 4 heads, d_model 128, dropout 0, 2,000
+iterations, an eval every 250 on 20 batches: the command of nanoGPT's README for
+a CPU). minigpt gets only those keys: optimizer, schedule and rates stay at its
+shipped defaults unless a variant sets them. For each run it reports the seconds
+from launching the process to its first eval at or below --target, the val loss
+at the last step, and the time to target as a ratio of the lesson code's (and
+nanoGPT's) wall time for all their iterations in the same round. nanoGPT seeds
+itself (1337) whatever the round's seed; its checkout is copied to a temporary
+folder, where its prepare.py turns --data into its shakespeare_char data. --plot
+draws val loss against seconds since launch for the first seed.
 
     python bench/time_to_loss.py [--seeds 1337 1 2] [--target 1.8857]
-        [--variant NAME KEY=VALUE ...] [--no-default] [--stop-at-target]
-        [--plot docs/time_to_loss.png] [--keep-runs DIR]
+        [--nanogpt PATH] [--variant NAME KEY=VALUE ...] [--no-default]
+        [--stop-at-target] [--plot docs/time_to_loss.png] [--keep-runs DIR]
 
 A variant is a name and minigpt overrides, e.g. --variant adamw 'train.optimizer="adamw"'.
 --stop-at-target ends each minigpt run at its target (no final loss, faster sweeps).
@@ -23,11 +26,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +49,7 @@ SETTING = {
     "eval-iters": 20,
 }
 POLL_S = 0.1  # how often a running minigpt's metrics.jsonl is read for new evals
+NANOGPT_EVAL = re.compile(r"step (\d+): train loss [\d.]+, val loss ([\d.]+)")
 
 
 @dataclass
@@ -59,23 +66,73 @@ class Curve:
         return next((s for s, _, val in self.evals if val <= target), None)
 
 
+@dataclass
+class Round:
+    """One seed's runs: the references (when run) and minigpt's variants."""
+
+    seed: int
+    lesson: Curve | None
+    nanogpt: Curve | None
+    runs: list[Curve]
+
+
+def _stamped(
+    curve: Curve, command: list[str], cwd: Path | None, parse: Callable[[str], tuple | None]
+) -> Curve:
+    """Run a reference to its end, stamping each (step, val loss) parse finds in its output."""
+    launched = time.perf_counter()
+    with tempfile.TemporaryFile() as errors:
+        with subprocess.Popen(
+            command, cwd=cwd, stdout=subprocess.PIPE, stderr=errors, text=True
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if found := parse(line):
+                    curve.evals.append((time.perf_counter() - launched, *found))
+        curve.wall = time.perf_counter() - launched
+        if process.returncode:
+            errors.seek(0)
+            raise SystemExit(f"{curve.name} failed:\n{errors.read().decode(errors='replace')}")
+    return curve
+
+
 def reference(args: argparse.Namespace, seed: int) -> Curve:
     """The lesson's code, its eval lines stamped as they arrive."""
     command = [sys.executable, "-u", str(HERE / "lesson_reference.py"), "--data", str(args.data)]
     command += ["--tokenizer", "char", "--learning-rate", "1e-3", "--seed", str(seed)]
     command += [f"--{key}={value}" for key, value in SETTING.items()]
     command += ["--max-iters", str(args.max_iters), "--eval-interval", str(args.eval_interval)]
-    curve = Curve("lesson's code", seed)
-    launched = time.perf_counter()
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        assert process.stdout is not None
-        for line in process.stdout:
-            point = json.loads(line)
-            curve.evals.append((time.perf_counter() - launched, point["step"], point["val"]))
-    curve.wall = time.perf_counter() - launched
-    if process.returncode:
-        raise SystemExit(f"lesson_reference.py failed with exit code {process.returncode}")
-    return curve
+
+    def parse(line: str) -> tuple[int, float]:
+        point = json.loads(line)
+        return point["step"], point["val"]
+
+    return _stamped(Curve("lesson's code", seed), command, None, parse)
+
+
+def prepare_nanogpt(checkout: Path, data: Path, folder: Path) -> Path:
+    """A copy of a nanoGPT checkout in folder, with data as its shakespeare_char corpus."""
+    copy = folder / "nanoGPT"
+    shutil.copytree(checkout, copy, ignore=shutil.ignore_patterns(".git", "out-*"))
+    prepared = copy / "data" / "shakespeare_char"
+    shutil.copyfile(data, prepared / "input.txt")  # prepare.py downloads only when it is missing
+    subprocess.run([sys.executable, "prepare.py"], cwd=prepared, check=True, capture_output=True)
+    return copy
+
+
+def nanogpt(args: argparse.Namespace, copy: Path, seed: int) -> Curve:
+    """nanoGPT's train.py with its README's CPU command, its eval lines stamped."""
+    command = [sys.executable, "-u", "train.py", "config/train_shakespeare_char.py"]
+    command += ["--device=cpu", "--compile=False", "--eval_iters=20", "--log_interval=1"]
+    command += ["--block_size=64", "--batch_size=12", "--n_layer=4", "--n_head=4"]
+    command += ["--n_embd=128", "--dropout=0.0", f"--max_iters={args.max_iters}"]
+    command += [f"--lr_decay_iters={args.max_iters}", f"--eval_interval={args.eval_interval}"]
+
+    def parse(line: str) -> tuple[int, float] | None:
+        found = NANOGPT_EVAL.match(line)
+        return (int(found[1]), float(found[2])) if found else None
+
+    return _stamped(Curve("nanoGPT", seed), command, copy, parse)
 
 
 def minigpt(args: argparse.Namespace, name: str, overrides: list[str], seed: int) -> Curve:
@@ -154,26 +211,34 @@ def _evals(lines: list[str], epoch: float) -> list[tuple[float, int, float]]:
     return [(e["time"] - epoch, e["step"], e["val_loss"]) for e in evals]
 
 
-def report(rounds: list[tuple[Curve | None, list[Curve]]], target: float) -> None:
-    """A markdown table per run, then each variant's median ratio over the seeds."""
-    header = f"| run | seed | to {target} (s) | ratio to lesson | val at last step | wall (s) |"
-    print(f"\n{header}")
-    print("|---|---|---|---|---|---|")
-    ratios: dict[str, list[float]] = {}
-    for ref, runs in rounds:
-        for curve in [ref, *runs] if ref else runs:
+def report(rounds: list[Round], target: float) -> None:
+    """A markdown table per run, then each run's median ratios over the seeds."""
+    print(f"\n| run | seed | to {target} (s) | / lesson's wall | / nanoGPT's wall |", end="")
+    print(" val at last step | wall (s) |\n|---|---|---|---|---|---|---|")
+    ratios: dict[str, dict[str, list[float]]] = {}
+    for r in rounds:
+        for curve in [c for c in (r.lesson, r.nanogpt) if c] + r.runs:
             reached = curve.time_to(target)
-            ratio = None if reached is None or ref is None else reached / ref.wall
-            if ratio is not None:
-                ratios.setdefault(curve.name, []).append(ratio)
+            shares = [_share(reached, ref) for ref in (r.lesson, r.nanogpt)]
+            for against, share in zip(("lesson", "nanoGPT"), shares, strict=True):
+                if share is not None:
+                    ratios.setdefault(curve.name, {}).setdefault(against, []).append(share)
             _, step, val = curve.evals[-1] if curve.evals else (0, 0, float("nan"))
             print(
                 f"| {curve.name} | {curve.seed} | {_number(reached, '.1f')} | "
-                f"{_number(ratio, '.3f')} | {val:.4f} (step {step}) | {curve.wall:.1f} |"
+                f"{_number(shares[0], '.3f')} | {_number(shares[1], '.3f')} | "
+                f"{val:.4f} (step {step}) | {curve.wall:.1f} |"
             )
     print()
-    for name, values in ratios.items():
-        print(f"{name}: median ratio {statistics.median(values):.3f} over {len(values)} seeds")
+    for name, by_reference in ratios.items():
+        for against, values in by_reference.items():
+            median = statistics.median(values)
+            print(f"{name}: median {median:.3f} of {against}'s wall over {len(values)} seeds")
+
+
+def _share(reached: float | None, ref: Curve | None) -> float | None:
+    """Seconds to target as a share of a reference's wall time, when both are known."""
+    return None if reached is None or ref is None else reached / ref.wall
 
 
 def _number(value: float | None, spec: str) -> str:
@@ -181,22 +246,22 @@ def _number(value: float | None, spec: str) -> str:
     return "not reached" if value is None else format(value, spec)
 
 
-def plot(rounds: list[tuple[Curve | None, list[Curve]]], target: float, out: Path) -> None:
+def plot(rounds: list[Round], target: float, out: Path) -> None:
     """Val loss against seconds since launch, every run of the first seed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ref, runs = rounds[0]
+    first = rounds[0]
     figure, axes = plt.subplots(figsize=(7, 4), dpi=120)
-    for curve in [ref, *runs] if ref else runs:
+    for curve in [c for c in (first.lesson, first.nanogpt) if c] + first.runs:
         axes.plot([p[0] for p in curve.evals], [p[2] for p in curve.evals], marker=".")
         axes.lines[-1].set_label(curve.name)
     axes.axhline(target, color="grey", linestyle=":", label=f"target {target}")
     axes.set_xlabel("seconds since the process started")
     axes.set_ylabel("validation loss")
-    axes.set_title(f"tinyshakespeare, char, nanoGPT's CPU setting, seed {runs[0].seed}")
+    axes.set_title(f"tinyshakespeare, char, nanoGPT's CPU setting, seed {first.seed}")
     axes.set_ylim(top=min(3.0, axes.get_ylim()[1]))
     axes.grid(alpha=0.3)
     axes.legend()
@@ -204,6 +269,22 @@ def plot(rounds: list[tuple[Curve | None, list[Curve]]], target: float, out: Pat
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out)
     print(f"wrote {out}")
+
+
+def run_round(
+    args: argparse.Namespace, variants: list[tuple[str, list[str]]], seed: int, copy: Path | None
+) -> Round:
+    """One seed: the references, then each variant, one after the other."""
+    lesson = None if args.no_reference else reference(args, seed)
+    nano = nanogpt(args, copy, seed) if copy else None
+    for ref in (r for r in (lesson, nano) if r):
+        print(f"seed {seed}: {ref.name} {ref.wall:.1f} s", flush=True)
+    runs = []
+    for name, overrides in variants:
+        runs.append(minigpt(args, name, overrides, seed))
+        reached = runs[-1].time_to(args.target)
+        print(f"seed {seed}: {name} reached {args.target} at {reached} s", flush=True)
+    return Round(seed, lesson, nano, runs)
 
 
 def main() -> None:
@@ -217,23 +298,16 @@ def main() -> None:
     parser.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME")
     parser.add_argument("--no-default", action="store_true", help="skip the shipped defaults")
     parser.add_argument("--stop-at-target", action="store_true")
-    parser.add_argument("--no-reference", action="store_true", help="sweeps: no ratios")
+    parser.add_argument("--no-reference", action="store_true", help="sweeps: no lesson's code")
+    parser.add_argument("--nanogpt", type=Path, help="a checkout of nanoGPT to time as well")
     parser.add_argument("--plot", type=Path)
     parser.add_argument("--keep-runs", type=Path, help="keep minigpt's runs here, NAME-SEED")
     args = parser.parse_args()
     variants = [] if args.no_default else [("minigpt defaults", [])]
     variants += [(name, list(overrides)) for name, *overrides in args.variant]
-    rounds = []
-    for seed in args.seeds:
-        ref = None if args.no_reference else reference(args, seed)
-        if ref:
-            print(f"seed {seed}: lesson's code {ref.wall:.1f} s", flush=True)
-        runs = []
-        for name, overrides in variants:
-            runs.append(minigpt(args, name, overrides, seed))
-            reached = runs[-1].time_to(args.target)
-            print(f"seed {seed}: {name} reached {args.target} at {reached} s", flush=True)
-        rounds.append((ref, runs))
+    with tempfile.TemporaryDirectory() as folder:
+        copy = prepare_nanogpt(args.nanogpt, args.data, Path(folder)) if args.nanogpt else None
+        rounds = [run_round(args, variants, seed, copy) for seed in args.seeds]
     report(rounds, args.target)
     if args.plot:
         plot(rounds, args.target, args.plot)
