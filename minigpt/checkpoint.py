@@ -65,6 +65,12 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return state
 
 
+def evaluated_weights(state: dict[str, Any]) -> dict[str, Any]:
+    """The weights a checkpoint's evals measured, for sampling and inspecting: the running
+    average of the weights when training kept one (train.ema_decay), else the weights."""
+    return state.get("average", state["model"])
+
+
 def _which(version: object) -> str:
     """Why a checkpoint of another format version cannot be read here, naming both."""
     ours = f"this minigpt reads format {FORMAT_VERSION}"

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from minigpt import distributed
-from minigpt.checkpoint import load_checkpoint
+from minigpt.checkpoint import evaluated_weights, load_checkpoint
 from minigpt.config import (
     Config,
     apply_values,
@@ -243,7 +243,7 @@ def _load_model(args: argparse.Namespace) -> tuple[Config, Tokenizer, Model, int
     tokenizer = tokenizer_from_state(state["tokenizer"])
     model = Model(config.model, tokenizer.vocab_size)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(evaluated_weights(state))
     except RuntimeError as error:
         reason = str(error).splitlines()[0]
         raise CheckpointError(f"{ckpt} does not fit its own config: {reason}") from None

@@ -81,6 +81,12 @@ class TrainConfig:
     min_lr: float = _hot(1e-4, "learning rate at the end of the cosine decay", ge=0)
     weight_decay: float = _hot(0.1, "AdamW weight decay of weight matrices (0 = off)", ge=0)
     grad_clip: float = _hot(1.0, "largest allowed gradient norm (0 = no clipping)", ge=0)
+    ema_decay: float = _hot(
+        0.99,
+        "evals and samples use an average of the weights keeping this much (0 = off)",
+        ge=0,
+        lt=1,
+    )
     grad_accum_steps: int = _hot(1, "micro-batches summed per optimiser step", ge=1)
     checkpoint_interval: int = _hot(200, "steps between checkpoints", ge=1)
     seed: int = _restart(1337, "random seed for weights and batches")

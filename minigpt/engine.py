@@ -497,7 +497,7 @@ class Engine:
     ) -> None:
         """Start a completion of the current weights with config's [sample] settings."""
         t = self.run.trainer
-        self.samples.add(job_id, owner, t.model, t.corpus.tokenizer, config, seed, t.step)
+        self.samples.add(job_id, owner, t.eval_model, t.corpus.tokenizer, config, seed, t.step)
 
     def _cmd_cancel_sample(self, peer: Peer, command: Command) -> None:
         """Stop one of peer's streaming completions (the named one, else its newest)."""

@@ -86,7 +86,7 @@ class Inspector:
         prompt = args.pop("prompt", sample.prompt)
         trainer = self.trainer()
         with trainer.weights_lock:
-            model = copy.deepcopy(trainer.model)
+            model = copy.deepcopy(trainer.eval_model)
             step = trainer.step
         tokenizer = trainer.corpus.tokenizer
         result = inspect_next(model, tokenizer, prompt, step=step, **settings, **args)

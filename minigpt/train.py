@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from minigpt.averaging import WeightAverage
 from minigpt.batches import Corpus, get_batch
 from minigpt.config import Config, TrainConfig, restart_keys
 from minigpt.distributed import Cluster, no_sync
@@ -102,6 +103,7 @@ class Trainer:
         torch.manual_seed(config.train.seed)
         self.model = Model(config.model, corpus.tokenizer.vocab_size).to(self.device)
         self.optimizers = build_optimizers(self.model, config.train, self.device)
+        self.average = WeightAverage(self.model) if config.train.ema_decay else None
         self.batch_generator = torch.Generator().manual_seed(self._batch_seed(0))
         self.scaler = torch.amp.GradScaler(enabled=self.dtype == torch.float16)
         use_compiler = wants_compile(config.train.compile, self.device)
@@ -170,6 +172,20 @@ class Trainer:
                 loss = self.loss_of(x, y)
         return loss
 
+    @property
+    def eval_model(self) -> Model:
+        """The model evals, samples and inspections use: the running average of the
+        weights (train.ema_decay > 0), or the trained weights themselves."""
+        average = self.average  # read once: apply_config may drop it on the loop's thread
+        return average.model if average else self.model
+
+    def _eval_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The loss of eval_model (the averaged model runs uncompiled)."""
+        if not self.average:
+            return self._loss(x, y)
+        with self._autocast():
+            return self.average.model.loss(x, y)
+
     def weights_finite(self) -> bool:
         """Whether every weight is a finite number (a diverging step can leave inf or NaN)."""
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -225,6 +241,8 @@ class Trainer:
             for optimizer in self.optimizers:
                 self.scaler.step(optimizer)
             self.step += 1
+            if self.average:
+                self.average.update(self.model, t.ema_decay, self.step)
         self.scaler.update()
         self._zero_grad()
         self.tokens_seen += self.tokens_per_step
@@ -256,7 +274,8 @@ class Trainer:
 
     @torch.no_grad()
     def estimate_loss(self) -> dict[str, float]:
-        """Mean loss over eval_iters batches of each split, in eval mode, without gradients.
+        """Mean loss of eval_model over eval_iters batches of each split, in eval mode,
+        without gradients.
 
         The batches come from a generator seeded the same way at every call, so
         successive evaluations compare the model on the same text, and
@@ -269,7 +288,7 @@ class Trainer:
             generator = torch.Generator().manual_seed(self.config.train.seed + 1)
             losses = torch.zeros(self.config.train.eval_iters)
             for i in range(self.config.train.eval_iters):
-                losses[i] = self._loss(*self.batch(split, generator)).item()
+                losses[i] = self._eval_loss(*self.batch(split, generator)).item()
             out[split] = losses.mean().item()
         self.model.train(was_training)
         return out
@@ -279,6 +298,11 @@ class Trainer:
         needs_restart = restart_keys(self.config, config)
         assert not needs_restart, f"keys that need a restart: {needs_restart}"
         self.config = config  # learning rates and weight decay follow at the next step
+        if not config.train.ema_decay:
+            self.average = None
+        elif not self.average:  # switched on: the average starts from the weights as they are
+            with self.weights_lock:
+                self.average = WeightAverage(self.model)
         torch.set_num_threads(config.train.threads or default_threads())
 
     def state_dict(self) -> dict[str, Any]:
@@ -292,6 +316,7 @@ class Trainer:
         return {
             "model": self.model.state_dict(),
             **{key: o.state_dict() for key, o in self._optimizers_by_key()},
+            **({"average": self.average.state_dict()} if self.average else {}),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
             "best_val_loss": self.best_val_loss,
@@ -305,6 +330,8 @@ class Trainer:
         with self.weights_lock:
             self.model.load_state_dict(state["model"])
             self.step = state["step"]
+            if self.average:  # from a checkpoint without one, the average starts here
+                self.average.load_state_dict(state.get("average", state["model"]))
         for key, optimizer in self._optimizers_by_key():
             optimizer.load_state_dict(state[key])
         self.scaler.load_state_dict(state["scaler"])

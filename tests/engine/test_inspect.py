@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minigpt.checkpoint import load_checkpoint
+from minigpt.checkpoint import evaluated_weights, load_checkpoint
 from minigpt.cli import main
 from minigpt.config import Config, ModelConfig, config_from_dict
 from minigpt.inspection import inspect_next, readable_token
@@ -41,11 +41,11 @@ def inspect_json(run_dir: Path, capsys: pytest.CaptureFixture, *args: str) -> di
 
 
 def load_model(run_dir: Path) -> tuple[Model, Tokenizer]:
-    """The run's model (eval mode) and tokenizer, loaded by hand from model.ckpt."""
+    """The weights the run evaluated (eval mode) and its tokenizer, by hand from model.ckpt."""
     state = load_checkpoint(run_dir / "model.ckpt")
     tokenizer = tokenizer_from_state(state["tokenizer"])
     model = Model(config_from_dict(state["config"]).model, tokenizer.vocab_size)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(evaluated_weights(state))
     return model.eval(), tokenizer
 
 

@@ -70,12 +70,12 @@ def test_an_inspection_never_sees_an_update_half_applied(engine) -> None:
         engine._receive(peer, INSPECT)
         assert _next_event(theirs, timeout=0.3) is None
         with torch.no_grad():
-            for parameter in trainer.model.parameters():
+            for parameter in trainer.eval_model.parameters():
                 parameter.mul_(1.5)
         trainer.step += 1
     answer = _next_event(theirs, timeout=30)
     assert isinstance(answer, InspectionEvent) and answer.step == 1
-    by_hand = inspect_next(trainer.model, trainer.corpus.tokenizer, "the cat")
+    by_hand = inspect_next(trainer.eval_model, trainer.corpus.tokenizer, "the cat")
     assert [c.prob for c in answer.candidates] == pytest.approx(
         [c.prob for c in by_hand.candidates], abs=1e-6
     )

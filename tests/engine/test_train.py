@@ -66,7 +66,8 @@ def test_resume_reproduces_the_uninterrupted_losses(
     optimizer: str, corpus_file: Path, tmp_path: Path, tiny_config
 ) -> None:
     """A run stopped at step 20 and resumed gives the uninterrupted run's losses after it,
-    with either optimizer (each keeps its state in the checkpoint)."""
+    step and eval, with either optimizer (each keeps its state in the checkpoint, as the
+    weight average the evals use does)."""
     pinned = {"train.min_lr": 3e-3, "train.warmup_iters": 0, "train.max_iters": 40}
     pinned |= {"train.optimizer": optimizer}
     whole = _train(Run.start(tiny_config(corpus_file, **pinned), tmp_path / "whole"))
@@ -78,6 +79,11 @@ def test_resume_reproduces_the_uninterrupted_losses(
     got = [e.loss for e in rest if isinstance(e, StepEvent)]
     assert len(got) == 20
     assert got == pytest.approx(expected, rel=1e-5)
+    want, have = (
+        [e for e in run if isinstance(e, EvalEvent) and e.step > 20] for run in (whole, rest)
+    )
+    assert want and [e.step for e in have] == [e.step for e in want]
+    assert [e.val_loss for e in have] == pytest.approx([e.val_loss for e in want], rel=1e-5)
     metrics = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
     steps = [json.loads(line)["step"] for line in metrics if '"event": "step"' in line]
     assert steps == list(range(1, 41))
