@@ -6,7 +6,9 @@ for scaling a measured step time to a new shape, not for exact budgets:
 - FLOPs per token: 6 per weight (forward and backward matmuls) plus
   12 * num_blocks * d_model * context_length for attention, the count used by
   the PaLM paper (Chowdhery et al., 2022, appendix B) and nanoGPT's MFU.
-- Memory: weights, gradients and AdamW's two moments (4 numbers a parameter),
+- Memory: weights, gradients and the optimizer's state: AdamW's two moments
+  (4 numbers a parameter), or with Muon one momentum for the blocks' matrices,
+  and one more for the weight average (train.ema_decay > 0),
   plus the activations one micro-batch keeps for backward: per block
   B*T*d_model*(34 + 5*num_heads*T/d_model) bytes at 16 bits (Korthikanti et
   al., 2022, "Reducing Activation Recomputation", section 4.1), doubled for
@@ -56,7 +58,9 @@ def footprint(config: Config, vocab_size: int) -> Footprint:
     tokens = B * T * t.grad_accum_steps
     matmul_weights = params - T * d  # position embeddings are looked up, not multiplied
     flops = tokens * (6 * matmul_weights + 12 * L * d * T)
-    training_state = 4 * params * BYTES_PER_NUMBER
+    muon_matrices = L * 12 * d * d if t.optimizer == "muon" else 0  # one number, not two
+    average = params if t.ema_decay else 0
+    training_state = (4 * params - muon_matrices + average) * BYTES_PER_NUMBER
     per_block = 2 * B * T * d * (34 + 5 * m.num_heads * T / d)
     logits = 3 * B * T * vocab_size * BYTES_PER_NUMBER
     return Footprint(

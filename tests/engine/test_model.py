@@ -136,6 +136,19 @@ def test_footprint_grows_with_the_config() -> None:
     assert wider.memory_bytes > small.memory_bytes > 16 * small.params
 
 
+def test_footprint_counts_the_optimizers_state_and_the_average() -> None:
+    """AdamW keeps two moments a weight; Muon keeps one for each block's 12 d^2 matrix weights;
+    the weight average keeps one more number a weight."""
+    muon = footprint(apply_values(Config(), {"train.optimizer": "muon"}), 1000)
+    adamw = footprint(apply_values(Config(), {"train.optimizer": "adamw"}), 1000)
+    m = Config().model
+    matrices = m.num_blocks * 12 * m.d_model**2
+    assert adamw.memory_bytes - muon.memory_bytes == pytest.approx(1.5 * 4 * matrices, abs=2)
+    assert adamw.params == muon.params and adamw.flops_per_step == muon.flops_per_step
+    plain = footprint(apply_values(Config(), {"train.ema_decay": 0}), 1000)
+    assert muon.memory_bytes - plain.memory_bytes == pytest.approx(1.5 * 4 * muon.params, abs=2)
+
+
 @pytest.mark.parametrize("rows", [1, 64, 130])
 def test_linear_cross_entropy_matches_the_plain_loss_and_gradients(rows: int) -> None:
     """The chunked loss equals F.cross_entropy of the full logits, in value and gradients."""
