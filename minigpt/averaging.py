@@ -5,7 +5,7 @@ The optimizer's weights move with the noise of each batch; an exponential moving
 average of them over the last ~1 / (1 - decay) steps cancels much of that noise,
 as a lower learning rate would, without slowing training (the averaged copy never
 feeds back into it). At nanoGPT's CPU setting the average reached the target
-val loss 50-150 steps sooner on each of three seeds (docs/benchmarks.md).
+val loss 100-150 steps sooner on each of three seeds (docs/benchmarks.md).
 
 Contract:
 - `update` after every optimizer step. Early on the decay is warmed up as
