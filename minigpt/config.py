@@ -66,7 +66,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings; all but seed, device, dtype and compile apply at the next step."""
+    """Optimisation settings; all but optimizer, seed, device, dtype and compile apply at the
+    next step."""
 
     batch_size: int = _hot(12, "sequences per micro-batch", ge=1)
     optimizer: str = _restart(

@@ -41,8 +41,8 @@ KEYS_HINT = "ctrl+s apply · ctrl+r revert · ctrl+o save to a file · escape le
 EDITOR_SOURCE = "config"  # how error messages name the editor's text
 RUNNING_HEADER = """\
 # The running configuration. Edit it, then ctrl+s applies, ctrl+r reverts, ctrl+o saves to a file.
-# [train] (but seed, device, dtype, compile) and [sample] apply at the next step;
-# [model], [data] and those four keys need a fresh model.
+# [train] (but optimizer, seed, device, dtype, compile) and [sample] apply at the next step;
+# [model], [data] and those five keys need a fresh model.
 """
 
 

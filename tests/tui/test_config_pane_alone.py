@@ -1,8 +1,20 @@
 """The Config pane on its own (no engine): loading, keeping the user's text, reverting keys."""
 
+import re
+from dataclasses import fields
+
+import pytest
 from textual.app import App, ComposeResult
 
-from minigpt.config import Config, apply_values, config_to_toml, parse_config
+from minigpt.config import (
+    DEFAULT_HEADER,
+    Config,
+    TrainConfig,
+    apply_values,
+    config_to_toml,
+    is_hot,
+    parse_config,
+)
 from tui.config_pane import RUNNING_HEADER, ConfigPane
 
 
@@ -12,6 +24,16 @@ class PaneApp(App[None]):
     def compose(self) -> ComposeResult:
         """One Config pane."""
         yield ConfigPane()
+
+
+@pytest.mark.parametrize("header", [DEFAULT_HEADER, RUNNING_HEADER])
+def test_headers_name_every_train_key_that_needs_a_fresh_start(header: str) -> None:
+    """The "[train] (but ...)" list in config.toml's and the pane's header is the keys'
+    own hot/restart rule, so a new restart key cannot be left out of it."""
+    named = re.search(r"\[train\] \(but ([^)]*)\)", header.replace("\n# ", " "))
+    assert named is not None
+    restart = [f.name for f in fields(TrainConfig) if not is_hot(f"train.{f.name}")]
+    assert named[1].split(", ") == restart
 
 
 async def test_the_running_config_fills_an_empty_editor() -> None:
