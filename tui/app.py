@@ -52,6 +52,7 @@ from tui.link import EngineLink
 from tui.messages import EngineLost, EngineReady, EngineStatus, EventsWaiting
 from tui.screens import HelpScreen, QuitScreen, RestartScreen, SaveConfigScreen
 from tui.stats import RunStats, StatsPanel
+from tui.terminal import CHECK_SECONDS, terminal_fd, terminal_gone
 
 CONNECTING, LOST = "connecting", "engine lost"
 # Keys of the two panes, for the help screen: (key, what it does).
@@ -150,7 +151,14 @@ class MiniGPTApp(App[None]):
         self.stats_panel.show(self.stats)
         self.stats_dirty = False
         self.set_interval(STATS_SECONDS, self.refresh_stats)
+        if (terminal := terminal_fd()) is not None:
+            self.set_interval(CHECK_SECONDS, lambda: self.check_terminal(terminal))
         self.pump()
+
+    def check_terminal(self, fd: int) -> None:
+        """Detach, leaving the engine training, once the terminal has gone (tui/terminal.py)."""
+        if terminal_gone(fd):
+            self.quit_chosen("detach")
 
     # -- the engine worker --------------------------------------------------
 

@@ -30,7 +30,8 @@ def tmux(session: str, *args: str) -> str:
 def terminals(run_dir: Path) -> Iterator[Callable[..., str]]:
     """Open 80x24 tmux sessions (the smallest supported size) with open(command, *env).
 
-    At the end every session's server is killed, and so is the engine of run_dir.
+    At the end every session's server is killed, and so are any dashboards still showing
+    run_dir and its engine.
     Without tmux the test is skipped (failed on CI).
     """
     require_tool("tmux", "tmux")
@@ -52,6 +53,8 @@ def terminals(run_dir: Path) -> Iterator[Callable[..., str]]:
         for session in opened:
             subprocess.run(["tmux", "-L", session, "kill-server"], capture_output=True)
             (sockets / session).unlink(missing_ok=True)  # tmux leaves it behind
+        for pid in dashboards(run_dir):  # one that outlived its terminal must not spin on
+            subprocess.run(["kill", "-9", str(pid)], capture_output=True)
         lock = run_dir / "engine.lock"
         if lock.exists() and (pid := lock.read_text().strip()).isdigit():
             subprocess.run(["kill", "-9", pid], capture_output=True)
@@ -97,3 +100,16 @@ def step_shown(shown: str) -> int:
 def chart_drawn(shown: str) -> bool:
     """Whether the loss chart has drawn a curve (in braille dots)."""
     return any("\u2801" <= c <= "\u28ff" for c in shown)
+
+
+def dashboards(run_dir: Path) -> list[int]:
+    """The pids of the minigpt-tui processes showing run_dir."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process has just gone
+            continue
+        if str(PROGRAM).encode() in args and str(run_dir).encode() in args:
+            found.append(int(cmdline.parent.name))
+    return found

@@ -21,6 +21,7 @@ from minigpt.rundir import RunDir, RunLock
 from tests.e2e.terminal import (
     PROGRAM,
     chart_drawn,
+    dashboards,
     keys,
     step_shown,
     terminals,
@@ -113,19 +114,6 @@ def running(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def dashboards(run_dir: Path) -> list[int]:
-    """The pids of the minigpt-tui processes showing run_dir."""
-    found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:  # the process has just gone
-            continue
-        if str(PROGRAM).encode() in args and str(run_dir).encode() in args:
-            found.append(int(cmdline.parent.name))
-    return found
 
 
 def steps_logged(run_dir: Path) -> list[int]:

@@ -12,6 +12,7 @@ from minigpt.status import run_status
 from tests.e2e.terminal import (
     PROGRAM,
     chart_drawn,
+    dashboards,
     keys,
     step_shown,
     terminals,
@@ -113,3 +114,27 @@ def test_edit_learning_rate_while_training(terminal: tuple[str, Path]) -> None:
     assert applied["changes"] == {"train.learning_rate": [0.001, 0.0005]}
     later = [e["lr"] for e in events if e["event"] == "step" and e["step"] > applied["step"]]
     assert later and max(later) <= 0.0005
+
+
+def test_a_terminal_gone_without_sighup_ends_the_dashboard(
+    tmp_path: Path, config_file: Path
+) -> None:
+    """Under `make run`, make keeps the terminal's SIGHUP to itself while it waits for the
+    dashboard; the dashboard must still notice its terminal has gone and detach, not spin
+    on a dead terminal for ever. Here sh makes the dashboard ignore SIGHUP instead."""
+    run_dir = tmp_path / "runs" / "hangup"
+    with terminals(run_dir) as open_terminal:
+        program = f"{PROGRAM} --run-dir {run_dir} --config {config_file}"
+        session = open_terminal(
+            f"sh -c 'trap \"\" HUP; {program}'",
+            "TERM=xterm-256color",
+            f"MINIGPT_CACHE={tmp_path / 'cache'}",
+        )
+        wait_for(session, lambda s: "─ idle ─" in s)
+        assert dashboards(run_dir), f"no minigpt-tui process shows {run_dir}"
+        tmux(session, "kill-server")  # the terminal goes; no SIGHUP reaches the dashboard
+        until(
+            lambda: not dashboards(run_dir),
+            lambda: f"minigpt-tui outlived its terminal: pids {dashboards(run_dir)}",
+            timeout=20,
+        )
