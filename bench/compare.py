@@ -33,10 +33,11 @@ from minigpt.estimate import footprint
 
 HERE = Path(__file__).parent
 SHAKESPEARE = HERE.parent.parent / "shared" / "data" / "tinyshakespeare.txt"
-# Both sides do the same work a step: the lesson's optimizer, AdamW. Muon (minigpt's
-# default) makes each step dearer and the model better sooner; time_to_loss.py weighs that.
-LESSON_SHAPE = {
-    "train.optimizer": "adamw",
+# Both sides do the same work a step: the lesson's optimizer, AdamW, and no running
+# average of the weights. Muon and the average (minigpt's defaults) make each step dearer
+# and the model better sooner; time_to_loss.py weighs that.
+SAME_WORK = {"train.optimizer": "adamw", "train.ema_decay": 0}
+LESSON_SHAPE = SAME_WORK | {
     "model.context_length": 64,
     "train.batch_size": 12,
     "model.d_model": 128,
@@ -54,8 +55,8 @@ SETTINGS = {
         5,
     ),
     "bigger": (
-        {
-            "train.optimizer": "adamw",
+        SAME_WORK
+        | {
             "model.context_length": 256,
             "train.batch_size": 16,
             "model.d_model": 384,
