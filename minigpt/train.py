@@ -22,6 +22,7 @@ import torch
 
 from minigpt.averaging import WeightAverage
 from minigpt.batches import Corpus, get_batch
+from minigpt.checkpoint import evaluated_weights
 from minigpt.config import Config, TrainConfig, restart_keys
 from minigpt.distributed import Cluster, no_sync
 from minigpt.errors import DivergedError
@@ -331,7 +332,7 @@ class Trainer:
             self.model.load_state_dict(state["model"])
             self.step = state["step"]
             if self.average:  # from a checkpoint without one, the average starts here
-                self.average.load_state_dict(state.get("average", state["model"]))
+                self.average.load_state_dict(evaluated_weights(state))
         for key, optimizer in self._optimizers_by_key():
             optimizer.load_state_dict(state[key])
         self.scaler.load_state_dict(state["scaler"])
