@@ -41,11 +41,16 @@ class Footprint:
     memory_bytes: int
 
 
+def block_matrix_weights(model: ModelConfig) -> int:
+    """The weights in one block's matrices (what Muon updates): q/k/v 3d², attention
+    output d², feed-forward 8d²."""
+    return 12 * model.d_model**2
+
+
 def param_count(model: ModelConfig, vocab_size: int) -> int:
     """Parameters of minigpt.model.Model, the tied output layer counted once."""
     d = model.d_model
-    # q/k/v 3d², attention output d², feed-forward 8d², two LayerNorms of weight and bias.
-    per_block = 12 * d * d + 4 * d
+    per_block = block_matrix_weights(model) + 4 * d  # and two LayerNorms' weights and biases
     embeddings = vocab_size * d + model.context_length * d
     return embeddings + model.num_blocks * per_block + 2 * d
 
@@ -58,7 +63,7 @@ def footprint(config: Config, vocab_size: int) -> Footprint:
     tokens = B * T * t.grad_accum_steps
     matmul_weights = params - T * d  # position embeddings are looked up, not multiplied
     flops = tokens * (6 * matmul_weights + 12 * L * d * T)
-    muon_matrices = L * 12 * d * d if t.optimizer == "muon" else 0  # one number, not two
+    muon_matrices = L * block_matrix_weights(m) if t.optimizer == "muon" else 0  # 1 number, not 2
     average = params if t.ema_decay else 0
     training_state = (4 * params - muon_matrices + average) * BYTES_PER_NUMBER
     per_block = 2 * B * T * d * (34 + 5 * m.num_heads * T / d)
