@@ -11,8 +11,8 @@ behaviour of well-known small GPTs (GPT-2, nanoGPT):
   explicit path, which keeps the attention weights, serves inspection);
 - pre-norm blocks, no biases in the linear layers;
 - the output layer shares its weight with the token embedding (weight tying),
-  weights start at N(0, 0.02) and residual projections at
-  N(0, 0.02 / sqrt(2 * num_blocks)), as GPT-2 does;
+  weights start at N(0, 0.02) as GPT-2's do, and the residual projections at
+  zero, so each block starts as the identity;
 - `generate` keeps the lesson's steps (crop, last position, temperature,
   softmax, multinomial, append) and adds top-k, top-p, greedy decoding at
   temperature 0, an explicit random generator, and a KV cache.
