@@ -57,7 +57,8 @@ def config_file(tmp_path: Path, corpus_file: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def fork_server() -> Iterator[ForkServer]:
-    """One warm interpreter that forks every test's engines (see tests/warm.py)."""
+    """One warm interpreter that forks every test's engines, where the kernel allows
+    (see tests/warm.py)."""
     server = ForkServer()
     yield server
     server.close()

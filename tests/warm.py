@@ -10,6 +10,11 @@ on it, signal it and read its exit code as they would a subprocess.Popen.
 
 Only the interpreter's start is skipped: the e2e tests and the CLI tests still start
 real `minigpt` processes.
+
+Adopting the copy takes `os.pidfd_open` and prctl's PR_SET_CHILD_SUBREAPER (Linux 5.3
+and later). Where either is missing or refused (macOS, older kernels, a libc without
+prctl), or MINIGPT_NO_FORK_SERVER=1 is set, there is no warm interpreter: engines
+start the ordinary way, `Client.spawn` running `python -m minigpt engine ...` itself.
 """
 
 import ctypes
@@ -19,9 +24,10 @@ import select
 import signal
 import subprocess
 import sys
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
 
 SERVER = r"""
 import json, os, sys
@@ -61,6 +67,19 @@ sys.exit(main(request["args"]))
 """
 
 
+def supported() -> bool:
+    """Whether engines can be forked warm here: pidfd_open and the child subreaper work,
+    and MINIGPT_NO_FORK_SERVER=1 does not ask for plain starts."""
+    if os.environ.get("MINIGPT_NO_FORK_SERVER") == "1":
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))  # OSError (ENOSYS) before Linux 5.3
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(ctypes.c_int()), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # AttributeError: no os.pidfd_open, or no prctl
+        return False
+
+
 class Adopted:
     """A forked engine, now this process's child, with the Popen calls tests make."""
 
@@ -97,10 +116,14 @@ class Adopted:
 
 
 class ForkServer:
-    """The warm interpreter, and the Popen stand-in that asks it for engines."""
+    """The warm interpreter, and the Popen stand-in that asks it for engines; where it is
+    not `supported()`, no interpreter, and engines start as plain subprocesses."""
 
     def __init__(self) -> None:
-        """Start the interpreter and wait until it has imported everything."""
+        """Start the interpreter and wait until it has imported everything, if supported."""
+        self.server: subprocess.Popen[bytes] | None = None
+        if not supported():
+            return
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.server = subprocess.Popen(
             [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -129,12 +152,17 @@ class ForkServer:
         if self.libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
-    def subprocess_module(self) -> SimpleNamespace:
-        """The subprocess module as minigpt.client should see it: Popen forks engines."""
+    def subprocess_module(self) -> SimpleNamespace | ModuleType:
+        """The subprocess module as minigpt.client should see it: Popen forks engines
+        (or, without the warm interpreter, the real module)."""
+        if self.server is None:
+            return subprocess
         return SimpleNamespace(**{**vars(subprocess), "Popen": self.popen})
 
     def close(self) -> None:
         """Let the interpreter exit (engines it forked are not its children any more)."""
+        if self.server is None:
+            return
         self.server.stdin.close()
         self.server.wait(30)
         self.server.stdout.close()

@@ -62,7 +62,7 @@ def engines(
     fork_server: ForkServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., Client]]:
     """Start detached engines through Client.spawn: engines(run_dir, *engine_args);
-    forked warm, and all killed at the end, whatever the test did."""
+    forked warm where tests/warm.py can, and all killed at the end, whatever the test did."""
     monkeypatch.setattr(client_module, "subprocess", fork_server.subprocess_module())
     clients: list[Client] = []
 
