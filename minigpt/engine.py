@@ -463,6 +463,7 @@ class Engine:
     def _restart(self, config: Config) -> None:
         """Start the run over with a config that needs a fresh model; tell everyone."""
         self.samples.cancel_all()
+        self.unsent_step = None  # the old run's: after the new hello it would draw on a new chart
         run_dir = self.run.run_dir
         new_run = Run.start(config, run_dir.path, on_log=self._emit, overwrite=True)
         self.run.close()

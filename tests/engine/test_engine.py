@@ -17,6 +17,8 @@ import pytest
 import torch
 
 from minigpt.client import Client
+from minigpt.config import apply_values
+from minigpt.engine import Engine
 from minigpt.errors import EngineError
 from minigpt.events import (
     ErrorEvent,
@@ -27,6 +29,7 @@ from minigpt.events import (
     StateEvent,
     StepEvent,
 )
+from minigpt.run import Run
 from minigpt.status import run_status
 
 
@@ -406,3 +409,20 @@ def test_status_lists_live_and_dead_runs(spawn, tmp_path: Path) -> None:
     client.process.wait(30)
     line = run_status(tmp_path / "live")
     assert "not running" in line and "stopped" in line and "val " in line
+
+
+def test_a_restart_drops_the_old_runs_held_back_step(
+    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step event held back by the rate limit belongs to the run it came from: after a
+    restart's new hello, the next state change sends no step of the old run."""
+    run = Run.start(tiny_config(corpus_file), tmp_path / "run")
+    engine = Engine(run)
+    sent: list[dict] = []
+    monkeypatch.setattr(engine.server, "broadcast", sent.append)
+    engine.unsent_step = StepEvent(17, 2.5, 1e-3, None, None, None).to_dict()  # held back
+    engine._restart(apply_values(run.config, {"model.d_model": 64}))
+    engine._set_state("running", "start")
+    after_hello = [m["event"] for m in sent[[m["event"] for m in sent].index("hello") :]]
+    assert after_hello == ["hello", "state"]
+    engine.run.close()
