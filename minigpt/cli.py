@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from minigpt import distributed
+from minigpt.alerts import rates_to_lower
 from minigpt.checkpoint import evaluated_weights, load_checkpoint
 from minigpt.config import (
     Config,
@@ -186,11 +187,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if code > 128:
         print(f"interrupted; resume with: minigpt train --run-dir {path} --resume", flush=True)
     elif code == 2:  # the loss diverged; the error said what to change
-        print(
-            f"resume with: minigpt train --run-dir {path} --resume --set train.learning_rate=LOWER",
-            file=sys.stderr,
-            flush=True,
-        )
+        lower = " ".join(f"--set {key}=LOWER" for key in rates_to_lower(engine.run.config.train))
+        print(f"resume with: minigpt train --run-dir {path} --resume {lower}", file=sys.stderr)
     return code
 
 

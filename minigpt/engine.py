@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from minigpt.alerts import rate_advice
 from minigpt.config import (
     Config,
     apply_values,
@@ -193,21 +194,22 @@ class Engine:
             self._set_state(FINISHED, "max_iters reached")
 
     def _diverged(self, error: DivergedError) -> None:
-        """Back to the last checkpoint, paused (or exiting, for `minigpt train`), with a hint."""
+        """Back to the last checkpoint, paused (or exiting, for `minigpt train`), with a hint
+        that names the learning rate to lower."""
         try:
-            self.run.rollback()
+            alerts = self.run.rollback(error)
         except MiniGPTError as failure:  # e.g. model.ckpt damaged since it was written
             self._emit(ErrorEvent(f"{error}; and the last checkpoint cannot be loaded: {failure}"))
             self._set_state(FAILED, str(failure))
             return
         step = self.run.trainer.step
         where = f"model.ckpt (step {step})" if step else "a fresh model (no checkpoint yet)"
-        message = (
-            f"{error}. Training went back to {where}; "
-            "lower train.learning_rate (or raise warmup_iters), then resume"
-        )
-        self._emit(ErrorEvent(message))
+        advice = rate_advice(self.run.config.train)
+        self._emit(ErrorEvent(f"{error}. Training went back to {where}; {advice}, then resume"))
+        self.unsent_step = None  # a step of the run undone
         self._load_history()
+        for alert in alerts:
+            self._emit(alert)
         if self.exit_when_finished:
             self.exit_code = 2
             return

@@ -36,6 +36,12 @@ class CheckpointError(MiniGPTError):
 class DivergedError(MiniGPTError):
     """The loss stopped being a finite number (usually a learning rate too high)."""
 
+    def __init__(self, message: str, step: int, loss: float) -> None:
+        """The step whose loss was not finite, and that loss."""
+        super().__init__(message)
+        self.step = step
+        self.loss = loss
+
 
 class EngineError(MiniGPTError):
     """An engine cannot start (its run is in use) or cannot be reached."""

@@ -91,7 +91,8 @@ class EvalEvent(Event):
 
 @dataclass
 class AlertEvent(Event):
-    """Training looks unhealthy: kind is init_loss, overfitting, grad_spike or too_high_lr."""
+    """Training looks unhealthy: kind is init_loss, diverged, too_high_lr, weights_too_large,
+    grad_spike or overfitting (see alerts.py)."""
 
     name: ClassVar[str] = "alert"
     kind: str

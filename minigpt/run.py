@@ -25,7 +25,7 @@ from minigpt.batches import Corpus, prepare_data
 from minigpt.checkpoint import load_checkpoint, save_checkpoint
 from minigpt.config import Config, config_from_dict, config_to_dict, restart_keys
 from minigpt.distributed import Cluster
-from minigpt.errors import CheckpointError
+from minigpt.errors import CheckpointError, DivergedError
 from minigpt.events import (
     CheckpointEvent,
     ErrorEvent,
@@ -58,7 +58,7 @@ class Run:
         self.last_eval_step: int | None = None
         self.saved_step: int | None = None  # step of the latest model.ckpt
         self.on_eval: Callable[[EvalEvent], None] = _ignore  # called with the weights evaluated
-        self.alerts = Alerts(trainer.corpus.tokenizer.vocab_size)
+        self.alerts = self._replayed_alerts()
         self.tokens_per_byte: dict[str, float] = {}  # per split, counted at the first eval
         run_dir.on_notice = lambda level, message: self.trainer.on_log(LogEvent(level, message))
 
@@ -113,9 +113,15 @@ class Run:
         run_dir.truncate_metrics(trainer.step)
         run = cls(run_dir, trainer)
         run.last_eval_step = run.saved_step = trainer.step
-        for record in read_jsonl(run_dir.metrics):  # the alerts pick up where the run was
-            run.alerts.feed(decode(record))
         return run
+
+    def _replayed_alerts(self) -> Alerts:
+        """Alerts that have seen the run's history so far (none for a fresh run), so a
+        resumed or rolled-back run keeps what was raised and the recent windows."""
+        alerts = Alerts(self.trainer.corpus.tokenizer.vocab_size, lambda: self.config)
+        for record in read_jsonl(self.run_dir.metrics):
+            alerts.feed(decode(record))
+        return alerts
 
     @property
     def config(self) -> Config:
@@ -209,17 +215,24 @@ class Run:
         self.run_dir.append(event)
         return event
 
-    def rollback(self) -> None:
+    def rollback(self, error: DivergedError) -> list[Event]:
         """Go back to model.ckpt (a fresh model when none is saved yet) after the loss
         diverged, keeping the config in force so the user can lower the learning rate;
-        events after that step leave metrics.jsonl."""
-        if self.saved_step is None:
-            t = self.trainer
-            self.trainer = Trainer(self.config, t.corpus, t.on_log)
+        events after that step leave metrics.jsonl. Returns the diverged alert (recorded
+        after the rollback), unless one is already raised."""
+        t = self.trainer
+        if self.saved_step is None:  # the same trainer (its cluster too), on fresh weights
+            t.load_state_dict(Trainer(self.config, t.corpus).state_dict())
         else:
-            self.trainer.load_state_dict(load_checkpoint(self.run_dir.model_ckpt))
-        self.run_dir.truncate_metrics(self.trainer.step)
-        self.last_eval_step = self.trainer.step
+            t.load_state_dict(load_checkpoint(self.run_dir.model_ckpt))
+        self.run_dir.truncate_metrics(t.step)
+        self.last_eval_step = t.step
+        self.alerts = self._replayed_alerts()
+        alert = self.alerts.diverged(error.step, error.loss)
+        if alert is None:
+            return []
+        self.run_dir.append(alert)
+        return [alert]
 
     def close(self) -> None:
         """Release the run directory's open files."""

@@ -236,7 +236,9 @@ class Trainer:
             if norm is not None:
                 self.scaler.update()  # close this step's unscale_, as a skipped step would
             raise DivergedError(
-                f"the loss became {total} at step {self.step + 1} (learning rate {lr:.3g})"
+                f"the loss became {total} at step {self.step + 1} (learning rate {lr:.3g})",
+                self.step + 1,
+                total,
             )
         with self.weights_lock:
             for optimizer in self.optimizers:

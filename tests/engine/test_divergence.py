@@ -5,10 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.distributed as dist
 
 from minigpt.checkpoint import load_checkpoint
 from minigpt.cli import main
 from minigpt.config import apply_values
+from minigpt.distributed import Cluster
 from minigpt.errors import CheckpointError, DivergedError
 from minigpt.events import CheckpointEvent, HelloEvent
 from minigpt.run import Run
@@ -29,11 +31,13 @@ def test_diverged_loss_raises_and_rollback_restores_finite_weights(
     run = Run.start(tiny_config(corpus_file, **{"train.warmup_iters": 0}), tmp_path / "run")
     constant = {"train.learning_rate": HUGE_LR, "train.min_lr": HUGE_LR}
     run.trainer.apply_config(apply_values(run.config, constant))
-    with pytest.raises(DivergedError, match=r"became nan at step \d+ \(learning rate 1e\+30\)"):
+    with pytest.raises(
+        DivergedError, match=r"became nan at step \d+ \(learning rate 1e\+30\)"
+    ) as diverged:
         for _ in range(5):
             run.trainer.train_step()
     assert run.trainer.step == 1  # the failed step does not count
-    run.rollback()
+    run.rollback(diverged.value)
     assert run.trainer.step == 0 and run.trainer.weights_finite()
 
 
@@ -90,3 +94,33 @@ def test_minigpt_train_exits_2_with_a_hint_and_a_finite_checkpoint(
     assert "Traceback" not in err
     ckpt = run_dir / "model.ckpt"
     assert not ckpt.exists() or _finite(load_checkpoint(ckpt))
+
+
+def test_a_rollback_before_any_checkpoint_keeps_the_trainers_cluster(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """Going back to a fresh model keeps the run on its torchrun job: the trainer still has
+    its cluster and its gradient-averaging replica (a one-process gloo group here), and the
+    fresh weights are those a new run starts with."""
+    store = f"file://{tmp_path / 'store'}"
+    dist.init_process_group("gloo", init_method=store, rank=0, world_size=1)
+    try:
+        cluster = Cluster(rank=0, world_size=1, local_rank=0, local_world_size=1)
+        config = tiny_config(corpus_file, **{"train.warmup_iters": 0})
+        fresh = Run.start(config, tmp_path / "fresh").trainer.model.state_dict()
+        run = Run.start(config, tmp_path / "run", cluster=cluster)
+        run.advance()
+        run.trainer.apply_config(apply_values(run.config, {"train.learning_rate": HUGE_LR}))
+        with pytest.raises(DivergedError) as diverged:
+            for _ in range(5):
+                run.trainer.train_step()
+        alerts = run.rollback(diverged.value)
+        assert run.trainer.cluster is cluster and run.trainer.replicas is not None
+        assert run.trainer.step == 0
+        weights = run.trainer.model.state_dict()
+        assert all(torch.equal(weights[name], fresh[name]) for name in fresh)
+        assert [a.kind for a in alerts] == ["diverged"]
+        assert "lower train.learning_rate (" in alerts[0].message
+        run.close()
+    finally:
+        dist.destroy_process_group()

@@ -1,0 +1,88 @@
+"""Alerts under every CPU kernel set: a run pushed until it breaks is told, a healthy one is not.
+
+torch picks its CPU kernels by ATEN_CPU_CAPABILITY, and each set is another valid
+float trajectory. For each set (default, avx2, and the machine's best), this runs
+`minigpt train` on the shipped defaults with warmup 0 and an eval every 20 steps,
+at a learning rate of 10 three ways (AdamW's `learning_rate`; Muon with
+`learning_rate` 10; Muon with `muon_learning_rate` 10), and prints the first
+alert: its step (the must is 40 at the latest), its kind, and the rate its message
+says to lower. With --healthy it also trains the default 2,000-step run and
+nanoGPT's CPU setting (tinyshakespeare, char, 2,000 steps), which must raise none.
+
+    python bench/alert_check.py [--healthy] [--capabilities default avx2 best]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SHAKESPEARE = Path(__file__).parent.parent.parent / "shared" / "data" / "tinyshakespeare.txt"
+BROKEN = {
+    "adamw, learning_rate 10": ['train.optimizer="adamw"', "train.learning_rate=10"],
+    "muon, learning_rate 10": ["train.learning_rate=10"],
+    "muon, muon_learning_rate 10": ["train.muon_learning_rate=10"],
+}
+FAST_EVALS = ["train.warmup_iters=0", "train.eval_interval=20", "train.max_iters=40"]
+NANOGPT = [
+    'data.tokenizer="char"',
+    "model.dropout=0.0",
+    "train.eval_interval=250",
+]
+
+
+def alerts(capability: str, overrides: list[str], data: Path | None = None) -> list[dict]:
+    """The alert events of one `minigpt train` run under a kernel set ("best": unset)."""
+    env = dict(os.environ)
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if capability != "best":
+        env["ATEN_CPU_CAPABILITY"] = capability
+    with tempfile.TemporaryDirectory() as folder:
+        run_dir = Path(folder) / "run"
+        command = [sys.executable, "-m", "minigpt", "train", "--run-dir", str(run_dir)]
+        command += ["--set", "sample.at_eval=false"]
+        command += [flag for value in overrides for flag in ("--set", value)]
+        command += ["--data", str(data)] if data else []
+        subprocess.run(command, env=env, capture_output=True, check=False)
+        lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    events = [json.loads(line) for line in lines if line.strip()]
+    return [e for e in events if e.get("event") == "alert"]
+
+
+def main() -> None:
+    """Print one line per kernel set and run."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--healthy", action="store_true", help="also the two healthy runs")
+    parser.add_argument("--capabilities", nargs="+", default=["default", "avx2", "best"])
+    args = parser.parse_args()
+    for capability in args.capabilities:
+        for name, overrides in BROKEN.items():
+            found = alerts(capability, [*overrides, *FAST_EVALS])
+            if not found:
+                print(f"{capability:8} {name:28} NO ALERT by step 40")
+                continue
+            first = found[0]
+            lower = re.search(r"lower (train\.\w+)", first["message"])
+            print(
+                f"{capability:8} {name:28} step {first['step']:>3} {first['kind']:18} "
+                f"lower {lower[1] if lower else '?'}"
+            )
+        if args.healthy:
+            healthy = {
+                "defaults, 2,000 steps": ([], None),
+                "nanoGPT's CPU setting": (NANOGPT, SHAKESPEARE),
+            }
+            for name, (overrides, data) in healthy.items():
+                found = alerts(capability, overrides, data)
+                kinds = ", ".join(f"{a['kind']} at {a['step']}" for a in found) or "none"
+                print(f"{capability:8} {name:28} alerts: {kinds}")
+
+
+if __name__ == "__main__":
+    main()
