@@ -486,10 +486,12 @@ class Engine:
     def _sample_at_eval(self, event: EvalEvent) -> None:
         """The [sample] prompt at a fixed seed, so successive evals' answers compare.
 
-        At most one waits at a time: a fast run's evals must not pile up samples.
+        At most one waits at a time: a fast run's evals must not pile up samples. The eval
+        at max_iters is the exception: its sample queues behind one still streaming, so a
+        finished run ends with the answer of its final weights however slowly it samples.
         """
         config = self.run.config
-        if config.sample.at_eval and not self.samples.waiting_at_eval:
+        if config.sample.at_eval and (self.run.done or not self.samples.waiting_at_eval):
             try:
                 self._queue_sample(f"eval-{event.step}", None, config, config.train.seed)
             except MiniGPTError as error:  # e.g. a prompt the char vocabulary cannot encode
