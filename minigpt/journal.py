@@ -3,10 +3,11 @@
 metrics.jsonl and samples.jsonl are a run's history. A line that cannot be
 written (disk full, quota, a read-only remount) stays in memory and is written
 before the next one once the disk allows, so the file catches up without a
-gap; the first failure of a streak is reported once, not every step. A line
-torn by a kill or a failed write is ended with a newline before anything else
-is appended, so it garbles only itself: readers skip it, and resuming a run
-rewrites the file without it.
+gap; the first failure of a streak is reported once, not every step. The piece
+of a line that a filling disk cut short is truncated away, so the retry writes
+the line once. A line torn by a killed process is ended with a newline before
+anything else is appended, so it garbles only itself: readers skip it, and
+resuming a run rewrites the file without it.
 """
 
 from __future__ import annotations
@@ -90,7 +91,11 @@ class Journal:
             self._end_torn_line()
         while self.pending:
             line = self.pending[0]
-            if os.write(self.fd, line) < len(line):  # the disk filled up mid-line
+            written = os.write(self.fd, line)
+            if written < len(line):  # the disk filled up mid-line: take the piece back
+                # Ending the piece with a newline instead would make a whole line of one cut
+                # just before its newline, and the retry would then write that line twice.
+                os.ftruncate(self.fd, os.fstat(self.fd).st_size - written)
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             self.pending.popleft()
 

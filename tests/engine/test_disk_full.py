@@ -23,17 +23,22 @@ from minigpt.server import Peer
 
 
 class FullDisk:
-    """Makes minigpt.journal's os.write fail with ENOSPC while `full` is set."""
+    """Makes minigpt.journal's os.write take only `room` more bytes (None: no limit), then
+    fail with ENOSPC, as a real disk does: the write that fills it is cut short."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Patch the journal's write."""
-        self.full = False
+        self.room: int | None = None
         real_write = os.write
 
         def write(fd: int, data: bytes) -> int:
-            if self.full:
+            if self.room is None:
+                return real_write(fd, data)
+            if self.room == 0:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return real_write(fd, data)
+            written = real_write(fd, data[: self.room])
+            self.room -= written
+            return written
 
         monkeypatch.setattr(journal.os, "write", write)
 
@@ -45,15 +50,34 @@ def test_journal_keeps_refused_lines_and_catches_up(tmp_path: Path, monkeypatch)
     notices: list[tuple[str, str]] = []
     log = Journal(tmp_path / "metrics.jsonl", lambda *notice: notices.append(notice))
     log.append({"step": 1})
-    disk.full = True
+    disk.room = 0
     for step in range(2, 6):
         log.append({"step": step})
     assert [r["step"] for r in read_jsonl(log.path)] == [1]
-    disk.full = False
+    disk.room = None
     log.append({"step": 6})
     assert [r["step"] for r in read_jsonl(log.path)] == [1, 2, 3, 4, 5, 6]
     assert [level for level, _ in notices] == ["error", "info"]
     assert "No space left on device" in notices[0][1]
+
+
+@pytest.mark.parametrize("cut", [1, 5, -1])
+def test_journal_writes_a_line_the_disk_cut_short_once(
+    cut: int, tmp_path: Path, monkeypatch
+) -> None:
+    """A line the filling disk cut short, anywhere up to its newline, is in the file once
+    after the catch-up, with no piece of it left."""
+    disk = FullDisk(monkeypatch)
+    log = Journal(tmp_path / "metrics.jsonl", lambda *notice: None)
+    log.append({"step": 1})
+    disk.room = cut % len(json.dumps({"step": 2}) + "\n")  # -1: all but the newline
+    log.append({"step": 2})
+    log.append({"step": 3})
+    disk.room = None
+    log.append({"step": 4})
+    log.close()
+    lines = [json.dumps({"step": step}) + "\n" for step in (1, 2, 3, 4)]
+    assert log.path.read_text() == "".join(lines)  # no piece of the cut line is left
 
 
 def test_journal_ends_a_torn_line_before_appending(tmp_path: Path) -> None:
