@@ -15,7 +15,15 @@ import torch
 from minigpt import journal
 from minigpt.checkpoint import load_checkpoint
 from minigpt.engine import Engine
-from minigpt.events import CheckpointEvent, ConfigAppliedEvent, ErrorEvent, LogEvent, StepEvent
+from minigpt.events import (
+    CheckpointEvent,
+    ConfigAppliedEvent,
+    ErrorEvent,
+    Event,
+    LogEvent,
+    StateEvent,
+    StepEvent,
+)
 from minigpt.journal import Journal, read_jsonl
 from minigpt.run import Run
 from minigpt.rundir import RunDir
@@ -140,6 +148,12 @@ def _fill(disk: Path) -> Path:
     return filler
 
 
+def _checkpoint_or_paused(event: Event) -> bool:
+    """A wait_for test: a checkpoint was written, or the engine is now paused."""
+    paused = isinstance(event, StateEvent) and event.state == "paused"
+    return paused or isinstance(event, CheckpointEvent)
+
+
 def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     engines, tiny_disk: Path, config_file: Path
 ) -> None:
@@ -149,7 +163,13 @@ def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     run_dir = tiny_disk / "run"
     client = engines(run_dir, "--config", str(config_file), "--start")
     good = client.wait_for(lambda e: isinstance(e, CheckpointEvent) and e.step >= 10)
+    # Training runs on while the disk fills, and its next checkpoints may land first, so
+    # the disk fills while paused: the checkpoint to keep is the last one before the pause.
+    client.send("pause")
+    while not isinstance(event := client.wait_for(_checkpoint_or_paused), StateEvent):
+        good = event
     filler = _fill(tiny_disk)
+    client.send("resume")
     error = client.wait_for("error")
     assert "could not write" in error.message and "intact" in error.message
     during = client.wait_for(lambda e: isinstance(e, StepEvent) and e.step > good.step + 15)
