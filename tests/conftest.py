@@ -1,12 +1,18 @@
 """Fixtures for every test: a private token cache and a small corpus."""
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.warm import ForkServer
+
+# torch threads for every config the tests write (train.threads). One thread is the
+# plain `make test`; `make test-numerics` reruns the `trains` tests with 2, whose sums
+# split differently and so round differently.
+THREADS = int(os.environ.get("MINIGPT_TEST_THREADS", "1"))
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +32,7 @@ def corpus_file(tmp_path: Path) -> Path:
     return path
 
 
-TINY = """
+TINY = f"""
 [model]
 context_length = 16
 d_model = 32
@@ -39,7 +45,7 @@ max_iters = 100000
 eval_interval = 25
 eval_iters = 2
 checkpoint_interval = 10
-threads = 1
+threads = {THREADS}
 [sample]
 at_eval = false
 [data]

@@ -8,6 +8,7 @@ import pytest
 from minigpt import client as client_module
 from minigpt.client import Client
 from minigpt.config import Config, apply_values
+from tests.conftest import THREADS
 from tests.warm import ForkServer
 
 
@@ -27,7 +28,7 @@ def _tiny_config(corpus: Path, **values: object) -> Config:
         "train.eval_interval": 20,
         "train.eval_iters": 4,
         "train.checkpoint_interval": 20,
-        "train.threads": 1,
+        "train.threads": THREADS,
         "data.path": str(corpus),
         "data.tokenizer": "char",
         "sample.at_eval": False,  # tests that want samples at evals ask for them

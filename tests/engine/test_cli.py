@@ -9,12 +9,13 @@ import pytest
 
 from minigpt import sampling
 from minigpt.cli import main
+from tests.conftest import THREADS
 
 TINY = [
     "--set", "model.context_length=16", "--set", "model.d_model=32",
     "--set", "model.num_heads=2", "--set", "model.num_blocks=1",
     "--set", "train.batch_size=4", "--set", "train.eval_iters=2",
-    "--set", "train.eval_interval=10", "--set", "train.threads=1",
+    "--set", "train.eval_interval=10", "--set", f"train.threads={THREADS}",
 ]  # fmt: skip
 
 

@@ -13,6 +13,9 @@ from minigpt.config import Config, apply_values, config_to_toml
 from minigpt.events import CheckpointEvent
 from minigpt.journal import read_jsonl
 from minigpt.run import Run
+from tests.conftest import THREADS
+
+pytestmark = pytest.mark.trains
 
 ROUNDS = 15
 CHECKPOINT_INTERVAL = 10
@@ -32,7 +35,7 @@ def kill_config(tmp_path: Path, corpus_file: Path) -> Path:
         "train.eval_interval": CHECKPOINT_INTERVAL,
         "train.eval_iters": 1,
         "train.checkpoint_interval": CHECKPOINT_INTERVAL,
-        "train.threads": 1,
+        "train.threads": THREADS,
         "data.path": str(corpus_file),
         "data.tokenizer": "char",
         "sample.at_eval": False,
