@@ -1,4 +1,5 @@
-"""Fixtures for every test: a private token cache and a small corpus."""
+"""Fixtures for every test: a private token cache, a small corpus, the tiny config, and
+the check that every test training a model in-process is marked `trains`."""
 
 import json
 import os
@@ -7,12 +8,51 @@ from pathlib import Path
 
 import pytest
 
+from minigpt.train import Trainer
 from tests.warm import ForkServer
 
 # torch threads for every config the tests write (train.threads). One thread is the
 # plain `make test`; `make test-numerics` reruns the `trains` tests with 2, whose sums
 # split differently and so round differently.
 THREADS = int(os.environ.get("MINIGPT_TEST_THREADS", "1"))
+
+# How many Trainers this process built since the current test's setup began.
+_trainers_built = 0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Start each test's count before any of its fixtures (module-scoped ones too) run."""
+    global _trainers_built
+    _trainers_built = 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _count_trainers() -> Iterator[None]:
+    """Note every Trainer this process builds."""
+    build = Trainer.__init__
+
+    def counted(self: Trainer, *args: object, **kwargs: object) -> None:
+        global _trainers_built
+        _trainers_built += 1
+        build(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "__init__", counted)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _training_is_marked(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test that built a Trainer in-process without the `trains` mark, which would
+    leave it out of `make test-numerics`."""
+    yield
+    if _trainers_built and request.node.get_closest_marker("trains") is None:
+        pytest.fail(
+            f"{request.node.nodeid} builds a Trainer in-process but is not marked: add "
+            "@pytest.mark.trains (or pytestmark = pytest.mark.trains for a whole module)",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(autouse=True)

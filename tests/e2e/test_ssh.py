@@ -31,6 +31,8 @@ from tests.e2e.terminal import (
 )
 from tests.e2e.tools import require_tool
 
+pytestmark = pytest.mark.trains
+
 REPO = Path(__file__).resolve().parents[2]
 SSHD = Path("/usr/sbin/sshd")
 PRIVILEGE_SEPARATION = Path("/run/sshd")  # sshd refuses to start as root without it

@@ -48,6 +48,7 @@ def applied_step(shown: str) -> int:
     return int(shown.split("Applied at step ")[1].split(":")[0].replace(",", ""))
 
 
+@pytest.mark.trains
 def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) -> None:
     """Start with space, watch steps climb, sample a prompt, pause, look at the odds after
     it (and again at another temperature), then quit saving."""
@@ -93,6 +94,7 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     assert (run_dir / "model.ckpt").exists()
 
 
+@pytest.mark.trains
 def test_edit_learning_rate_while_training(terminal: tuple[str, Path]) -> None:
     """c opens the editor; a new learning_rate typed over its line applies at the next step."""
     session, run_dir = terminal

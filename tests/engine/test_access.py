@@ -12,6 +12,8 @@ import pytest
 
 from minigpt.events import CheckpointEvent
 
+pytestmark = pytest.mark.trains
+
 NOBODY = 65534
 # What the other user tries; each attempt prints the error it met, or "allowed".
 PROBE = """

@@ -10,6 +10,8 @@ from minigpt.config import apply_values
 from minigpt.run import load_corpus
 from minigpt.train import Trainer
 
+pytestmark = pytest.mark.trains
+
 
 def _trainer(corpus_file: Path, tiny_config, **values) -> Trainer:
     """A tiny trainer, dropout off so a loss by hand matches estimate_loss's."""

@@ -9,6 +9,8 @@ import torch
 from minigpt.cli import main
 from minigpt.run import Run
 
+pytestmark = pytest.mark.trains
+
 Scenario = Callable[[Path, Path, Callable], list[str]]
 
 

@@ -37,6 +37,7 @@ def trained(corpus_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture) ->
     return run_dir
 
 
+@pytest.mark.trains
 def test_train_answers_the_sample_prompt_at_its_last_eval_before_exiting(
     corpus_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -54,6 +55,7 @@ def test_train_answers_the_sample_prompt_at_its_last_eval_before_exiting(
     assert records[-1]["prompt"] == "The for statement"
 
 
+@pytest.mark.trains
 def test_train_prints_progress_and_eval_lines(trained: Path, capsys: pytest.CaptureFixture) -> None:
     """A finished run resumed with more steps prints step, eval and checkpoint lines."""
     code = main(
@@ -68,6 +70,7 @@ def test_train_prints_progress_and_eval_lines(trained: Path, capsys: pytest.Capt
     assert f"saved {trained / 'model.ckpt'} (step 20)" in out
 
 
+@pytest.mark.trains
 def test_sample_is_identical_with_and_without_kv_cache(
     trained: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -82,6 +85,7 @@ def test_sample_is_identical_with_and_without_kv_cache(
     assert len(texts[0]) > len("the cat 你好 🙂") + 5
 
 
+@pytest.mark.trains
 def test_bench_prints_text_or_one_json_line(
     corpus_file: Path, capsys: pytest.CaptureFixture
 ) -> None:

@@ -98,6 +98,7 @@ def test_journal_ends_a_torn_line_before_appending(tmp_path: Path) -> None:
     assert [r["step"] for r in read_jsonl(path)] == [1, 3]
 
 
+@pytest.mark.trains
 def test_failed_checkpoint_write_keeps_the_old_one_and_training_goes_on(
     corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch
 ) -> None:
@@ -154,6 +155,7 @@ def _checkpoint_or_paused(event: Event) -> bool:
     return paused or isinstance(event, CheckpointEvent)
 
 
+@pytest.mark.trains
 def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     engines, tiny_disk: Path, config_file: Path
 ) -> None:
@@ -186,6 +188,7 @@ def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     assert "Traceback" not in log
 
 
+@pytest.mark.trains
 def test_config_change_applies_when_config_toml_cannot_be_written(
     corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch
 ) -> None:

@@ -16,6 +16,8 @@ from minigpt.client import Client
 from minigpt.events import HelloEvent, StateEvent, StepEvent
 from minigpt.journal import read_jsonl
 
+pytestmark = pytest.mark.trains
+
 
 def _torchrun(config_file: Path, run_dir: Path, *extra: str) -> list[str]:
     """The command that trains run_dir with two processes on this machine."""

@@ -15,6 +15,8 @@ from minigpt.errors import CheckpointError, DivergedError
 from minigpt.events import CheckpointEvent, HelloEvent
 from minigpt.run import Run
 
+pytestmark = pytest.mark.trains
+
 HUGE_LR = 1e30  # weights jump to ~1e30 in one step; the next forward overflows to NaN
 
 

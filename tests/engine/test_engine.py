@@ -32,6 +32,8 @@ from minigpt.events import (
 from minigpt.run import Run
 from minigpt.status import run_status
 
+pytestmark = pytest.mark.trains
+
 
 @pytest.fixture
 def spawn(engines, config_file: Path) -> Callable[..., Client]:

@@ -13,6 +13,8 @@ from minigpt.events import AlertEvent, EvalEvent, Event, StepEvent, decode
 from minigpt.history import History
 from minigpt.run import Run
 
+pytestmark = pytest.mark.trains
+
 
 def _train(run: Run) -> list[Event]:
     """Advance a run to its end or to a diverged loss, returning every event."""

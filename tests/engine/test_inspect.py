@@ -17,6 +17,8 @@ from minigpt.model import Model
 from minigpt.run import Run
 from minigpt.tokenizer import CharTokenizer, Tokenizer, tokenizer_from_state
 
+pytestmark = pytest.mark.trains
+
 PROMPT = "the cat sat on mat number 3.\nthe cat"
 CONTEXT = 48  # the run's context_length: PROMPT fits, twice PROMPT does not
 

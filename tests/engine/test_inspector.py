@@ -15,6 +15,8 @@ from minigpt.run import Run
 from minigpt.server import Peer
 from tests.engine.conftest import _tiny_config
 
+pytestmark = pytest.mark.trains
+
 INSPECT = json.dumps({"cmd": "inspect", "prompt": "the cat", "id": "look"}).encode()
 
 

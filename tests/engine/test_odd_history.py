@@ -25,6 +25,8 @@ from minigpt.sampling import Completion
 from minigpt.status import run_status
 from tests.engine.conftest import _tiny_config
 
+pytestmark = pytest.mark.trains
+
 STEPS, MORE = 20, 4  # the run is saved at STEPS; resuming trains MORE steps
 FIELDS = sorted({name for cls in EVENTS.values() for name in cls.__dataclass_fields__})
 VALUES = st.recursive(

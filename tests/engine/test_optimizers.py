@@ -72,6 +72,7 @@ def test_optimizer_needs_a_fresh_start_and_muon_rate_applies_hot() -> None:
         apply_values(old, {"train.optimizer": "sgd"})
 
 
+@pytest.mark.trains
 @pytest.mark.parametrize("optimizer", ["adamw", "muon"])
 def test_update_ratio_is_the_weights_actual_change(
     optimizer: str, corpus_file: Path, tiny_config

@@ -80,6 +80,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     theirs.close()
 
 
+@pytest.mark.trains
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(LINES)
 def test_engine_survives_arbitrary_commands(engine, line: str) -> None:
@@ -109,6 +110,7 @@ def _drain(sock: socket.socket) -> bytes:
     return bytes(received)
 
 
+@pytest.mark.trains
 def test_live_engine_survives_a_burst_of_garbage(
     engines, config_file: Path, tmp_path: Path
 ) -> None:

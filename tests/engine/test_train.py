@@ -13,6 +13,8 @@ from minigpt.events import EvalEvent, StepEvent
 from minigpt.run import Run, load_corpus
 from minigpt.train import Trainer, lr_at, wants_compile
 
+pytestmark = pytest.mark.trains
+
 
 def _train(run: Run) -> list:
     """Advance a run to its end, returning every event."""

@@ -113,6 +113,7 @@ async def ask_restart(pilot, app: MiniGPTApp, pane: ConfigPane, key: str, value:
     await until(pilot, lambda: isinstance(app.screen, RestartScreen))
 
 
+@pytest.mark.trains
 async def test_hot_change_reaches_the_engine_at_the_next_step(make_link) -> None:
     """ctrl+s sends a new learning rate; the next steps train with it and the chart marks it."""
     link = make_link("train.warmup_iters=0", "train.min_lr=0.001")  # lr stays at its peak

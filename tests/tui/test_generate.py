@@ -48,6 +48,7 @@ async def ask(pilot, pane: GeneratePane, prompt: str) -> None:
     await pilot.press("enter")
 
 
+@pytest.mark.trains
 async def test_streams_then_escape_cancels(make_link) -> None:
     """Text streams in under the step it came from; escape stops it and says so."""
     app = make_app(make_link("sample.max_new_tokens=100000"))

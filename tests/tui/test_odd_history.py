@@ -14,6 +14,8 @@ from tests.tui.pilot import until
 from tests.tui.scripted import ScriptedLink
 from tui.app import make_app
 
+pytestmark = pytest.mark.trains
+
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
