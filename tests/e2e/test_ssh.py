@@ -47,6 +47,9 @@ PidFile {folder}/sshd.pid
 StrictModes no
 UsePAM no
 """
+# sshd gives the far side a clean environment: these carry torch's CPU settings over, so
+# under `make test-numerics` the engine there trains with the arithmetic asked for.
+CARRIED = ("ATEN_CPU_CAPABILITY", "OMP_WAIT_POLICY")
 CLIENT_OPTIONS = [
     *("-o", "StrictHostKeyChecking=no"),
     *("-o", "UserKnownHostsFile=/dev/null"),
@@ -145,7 +148,9 @@ def test_dropped_ssh_session_loses_nothing(
 ) -> None:
     """Kill the ssh client mid-training; the engine trains on; a new session shows the whole run."""
     run_dir = tmp_path / "runs" / "ssh"
-    remote = f"cd {REPO} && env TERM=xterm-256color MINIGPT_CACHE={tmp_path / 'cache'} {PROGRAM}"
+    kept = [f"{name}={os.environ[name]}" for name in CARRIED if name in os.environ]
+    cache = f"MINIGPT_CACHE={tmp_path / 'cache'}"
+    remote = f"cd {REPO} && env TERM=xterm-256color {cache} {' '.join(kept)} {PROGRAM}"
     with terminals(run_dir) as open_terminal:
         start = f"{remote} --run-dir {run_dir} --config {config_file}"
         first = open_terminal("exec " + shlex.join([*ssh, start]))  # the pane's process: ssh
