@@ -63,8 +63,12 @@ def test_train_sample_and_quit_in_a_real_terminal(terminal: tuple[str, Path]) ->
     keys(session, "-l", "the cat")
     keys(session, "Enter")
     # At 80x24 the charts give way: the answer (its note under it; a long answer scrolls
-    # its prompt out of view) and the empty prompt box are on screen together.
-    shown = wait_for(session, lambda s: "tokens/s" in s and "weights" in s)
+    # its prompt out of view) and the empty prompt box are on screen together. While it
+    # streams, its title says "step N weights · T tokens/s · escape cancels" too: wait
+    # for the note, or the escape below cancels a slow stream instead of leaving.
+    shown = wait_for(
+        session, lambda s: "tokens/s" in s and "weights" in s and "escape cancels" not in s
+    )
     assert "prompt: enter samples" in shown and "─ running ─" not in shown, shown
     keys(session, "Escape")
     # Wait until the escape has closed the prompt, or escape+space reads as alt+space.
