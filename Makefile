@@ -4,6 +4,14 @@
 #   make train   the same run headless: minigpt train in the foreground
 #   make test    create .venv, install everything with the dev tools, run the tests
 #                (and list the 15 slowest at the end, to show where the time goes)
+#   make test-numerics
+#                the tests marked `trains` again under each other float arithmetic:
+#                torch's CPU kernels (ATEN_CPU_CAPABILITY=default, =avx2, and unset, the
+#                machine's best) times 1 and 2 torch threads (MINIGPT_TEST_THREADS),
+#                less best/1, which `make test` runs. Runs every cell, then fails if
+#                any failed; one cell: make test-numerics CELLS=avx2/2. Measured: 10 min
+#                wall, 8 min user CPU, for 5 cells of 127 tests on a shared 2-core
+#                machine; budget 20 min (.ci/run)
 #   make lint    ruff check and format check
 #   make clean   remove .venv and build leftovers (runs/ and data/cache/ are kept)
 #
@@ -17,7 +25,10 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
 
-.PHONY: setup run train test lint clean
+# kernels/threads; "best" leaves ATEN_CPU_CAPABILITY unset.
+CELLS ?= default/1 avx2/1 default/2 avx2/2 best/2
+
+.PHONY: setup run train test test-numerics lint clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +48,23 @@ train: setup
 
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
+
+# OMP_WAIT_POLICY=PASSIVE: with 2 torch threads on a busy machine, a thread that spins
+# waiting for its descheduled partner made the tests 25 times slower; passive waiting
+# changes no result. Two workers, as in `make test`: the tests wait on engines and
+# terminals more than they compute, so they beat one worker even at 2 threads each.
+test-numerics: setup
+	@failed=""; \
+	for cell in $(CELLS); do \
+	    kernels=$${cell%/*}; threads=$${cell#*/}; \
+	    if [ "$$kernels" = best ]; then run="env -u ATEN_CPU_CAPABILITY"; \
+	    else run="env ATEN_CPU_CAPABILITY=$$kernels"; fi; \
+	    run="$$run MINIGPT_TEST_THREADS=$$threads OMP_WAIT_POLICY=PASSIVE"; \
+	    used=$$($$run $(BIN)/python -c "import torch; print(torch.backends.cpu.get_cpu_capability())"); \
+	    echo "== $$cell: $$run ($$used kernels)"; \
+	    $$run $(BIN)/python -m pytest -m trains -n 2 --dist loadfile -q || failed="$$failed $$cell"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-numerics: failed in$$failed"; exit 1; fi
 
 lint: setup
 	$(BIN)/ruff check .
