@@ -6,16 +6,20 @@ float trajectory. For each set (default, avx2, and the machine's best), this run
 at a learning rate of 10 three ways (AdamW's `learning_rate`; Muon with
 `learning_rate` 10; Muon with `muon_learning_rate` 10), and prints the first
 alert: its step (the must is 40 at the latest), its kind, and the rate its message
-says to lower. With --healthy it also trains the default 2,000-step run and
-nanoGPT's CPU setting (tinyshakespeare, char, 2,000 steps), which must raise none.
+says to lower. With --healthy it then trains the default 2,000-step run and
+nanoGPT's CPU setting (tinyshakespeare, char, 2,000 steps), which must raise none,
+under the machine's best kernels (the default set takes 10-20 minutes for the
+first of them on a 2-core machine: add it with --healthy-capabilities).
 
     python bench/alert_check.py [--healthy] [--capabilities default avx2 best]
+        [--healthy-capabilities best]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -37,8 +41,9 @@ NANOGPT = [
 ]
 
 
-def alerts(capability: str, overrides: list[str], data: Path | None = None) -> list[dict]:
-    """The alert events of one `minigpt train` run under a kernel set ("best": unset)."""
+def train(capability: str, overrides: list[str], data: Path | None = None) -> list[dict]:
+    """The events in metrics.jsonl of one `minigpt train` run under a kernel set ("best":
+    unset)."""
     env = dict(os.environ)
     env.pop("ATEN_CPU_CAPABILITY", None)
     if capability != "best":
@@ -51,8 +56,18 @@ def alerts(capability: str, overrides: list[str], data: Path | None = None) -> l
         command += ["--data", str(data)] if data else []
         subprocess.run(command, env=env, capture_output=True, check=False)
         lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    events = [json.loads(line) for line in lines if line.strip()]
-    return [e for e in events if e.get("event") == "alert"]
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def of(kind: str, events: list[dict]) -> list[dict]:
+    """The events of one kind."""
+    return [e for e in events if e.get("event") == kind]
+
+
+def peak_weight_scale(events: list[dict], d_model: int = 128) -> float:
+    """The largest block weight RMS at any eval, over 1/sqrt(d_model) (the alert is at 10)."""
+    norms = [n for e in of("eval", events) for n in e.get("weight_norm") or []]
+    return max(norms, default=0.0) / math.sqrt(12 * d_model**2) * math.sqrt(d_model)
 
 
 def main() -> None:
@@ -60,10 +75,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--healthy", action="store_true", help="also the two healthy runs")
     parser.add_argument("--capabilities", nargs="+", default=["default", "avx2", "best"])
+    parser.add_argument("--healthy-capabilities", nargs="+", default=["best"])
     args = parser.parse_args()
     for capability in args.capabilities:
         for name, overrides in BROKEN.items():
-            found = alerts(capability, [*overrides, *FAST_EVALS])
+            found = of("alert", train(capability, [*overrides, *FAST_EVALS]))
             if not found:
                 print(f"{capability:8} {name:28} NO ALERT by step 40")
                 continue
@@ -73,15 +89,17 @@ def main() -> None:
                 f"{capability:8} {name:28} step {first['step']:>3} {first['kind']:18} "
                 f"lower {lower[1] if lower else '?'}"
             )
-        if args.healthy:
-            healthy = {
-                "defaults, 2,000 steps": ([], None),
-                "nanoGPT's CPU setting": (NANOGPT, SHAKESPEARE),
-            }
-            for name, (overrides, data) in healthy.items():
-                found = alerts(capability, overrides, data)
-                kinds = ", ".join(f"{a['kind']} at {a['step']}" for a in found) or "none"
-                print(f"{capability:8} {name:28} alerts: {kinds}")
+    healthy = {"defaults, 2,000 steps": ([], None), "nanoGPT's CPU setting": (NANOGPT, SHAKESPEARE)}
+    for capability in args.healthy_capabilities if args.healthy else []:
+        for name, (overrides, data) in healthy.items():
+            events = train(capability, overrides, data)
+            found = of("alert", events)
+            kinds = ", ".join(f"{a['kind']} at {a['step']}" for a in found) or "none"
+            final = of("eval", events)[-1]
+            print(
+                f"{capability:8} {name:28} alerts: {kinds}; final val {final['val_loss']:.3f}, "
+                f"weights' RMS at most {peak_weight_scale(events):.2f}x 1/sqrt(d_model)"
+            )
 
 
 if __name__ == "__main__":
