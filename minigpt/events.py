@@ -364,7 +364,7 @@ def _coerce(kind: Any, value: Any, spec: dataclasses.Field[Any] | None = None) -
         return tuple(_coerce(slot, padded[i]) for i, slot in enumerate(slots))
     if dataclasses.is_dataclass(kind):
         return _record(kind, value)
-    return value
+    return _to_json(value) if kind is Any else value  # NaN as null, as the wire would have it
 
 
 def _fits(kind: Any, value: Any) -> bool:
