@@ -79,13 +79,14 @@ def rate_advice(train: TrainConfig, blame: str | None = None) -> str:
     """The learning rates in force and which to lower: `blame` (a key of train), else the
     one furthest above its default, else all of them, with a longer warmup."""
     in_force = " and ".join(f"train.{key} = {value:.3g}" for key, value, _ in _in_force(train))
-    key, value, default = _suspects(train, blame)[0]
+    suspects = _suspects(train, blame)
+    key, value, default = suspects[0]
     if value > default:
         return (
             f"the rates in force are {in_force}; lower train.{key} "
             f"({value / default:.3g}x its default {default:.3g})"
         )
-    lower = " and ".join(rates_to_lower(train, blame))
+    lower = " and ".join(f"train.{key}" for key, _, _ in suspects)
     return f"the rates in force are {in_force}; lower {lower}, or raise train.warmup_iters"
 
 
@@ -117,10 +118,17 @@ class Alerts:
     def feed(self, event: Event) -> list[AlertEvent]:
         """The alerts this event raises (usually none)."""
         if isinstance(event, StepEvent):
-            found = [self._diverged(event), self._too_high_lr(event), self._grad_spike(event)]
+            found = [
+                self.diverged(event.step, event.loss),
+                self._too_high_lr(event),
+                self._grad_spike(event),
+            ]
         elif isinstance(event, EvalEvent):
-            found = [self._init_loss(event), self._weights_too_large(event)]
-            found.append(self._overfitting(event))
+            found = [
+                self._init_loss(event),
+                self._weights_too_large(event),
+                self._overfitting(event),
+            ]
         else:
             return []
         return [alert for alert in found if alert is not None]
@@ -158,10 +166,6 @@ class Alerts:
             )
 
         return self._raise("diverged", now, loss < uniform, step, message)
-
-    def _diverged(self, event: StepEvent) -> AlertEvent | None:
-        """A step's loss not finite, or far above a uniform guess."""
-        return self.diverged(event.step, event.loss)
 
     def _too_high_lr(self, event: StepEvent) -> AlertEvent | None:
         """The recent steps' mean loss well above the lowest it has been."""
