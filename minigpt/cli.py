@@ -8,202 +8,14 @@ a traceback.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import resource
-import signal
-import statistics
+import importlib
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-import torch
-
-from minigpt import distributed
-from minigpt.alerts import rates_to_lower
-from minigpt.checkpoint import evaluated_weights, load_checkpoint
-from minigpt.config import (
-    Config,
-    apply_values,
-    config_from_dict,
-    config_to_dict,
-    load_config,
-    parse_overrides,
-)
-from minigpt.display import duration
-from minigpt.distributed import Cluster
-from minigpt.engine import Engine
-from minigpt.errors import CheckpointError, MiniGPTError
-from minigpt.events import (
-    AlertEvent,
-    CheckpointEvent,
-    ErrorEvent,
-    EvalEvent,
-    Event,
-    LogEvent,
-    StepEvent,
-)
-from minigpt.follower import follow
-from minigpt.inspection import inspect_next
-from minigpt.inspection_text import inspection_json, inspection_text, parse_head
-from minigpt.model import Model
-from minigpt.options import add_config_args, overrides_with_data
-from minigpt.run import Run, load_corpus
-from minigpt.rundir import RunDir, RunLock, default_run_dir
-from minigpt.sampling import Completion
+from minigpt.errors import MiniGPTError
+from minigpt.options import add_config_args
 from minigpt.status import run_status
-from minigpt.tokenizer import Tokenizer, tokenizer_from_state
-from minigpt.train import Trainer, pick_device
-
-
-def _load(args: argparse.Namespace) -> Config:
-    """The config file (or defaults) with --data and --set applied."""
-    return load_config(args.config, overrides_with_data(args.data, args.overrides))
-
-
-class ProgressPrinter:
-    """nanoGPT-style progress lines for `minigpt train`."""
-
-    def __init__(self, max_iters: int, log_interval: int) -> None:
-        """Print a step line every log_interval steps; eval and checkpoint lines always."""
-        self.max_iters = max_iters
-        self.log_interval = log_interval
-        self.ms_per_step: float | None = None
-
-    def __call__(self, event: Event) -> None:
-        """Print one event if it is due."""
-        if isinstance(event, StepEvent):
-            ms = event.ms_per_step
-            # An exponential average keeps the ETA steady through noisy steps.
-            self.ms_per_step = ms if self.ms_per_step is None else 0.9 * self.ms_per_step + 0.1 * ms
-            if event.step % self.log_interval == 0 or event.step == self.max_iters:
-                eta = (self.max_iters - event.step) * self.ms_per_step / 1000
-                print(
-                    f"step {event.step}/{self.max_iters} | loss {event.loss:.4f} | "
-                    f"lr {event.lr:.2e} | {event.tokens_per_sec:,.0f} tok/s | "
-                    f"{ms:.1f} ms/step | ETA {duration(eta)}",
-                    flush=True,
-                )
-        elif isinstance(event, EvalEvent):
-            best = " (best)" if event.val_loss <= event.best_val_loss else ""
-            bpb = "" if event.val_bpb is None else f" ({event.val_bpb:.3f} bits/byte)"
-            print(
-                f"step {event.step}: train loss {event.train_loss:.4f}, "
-                f"val loss {event.val_loss:.4f}{bpb}{best}",
-                flush=True,
-            )
-        elif isinstance(event, CheckpointEvent) and not event.path.endswith("best.ckpt"):
-            print(f"saved {event.path} (step {event.step})", flush=True)
-        elif isinstance(event, AlertEvent):
-            print(f"alert ({event.kind}) at step {event.step}: {event.message}", flush=True)
-        elif isinstance(event, LogEvent):
-            _print_log(event)
-        elif isinstance(event, ErrorEvent):
-            print(f"error: {event.message}", file=sys.stderr, flush=True)
-
-
-def _print_log(event: LogEvent) -> None:
-    """An engine message, on stderr."""
-    print(f"{event.level}: {event.message}", file=sys.stderr, flush=True)
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    """torch.float32 -> float32."""
-    return str(dtype).removeprefix("torch.")
-
-
-def _print_progress(stage: str, fraction: float) -> None:
-    """Progress of slow data preparation, on one rewritten stderr line."""
-    end = "\n" if fraction >= 1 else ""
-    print(f"\r{stage}: {fraction:6.1%}", end=end, file=sys.stderr, flush=True)
-
-
-def _open_run(
-    args: argparse.Namespace, path: Path, config: Config | None, cluster: Cluster | None = None
-) -> Run:
-    """Start a fresh run in path, or resume it with --resume."""
-    if args.resume:
-        return Run.resume(config, path, _print_progress, _print_log, cluster)
-    assert config is not None
-    return Run.start(config, path, _print_progress, _print_log, cluster=cluster)
-
-
-def _config_for(args: argparse.Namespace, path: Path) -> Config | None:
-    """The config a command asks for; None resumes with the checkpoint's own."""
-    if not args.resume:
-        return _load(args)
-    if args.config or args.overrides or args.data:
-        return load_config(
-            args.config or RunDir(path).config, overrides_with_data(args.data, args.overrides)
-        )
-    return None
-
-
-def _print_banner(run: Run) -> None:
-    """One line on what is about to train."""
-    t = run.trainer
-    corpus = t.corpus
-    print(
-        f"run {run.run_dir.path} | {corpus.name}: {corpus.num_tokens:,} tokens, "
-        f"{corpus.tokenizer.kind} vocab {corpus.tokenizer.vocab_size:,} | "
-        f"{t.model.num_params() / 1e6:.2f}M params | {t.device} {_dtype_name(t.dtype)}, "
-        f"{torch.get_num_threads()} threads | step {t.step}",
-        flush=True,
-    )
-    if run.done:
-        print(
-            f"already at step {t.step} of max_iters {run.config.train.max_iters}; "
-            "raise it to train further, e.g. --set train.max_iters=N",
-            flush=True,
-        )
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    """Train (or resume) a run in the foreground, printing progress; clients may attach.
-
-    Under torchrun, rank 0 does all of that and the other ranks follow it.
-    """
-    path = Path(args.run_dir) if args.run_dir else default_run_dir()
-    config = _config_for(args, path)
-    cluster = distributed.join()
-    if cluster is not None and not cluster.leader:
-        code = follow(config, path, args.resume, cluster)
-        cluster.close()
-        # Skip the interpreter's teardown: in about one exit in eight under load, gloo's
-        # threads outlived it and C++ aborted the process after its work was done.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    with RunLock(RunDir(path)):
-        run = _open_run(args, path, config, cluster)
-        _print_banner(run)
-        printer = ProgressPrinter(run.config.train.max_iters, args.log_interval)
-        engine = Engine(run, start=True, exit_when_finished=True, on_event=printer, cluster=cluster)
-        code = engine.serve()
-    if cluster is not None:
-        cluster.close()
-    if code > 128:
-        print(f"interrupted; resume with: minigpt train --run-dir {path} --resume", flush=True)
-    elif code == 2:  # the loss diverged; the error said what to change
-        lower = " ".join(f"--set {key}=LOWER" for key in rates_to_lower(engine.run.config.train))
-        print(f"resume with: minigpt train --run-dir {path} --resume {lower}", file=sys.stderr)
-    return code
-
-
-def cmd_engine(args: argparse.Namespace) -> int:
-    """Serve a run on its control socket until shut down (the dashboard starts this)."""
-    if args.detached:
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # belt and braces beside setsid
-    path = Path(args.run_dir)
-    config = _config_for(args, path)
-    with RunLock(RunDir(path)):
-        run = _open_run(args, path, config)
-        _print_banner(run)
-        printer = ProgressPrinter(run.config.train.max_iters, args.log_interval)
-        engine = Engine(run, start=args.start, idle_timeout=args.idle_timeout, on_event=printer)
-        return engine.serve()
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -224,124 +36,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(args: argparse.Namespace) -> tuple[Config, Tokenizer, Model, int]:
-    """A checkpoint's config (with --config's [sample], --set and the sample flags applied),
-    tokenizer, model on its device, and step."""
-    ckpt = Path(args.ckpt) if args.ckpt else RunDir(args.run_dir).model_ckpt
-    state = load_checkpoint(ckpt)
-    config = config_from_dict(state["config"], source=str(ckpt))
-    values: dict[str, object] = {}
-    if args.config:  # only its [sample] settings matter: the model is the checkpoint's
-        values |= {
-            f"sample.{k}": v for k, v in config_to_dict(load_config(args.config))["sample"].items()
-        }
-    values |= parse_overrides(args.overrides)
-    values |= {f"sample.{k}": v for k, v in _sample_flags(args).items() if v is not None}
-    config = apply_values(config, values)
-    tokenizer = tokenizer_from_state(state["tokenizer"])
-    model = Model(config.model, tokenizer.vocab_size)
-    try:
-        model.load_state_dict(evaluated_weights(state))
-    except RuntimeError as error:
-        reason = str(error).splitlines()[0]
-        raise CheckpointError(f"{ckpt} does not fit its own config: {reason}") from None
-    model.to(pick_device(config.train.device))
-    return config, tokenizer, model, int(state["step"])
+def _needs_torch(name: str) -> Callable[[argparse.Namespace], int]:
+    """The command `name` of commands.py, imported (with torch) only when it runs."""
 
+    def run(args: argparse.Namespace) -> int:
+        return getattr(importlib.import_module("minigpt.commands"), name)(args)
 
-def cmd_sample(args: argparse.Namespace) -> int:
-    """Stream a completion from a checkpoint to stdout."""
-    config, tokenizer, model, _ = _load_model(args)
-    s = config.sample
-    completion = Completion(model, tokenizer, s, seed=args.seed, use_cache=not args.no_kv_cache)
-    if completion.prompt_cropped:
-        print(
-            f"note: the prompt's first {completion.prompt_cropped} tokens are cropped "
-            f"to fit context_length {config.model.context_length}",
-            file=sys.stderr,
-        )
-    print(s.prompt, end="", flush=True)
-    for piece in completion:
-        print(piece, end="", flush=True)
-    print()
-    return 0
-
-
-def _sample_flags(args: argparse.Namespace) -> dict[str, object]:
-    """The [sample] keys given as flags (a command may lack some of them)."""
-    keys = ("prompt", "max_new_tokens", "temperature", "top_k", "top_p")
-    return {key: getattr(args, key, None) for key in keys}
-
-
-def cmd_inspect(args: argparse.Namespace) -> int:
-    """Print the odds of the next token at each step of generate, and optionally attention."""
-    config, tokenizer, model, step = _load_model(args)
-    c, s = config.model, config.sample
-    head = None if args.attention is None else parse_head(args.attention, c.num_blocks, c.num_heads)
-    result = inspect_next(
-        model,
-        tokenizer,
-        s.prompt,
-        step=step,
-        temperature=s.temperature,
-        top_k=s.top_k,
-        top_p=s.top_p,
-        position=args.position,
-        top=args.top,
-        attention=head is not None,
-    )
-    if args.json:
-        print(json.dumps(inspection_json(result, head), ensure_ascii=False))
-    else:
-        print(inspection_text(result, head))
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    """Time training steps on the configured model and corpus; print the figures."""
-    config = _load(args)
-    trainer = Trainer(config, load_corpus(config))
-    for _ in range(args.warmup):
-        trainer.train_step()
-    durations = []
-    for _ in range(args.steps):
-        started = time.perf_counter()
-        trainer.train_step()
-        durations.append(time.perf_counter() - started)
-    seconds = sum(durations)
-    result = {
-        "tokens_per_sec": trainer.tokens_per_step * args.steps / seconds,
-        "ms_per_step": seconds * 1000 / args.steps,
-        # The median shrugs off the odd step another process interrupted.
-        "ms_per_step_median": statistics.median(durations) * 1000,
-        "params": trainer.model.num_params(),
-        "vocab_size": trainer.corpus.tokenizer.vocab_size,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "steps": args.steps,
-        "warmup": args.warmup,
-        "device": str(trainer.device),
-        "dtype": _dtype_name(trainer.dtype),
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "config": config_to_dict(config),
-    }
-    print(json.dumps(result) if args.json else _bench_text(result))
-    return 0
-
-
-def _bench_text(result: dict[str, Any]) -> str:
-    """bench's figures as lines for people (--json prints them for scripts)."""
-    return "\n".join(
-        [
-            f"tokens/s   {result['tokens_per_sec']:,.0f}",
-            f"ms/step    {result['ms_per_step']:.2f} (median {result['ms_per_step_median']:.2f})"
-            f" over {result['steps']} steps after {result['warmup']} warmup",
-            f"model      {result['params']:,} params, vocab {result['vocab_size']:,}",
-            f"peak RSS   {result['peak_rss_mb']:,.0f} MB",
-            f"on         {result['device']} {result['dtype']}, {result['threads']} threads,"
-            f" torch {result['torch']}",
-        ]
-    )
+    return run
 
 
 def _add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
@@ -368,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--log-interval", type=int, default=10, metavar="N", help="print every N steps"
     )
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=_needs_torch("cmd_train"))
 
     engine = commands.add_parser("engine", help="serve a run on its control socket")
     add_config_args(engine)
@@ -386,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument(
         "--log-interval", type=int, default=100, metavar="N", help=argparse.SUPPRESS
     )
-    engine.set_defaults(func=cmd_engine)
+    engine.set_defaults(func=_needs_torch("cmd_engine"))
 
     status = commands.add_parser("status", help="list runs: alive, state, step, val loss")
     status.add_argument("--run-dir", metavar="D", help="only this run (default: all under runs/)")
@@ -397,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--max-new-tokens", type=int, metavar="N")
     sample.add_argument("--seed", type=int, metavar="S", help="fixed seed for repeatable text")
     sample.add_argument("--no-kv-cache", action="store_true", help="recompute every step")
-    sample.set_defaults(func=cmd_sample)
+    sample.set_defaults(func=_needs_torch("cmd_sample"))
 
     inspect = commands.add_parser("inspect", help="show the odds of the next token, step by step")
     _add_checkpoint_args(inspect)
@@ -409,14 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--attention", metavar="BLOCK:HEAD", help="also show one head's weights, or BLOCK:mean"
     )
     inspect.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
-    inspect.set_defaults(func=cmd_inspect)
+    inspect.set_defaults(func=_needs_torch("cmd_inspect"))
 
     bench = commands.add_parser("bench", help="measure training speed")
     add_config_args(bench)
     bench.add_argument("--steps", type=int, default=20, metavar="N", help="timed steps")
     bench.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed steps first")
     bench.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
-    bench.set_defaults(func=cmd_bench)
+    bench.set_defaults(func=_needs_torch("cmd_bench"))
     return parser
 
 

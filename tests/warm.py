@@ -32,6 +32,7 @@ PR_GET_CHILD_SUBREAPER = 37
 SERVER = r"""
 import json, os, sys
 import torch
+import minigpt.commands  # what an engine's command loads (cli.py loads it lazily)
 from minigpt.cli import main
 torch.optim.AdamW(torch.nn.Linear(1, 1).parameters())  # imports torch._dynamo, as engines do
 os.write(1, b"ready\n")

@@ -182,13 +182,27 @@ def test_console_error_has_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def test_status_runs_without_torch(tmp_path) -> None:
+    """`minigpt status` answers without loading torch, whose import is most of its time."""
+    code = (
+        "import sys; from minigpt.cli import main; "
+        f"code = main(['status', '--run-dir', {str(tmp_path)!r}]); "
+        "print(code, 'torch' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.splitlines()[-1] == "0 False"
+
+
 @pytest.mark.parametrize(
     ("modules", "forbidden"),
     [
         # The engine stays free of the UI's libraries.
-        ("minigpt, minigpt.cli", "textual rich plotext tui"),
-        # Talking to an engine (what the dashboard does) never loads torch.
-        ("minigpt, minigpt.client, minigpt.status", "torch numpy"),
+        ("minigpt, minigpt.cli, minigpt.commands", "textual rich plotext tui"),
+        # Talking to an engine (what the dashboard does) never loads torch, nor does the
+        # command line until a command that needs it runs.
+        ("minigpt, minigpt.client, minigpt.status, minigpt.cli", "torch numpy"),
     ],
 )
 def test_import_hygiene(modules: str, forbidden: str) -> None:
