@@ -1,13 +1,17 @@
 """Loss series for charts: smoothed as they arrive, thinned to the chart's width.
 
 A chart redraw must not cost more as a run grows: plotext redraws every point
-it is given (about 24 ms at 500 points, 300 ms at 10,000). `Series` keeps the
-full history but hands the chart at most one point per column.
+it is given (about 24 ms at 500 points, 300 ms at 10,000). `Series` hands the
+chart at most one point per column. Nor may the dashboard's memory grow with a
+run it watches for days: past MAX_KEPT points, every other one goes (the first
+and the last stay), so the whole curve is kept at half the density.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+MAX_KEPT = 8000  # points a series keeps (even, so halving keeps the last)
 
 
 def thin(xs: list[float], ys: list[float], points: int) -> tuple[list[float], list[float]]:
@@ -40,6 +44,8 @@ class Series:
         self._weight = self.smoothing * self._weight + (1 - self.smoothing)
         self.xs.append(x)
         self.ys.append(self._average / self._weight)
+        if len(self.xs) > MAX_KEPT:
+            del self.xs[1::2], self.ys[1::2]
 
     def clear(self) -> None:
         """Forget every point."""

@@ -1,6 +1,6 @@
 """Chart series: smoothing and thinning to the chart's width."""
 
-from tui.series import Series, thin
+from tui.series import MAX_KEPT, Series, thin
 
 
 def test_thin_keeps_at_most_the_width_and_both_ends() -> None:
@@ -29,3 +29,13 @@ def test_smoothing_follows_a_drop_gradually() -> None:
     series.add(1, 2.0)
     series.add(2, 0.0)
     assert 0.0 < series.ys[-1] < 2.0
+
+
+def test_a_series_keeps_the_whole_curve_in_bounded_memory() -> None:
+    """Past MAX_KEPT points every other one goes: first and last stay, order holds."""
+    series = Series()
+    for step in range(1, 5 * MAX_KEPT + 1):
+        series.add(step, 1.0 / step)
+    assert MAX_KEPT // 2 <= len(series) <= MAX_KEPT
+    assert series.xs[0] == 1 and series.xs[-1] == 5 * MAX_KEPT
+    assert series.xs == sorted(series.xs) and series.ys == [1.0 / x for x in series.xs]
