@@ -37,6 +37,7 @@ import math
 import statistics
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from minigpt.config import Config, TrainConfig
 from minigpt.estimate import block_matrix_weights
@@ -109,6 +110,26 @@ class Alerts:
         self.lowest_mean = math.inf  # the lowest mean of CLIMB_WINDOW steps so far
         self.norms: deque[float] = deque(maxlen=SPIKE_WINDOW)
         self.best: tuple[float, float] | None = None  # (val, train) at the lowest val loss
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the alerts have seen, as plain values a checkpoint keeps, so a resumed run
+        goes on watching without reading its history again."""
+        return {
+            "active": sorted(self.active),
+            "losses": list(self.losses),
+            "lowest_mean": self.lowest_mean,
+            "norms": list(self.norms),
+            "best": None if self.best is None else list(self.best),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take up what state_dict() recorded."""
+        self.active = set(state["active"])
+        self.losses.extend(float(loss) for loss in state["losses"])
+        self.lowest_mean = float(state["lowest_mean"])
+        self.norms.extend(float(norm) for norm in state["norms"])
+        best = state["best"]
+        self.best = None if best is None else (float(best[0]), float(best[1]))
 
     @property
     def uniform_loss(self) -> float:

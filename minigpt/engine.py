@@ -68,11 +68,13 @@ from minigpt.sampling import SampleQueue
 from minigpt.server import ControlServer, Peer
 
 IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
-HELLO_STEP_POINTS = 2000  # step losses sent in a hello, downsampled from the full history
 # A tiny model trains hundreds of steps a second; no view needs them all live
 # (metrics.jsonl has every one), and a flood would crowd out a client's keys.
 STEP_EVENTS_PER_SEC = 20
 RUN_DIR_CHECK_S = 1.0  # how often the engine checks that its run directory is still there
+# How often history.sqlite catches up with metrics.jsonl: a hello then reads at most this
+# long's lines, and so does the next engine after a kill -9.
+HISTORY_SYNC_S = 1.0
 
 
 class Engine:
@@ -119,16 +121,13 @@ class Engine:
         self.step_seconds = 0.0  # how long the last training step (with its evals) took
         self.lock_identity = self._lock_identity()  # None: run without a lock (in-process use)
         self.run_dir_checked = time.monotonic()
-        self._load_history()
+        self.history_synced = time.monotonic()
+        self.history_problem: str | None = None  # the last one reported
 
     def _bind(self, run: Run) -> None:
         """Hear from the run: its log lines (e.g. a torch.compile fallback) and its evals."""
         run.trainer.on_log = self._emit
         run.on_eval = self._sample_at_eval
-
-    def _load_history(self) -> None:
-        """Step losses, evals, config changes and completions from the run's files."""
-        self.history = History.read(self.run.run_dir)
 
     # -- the loop ---------------------------------------------------------
 
@@ -138,7 +137,7 @@ class Engine:
         self.server.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
-        for note in self.history.notes:  # the history that could be read is what clients see
+        for note in self._history().notes:  # the history that could be read is what clients see
             self._emit(LogEvent("warning", note))
         self._emit(StateEvent(self.state, "started"))
         try:
@@ -157,8 +156,10 @@ class Engine:
                     self.exit_code = 0  # the last eval's sample is written first
                 self._check_idle()
                 self._check_run_dir()
+                self._sync_history()
         finally:
             self._save_if_behind()
+            self.run.history.sync()
             if self.cluster:
                 self.cluster.send(EXIT)
             self.server.close()
@@ -207,7 +208,6 @@ class Engine:
         advice = rate_advice(self.run.config.train)
         self._emit(ErrorEvent(f"{error}. Training went back to {where}; {advice}, then resume"))
         self.unsent_step = None  # a step of the run undone
-        self._load_history()
         for alert in alerts:
             self._emit(alert)
         if self.exit_when_finished:
@@ -237,6 +237,24 @@ class Engine:
             self._emit(ErrorEvent(f"{path} was deleted or replaced; this engine stops", fatal=True))
             self.exit_code = 1
 
+    def _sync_history(self) -> None:
+        """Bring history.sqlite up to date now and then; say once why it cannot be."""
+        now = time.monotonic()
+        if now - self.history_synced < HISTORY_SYNC_S:
+            return
+        self.history_synced = now
+        self.run.history.sync()
+        problem = self.run.history.problem
+        if problem != self.history_problem:
+            self.history_problem = problem
+            if problem is not None:  # the run goes on: metrics.jsonl has every line
+                self._emit(LogEvent("warning", problem))
+
+    def _history(self) -> History:
+        """The run's history up to now, thinned, for a hello."""
+        self.run.history.sync()
+        return History.of(self.run.history, self.run.run_dir)
+
     def _check_idle(self) -> None:
         """Exit after idle_timeout seconds with nothing to do and nobody watching."""
         if self.state == RUNNING or self.samples or self.server.client_count:
@@ -258,7 +276,6 @@ class Engine:
     def _emit(self, event: Event) -> None:
         """Tell every client (step events at a bounded rate) and the local observer."""
         message = event.to_dict()
-        self.history.add(event)
         with contextlib.suppress(OSError):  # printing to engine.log on a full disk
             self.on_event(event)
         if not isinstance(event, StepEvent):
@@ -300,11 +317,7 @@ class Engine:
 
     def hello(self) -> HelloEvent:
         """What a client needs on arrival: config, state, model facts and history."""
-        t, history = self.run.trainer, self.history
-        stride = max(1, -(-len(history.steps) // HELLO_STEP_POINTS))
-        steps = history.steps[::stride]
-        if history.steps and steps[-1] is not history.steps[-1]:
-            steps.append(history.steps[-1])
+        t, history = self.run.trainer, self._history()
         # From the run, not metrics.jsonl: a kill between writing model.ckpt
         # and logging it leaves the checkpoint newer than its log line.
         saved = self.run.saved_step
@@ -328,13 +341,13 @@ class Engine:
             ),
             history=HelloHistory(
                 metrics=str(self.run.run_dir.metrics.resolve()),
-                steps=steps,
+                steps=history.steps,
                 evals=history.evals,
                 config_changes=history.config_changes,
                 last_checkpoint=None if saved is None else checkpoint,
                 best_val_loss=t.best_val_loss,
                 train_seconds=history.train_seconds,
-                samples=list(history.samples),
+                samples=history.samples,
                 skipped=history.notes,
                 alerts=history.alerts,
             ),
@@ -471,7 +484,6 @@ class Engine:
         self.run.close()
         self.run = new_run
         self._bind(new_run)
-        self._load_history()
         self.state = IDLE
         self._emit(self.hello())  # a second hello tells clients to redraw from scratch
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_PENDING = 100_000  # lines kept while the disk refuses them; older ones go first
+BACKWARD_CHUNK = 1 << 16  # bytes read at a time when reading a file from its end
 
 
 NOT_JSON = object()  # what read_lines gives for a line that does not parse
@@ -45,6 +46,37 @@ def _parsed(line: str) -> Any:
         return json.loads(line)
     except (ValueError, RecursionError):
         return NOT_JSON
+
+
+def read_last_lines(path: Path, count: int, max_bytes: int = 64 << 20) -> list[Any]:
+    """The parsed JSON values (NOT_JSON for a garbled one) of the last `count` non-blank
+    lines of a .jsonl file, oldest first, read backwards from its end and no further than
+    `max_bytes`: the cost depends on `count`, not on the file's length. Bytes after the
+    last newline (a line being written, or torn) are no line yet."""
+    found: list[bytes] = []  # newest first
+    try:
+        with open(path, "rb") as f:
+            position = f.seek(0, os.SEEK_END)
+            floor = max(0, position - max_bytes)
+            carry: bytes | None = None  # the start of a line the next chunk back completes
+            while position > floor and len(found) < count:
+                size = min(BACKWARD_CHUNK, position - floor)
+                position -= size
+                f.seek(position)
+                pieces = f.read(size).split(b"\n")
+                if carry is None:  # nothing after the last newline counts
+                    if len(pieces) == 1:
+                        continue
+                    pieces.pop()
+                    carry = b""
+                pieces[-1] += carry
+                carry = pieces.pop(0)
+                found += [line for line in reversed(pieces) if line.strip()]
+            if position == 0 and carry and carry.strip():  # the file's first line, whole
+                found.append(carry)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return []
+    return [_parsed(line.decode("utf-8", "replace")) for line in reversed(found[:count])]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -36,12 +36,14 @@ from minigpt.events import (
     decode,
 )
 from minigpt.health import bits_per_byte, block_health, tokens_per_byte
-from minigpt.journal import read_jsonl
+from minigpt.history_index import HistoryIndex
+from minigpt.journal import read_last_lines
 from minigpt.rundir import RunDir
 from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from minigpt.train import Trainer
 
 Progress = Callable[[str, float], None]
+REPLAYED_LINES = 1000  # the end of metrics.jsonl replayed to alerts a checkpoint did not keep
 
 
 def _ignore(*_: Any) -> None:
@@ -55,10 +57,11 @@ class Run:
         """Bind a trainer to a prepared run directory; use start() or resume()."""
         self.run_dir = run_dir
         self.trainer = trainer
+        self.history = HistoryIndex(run_dir)
         self.last_eval_step: int | None = None
         self.saved_step: int | None = None  # step of the latest model.ckpt
         self.on_eval: Callable[[EvalEvent], None] = _ignore  # called with the weights evaluated
-        self.alerts = self._replayed_alerts()
+        self.alerts = self._fresh_alerts()
         self.tokens_per_byte: dict[str, float] = {}  # per split, counted at the first eval
         run_dir.on_notice = lambda level, message: self.trainer.on_log(LogEvent(level, message))
 
@@ -81,6 +84,8 @@ class Run:
             )
         trainer = Trainer(config, load_corpus(config, None, progress), on_log, cluster)
         # Only now, with the new run built, may the old one go.
+        # (history.sqlite stays: it no longer matches metrics.jsonl, so its next sync empties
+        # it. Deleting it could pull it from under a connection still open on it.)
         for old in (run_dir.model_ckpt, run_dir.best_ckpt, run_dir.samples):
             old.unlink(missing_ok=True)
         run_dir.create()
@@ -105,23 +110,36 @@ class Run:
         fresh model or data is refused.
         """
         run_dir = RunDir(path)
-        trainer = resumed_trainer(config, path, progress, on_log, cluster)
+        state = load_checkpoint(run_dir.model_ckpt)
+        trainer = trainer_from_checkpoint(
+            config, state, str(run_dir.model_ckpt), progress, on_log, cluster
+        )
         config = trainer.config
         run_dir.create()
         run_dir.remove_temporaries()
         run_dir.write_config(config)
-        run_dir.truncate_metrics(trainer.step)
         run = cls(run_dir, trainer)
+        run.history.sync(progress)
+        run.history.truncate_after(trainer.step)
+        run._restore_alerts(state)
         run.last_eval_step = run.saved_step = trainer.step
         return run
 
-    def _replayed_alerts(self) -> Alerts:
-        """Alerts that have seen the run's history so far (none for a fresh run), so a
-        resumed or rolled-back run keeps what was raised and the recent windows."""
-        alerts = Alerts(self.trainer.corpus.tokenizer.vocab_size, lambda: self.config)
-        for record in read_jsonl(self.run_dir.metrics):
-            alerts.feed(decode(record))
-        return alerts
+    def _restore_alerts(self, state: dict[str, Any] | None) -> None:
+        """Alerts as the checkpoint `state` kept them, so a resumed or rolled-back run keeps
+        what was raised and the recent windows. For a checkpoint without them (an older
+        one's, or none: a fresh model), they see the end of metrics.jsonl again instead."""
+        self.alerts = self._fresh_alerts()
+        try:
+            self.alerts.load_state_dict(state["alerts"])  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            self.alerts = self._fresh_alerts()
+            for record in read_last_lines(self.run_dir.metrics, REPLAYED_LINES):
+                self.alerts.feed(decode(record))
+
+    def _fresh_alerts(self) -> Alerts:
+        """Alerts that have seen nothing yet."""
+        return Alerts(self.trainer.corpus.tokenizer.vocab_size, lambda: self.config)
 
     @property
     def config(self) -> Config:
@@ -207,6 +225,7 @@ class Run:
             **self.trainer.state_dict(),
             "config": config_to_dict(self.config),
             "tokenizer": self.trainer.corpus.tokenizer.state_dict(),
+            "alerts": self.alerts.state_dict(),
         }
         save_checkpoint(path, payload)
         if not best:
@@ -221,13 +240,15 @@ class Run:
         events after that step leave metrics.jsonl. Returns the diverged alert (recorded
         after the rollback), unless one is already raised."""
         t = self.trainer
+        state = None
         if self.saved_step is None:  # the same trainer (its cluster too), on fresh weights
             t.load_state_dict(Trainer(self.config, t.corpus).state_dict())
         else:
-            t.load_state_dict(load_checkpoint(self.run_dir.model_ckpt))
-        self.run_dir.truncate_metrics(t.step)
+            state = load_checkpoint(self.run_dir.model_ckpt)
+            t.load_state_dict(state)
+        self.history.truncate_after(t.step)
         self.last_eval_step = t.step
-        self.alerts = self._replayed_alerts()
+        self._restore_alerts(state)
         alert = self.alerts.diverged(error.step, error.loss)
         if alert is None:
             return []
@@ -236,6 +257,7 @@ class Run:
 
     def close(self) -> None:
         """Release the run directory's open files."""
+        self.history.close()
         self.run_dir.close()
 
 
@@ -249,8 +271,22 @@ def resumed_trainer(
     """A trainer in the state that path's model.ckpt holds; `config` None means the
     checkpoint's own, and a config that needs a fresh model is refused."""
     ckpt = RunDir(path).model_ckpt
-    state = load_checkpoint(ckpt)
-    saved = config_from_dict(_with_optimizer(state["config"]), source=str(ckpt))
+    return trainer_from_checkpoint(
+        config, load_checkpoint(ckpt), str(ckpt), progress, on_log, cluster
+    )
+
+
+def trainer_from_checkpoint(
+    config: Config | None,
+    state: dict[str, Any],
+    ckpt: str,
+    progress: Progress = _ignore,
+    on_log: Callable[[LogEvent], None] = _ignore,
+    cluster: Cluster | None = None,
+) -> Trainer:
+    """A trainer in the state a checkpoint (read from the file `ckpt`) holds; see
+    resumed_trainer."""
+    saved = config_from_dict(_with_optimizer(state["config"]), source=ckpt)
     config = config or saved
     if changed := restart_keys(saved, config):
         raise CheckpointError(

@@ -3,6 +3,7 @@
     runs/NAME/
       config.toml     the resolved configuration (rewritten when a change applies)
       metrics.jsonl   every step/eval/checkpoint event, one JSON object a line
+      history.sqlite  metrics.jsonl indexed, so a run opens as fast at any length
       samples.jsonl   prompts and completions, with the step they came from
       model.ckpt      latest checkpoint;  best.ckpt  lowest val loss so far
       engine.sock     the control socket while an engine is alive
@@ -12,12 +13,13 @@
 The folder is private to its owner (mode 0700): it will also hold the control
 socket of a live run. metrics.jsonl is the durable history: a torn last line
 (the process died mid-write) is tolerated when reading and dropped on resume.
+history.sqlite is derived from it (see history_index.py) and rebuilt when it
+does not match.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import time
 from collections.abc import Callable
@@ -71,6 +73,7 @@ class RunDir:
         self.path = Path(path)
         self.config = self.path / "config.toml"
         self.metrics = self.path / "metrics.jsonl"
+        self.index = self.path / "history.sqlite"
         self.model_ckpt = self.path / "model.ckpt"
         self.best_ckpt = self.path / "best.ckpt"
         self.samples = self.path / "samples.jsonl"
@@ -117,17 +120,6 @@ class RunDir:
     def read_samples(self) -> list[dict[str, Any]]:
         """Every complete record in samples.jsonl; a torn or garbled line is skipped."""
         return read_jsonl(self.samples)
-
-    def truncate_metrics(self, step: int) -> None:
-        """Drop events after `step` (work lost with the process that wrote them, or
-        undone); a torn last line goes too."""
-        self.close()  # appends must go to the rewritten file, not the replaced one
-        kept = [
-            e
-            for e in self.read_metrics()
-            if not isinstance(e.get("step"), int) or e["step"] <= step
-        ]
-        write_text_atomic(self.metrics, "".join(json.dumps(e) + "\n" for e in kept))
 
 
 class RunLock:

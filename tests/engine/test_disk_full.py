@@ -24,6 +24,7 @@ from minigpt.events import (
     StateEvent,
     StepEvent,
 )
+from minigpt.history_index import HistoryIndex
 from minigpt.journal import Journal, read_jsonl
 from minigpt.run import Run
 from minigpt.rundir import RunDir
@@ -183,6 +184,9 @@ def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     assert load_checkpoint(run_dir / "model.ckpt")["step"] >= recovered.step
     steps = [e["step"] for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
     assert steps == list(range(1, steps[-1] + 1))
+    index = HistoryIndex(RunDir(run_dir))  # caught up with every line by the engine's exit
+    assert index.sync(limit=0) and [s for s, _, _ in index.thinned_steps(len(steps))] == steps
+    index.close()
     assert not [p for p in run_dir.iterdir() if p.name.endswith(".tmp")]
     log = (run_dir / "engine.log").read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in log

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from minigpt.cli import main
 from minigpt.engine import Engine
-from minigpt.events import EVENTS, SampleDoneEvent, decode
+from minigpt.events import EVENTS, HelloEvent, SampleDoneEvent, decode
 from minigpt.run import Run
 from minigpt.rundir import RunDir
 from minigpt.sampling import Completion
@@ -134,25 +134,48 @@ def test_odd_lines_never_cost_the_run(saved_run, capsys, metrics, samples) -> No
     capsys.readouterr()
 
 
-def test_status_and_hello_say_how_many_lines_were_skipped(saved_run, tmp_path) -> None:
-    """A step without its step number and two garbled lines: status counts all three, with
-    the first one's line; resuming drops the garbled ones (nothing could be read from them)
-    and the hello still names the line it skips."""
+ODD = [b'{"event": "step", "loss": 2.5}', b"\xff\xfe not json", b'{"event":']
+
+
+def with_odd_lines(saved_run, tmp_path: Path, at: int | None) -> tuple[Path, list[bytes]]:
+    """A copy of the saved run with the ODD lines put before line `at` (None: at the end)
+    of its metrics.jsonl; its folder and its lines before that."""
     run_dir = tmp_path / "run"
     shutil.copytree(saved_run[0], run_dir)
     metrics = RunDir(run_dir).metrics
-    first = len(metrics.read_bytes().splitlines()) + 1
-    with open(metrics, "ab") as f:
-        f.write(b'{"event": "step", "loss": 2.5}\n\xff\xfe not json\n{"event":\n')
-    assert "(3 unreadable lines skipped)" in run_status(run_dir)
+    lines = metrics.read_bytes().splitlines()
+    at = len(lines) if at is None else at - 1
+    metrics.write_bytes(b"".join(line + b"\n" for line in [*lines[:at], *ODD, *lines[at:]]))
+    return run_dir, lines
+
+
+def resumed_hello(run_dir: Path) -> HelloEvent:
+    """The hello of an engine on the run once resumed."""
     run = Run.resume(None, run_dir)
     try:
-        hello = Engine(run).hello()
+        return Engine(run).hello()
     finally:
         run.close()
-    (note,) = hello.history.skipped
-    assert note.startswith(f"{metrics}: 1 unreadable line skipped (the first is line ")
-    assert len(metrics.read_bytes().splitlines()) == first  # the garbled two are gone
+
+
+def test_status_and_hello_count_odd_lines_within_the_history(saved_run, tmp_path) -> None:
+    """A step without its step number and two garbled lines amid the history: status and the
+    hello count all three, naming the first one's line, and resuming keeps them."""
+    run_dir, lines = with_odd_lines(saved_run, tmp_path, at=6)
+    assert "(3 unreadable lines skipped)" in run_status(run_dir)
+    metrics = RunDir(run_dir).metrics
+    note = f"{metrics}: 3 unreadable lines skipped (the first is line 6)"
+    assert resumed_hello(run_dir).history.skipped == [note]
+    assert len(metrics.read_bytes().splitlines()) == len(lines) + 3
+
+
+def test_resuming_cuts_odd_lines_after_the_checkpoint(saved_run, tmp_path) -> None:
+    """The same lines appended after the checkpoint's step: status counts them; resuming cuts
+    them with any other line after that step, so the hello has none to skip."""
+    run_dir, lines = with_odd_lines(saved_run, tmp_path, at=None)
+    assert "(3 unreadable lines skipped)" in run_status(run_dir)
+    assert resumed_hello(run_dir).history.skipped == []
+    assert RunDir(run_dir).metrics.read_bytes().splitlines() == lines
 
 
 @pytest.mark.parametrize(
