@@ -44,7 +44,7 @@ from minigpt.events import (
 )
 from minigpt.rundir import RunDir, next_run_dir
 from tui.charts import HealthChart, LearningRateChart, LossChart
-from tui.compare import CompareScreen, other_runs, val_curve
+from tui.compare import CompareScreen, other_runs, val_curves
 from tui.config_pane import ConfigPane
 from tui.generate import GeneratePane, from_first_token
 from tui.inspect_pane import InspectPane
@@ -479,15 +479,7 @@ class MiniGPTApp(App[None]):
         if new in STATES:
             self.stats_panel.add_class(f"-{new.replace(' ', '-')}")
         self.stats_panel.border_title = new  # the header may be cut short on a narrow terminal
-        facts = self.model_facts
-        if facts is not None:
-            params = ratio(facts.params, 1e6)
-            self.sub_title = (
-                f"{new} · {facts.device or '?'} · {number(params, '.2f')}M params · "
-                f"vocab {number(facts.vocab_size, ',')} {facts.tokenizer}"
-            )
-        else:
-            self.sub_title = new
+        self.sub_title = _header(new, self.model_facts)
         if (old in (CONNECTING, LOST)) != (new in (CONNECTING, LOST)) or LOST in (old, new):
             self.refresh_bindings()  # which keys apply (see check_action) changed
 
@@ -566,12 +558,29 @@ class MiniGPTApp(App[None]):
         self.push_screen(CompareScreen(other_runs(self.link.run_dir), chosen), self.compare_chosen)
 
     def compare_chosen(self, names: list[str] | None) -> None:
-        """Draw the picked runs' val curves (read now from their metrics.jsonl)."""
-        if names is None:
-            return
+        """Draw the picked runs' val curves, once read."""
+        if names is not None:
+            self.load_overlays(names)
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def load_overlays(self, names: list[str]) -> None:
+        """Read the picked runs' val curves from their indexes (a run without one yet is
+        indexed first, its progress in the header), then draw them."""
+        worker = get_current_worker()
         parent = self.link.run_dir.resolve().parent
-        self.loss_chart.set_overlays({name: val_curve(parent / name) for name in names})
-        self.log_line(f"comparing with: {', '.join(names) or 'no other run'}")
+        curves = val_curves(
+            [parent / name for name in names],
+            lambda text: self.call_from_thread(setattr, self, "sub_title", text),
+            cancelled=lambda: worker.is_cancelled,
+        )
+        if not worker.is_cancelled:
+            self.call_from_thread(self.show_overlays, curves)
+
+    def show_overlays(self, curves: dict[str, list[tuple[int, float]]]) -> None:
+        """Draw other runs' val curves on the loss chart (the header shows the state again)."""
+        self.sub_title = _header(self.state, self.model_facts)
+        self.loss_chart.set_overlays(curves)
+        self.log_line(f"comparing with: {', '.join(curves) or 'no other run'}")
 
     def action_help(self) -> None:
         """?: the key reference."""
@@ -725,6 +734,17 @@ def _health(event: EvalEvent) -> str:
         if values:
             parts.append(f"{name} by block {' '.join(number(v, spec) for v in values)}")
     return "".join(f" · {part}" for part in parts)
+
+
+def _header(state: str, facts: ModelFacts | None) -> str:
+    """The header's second line: the state, and what the model is once known."""
+    if facts is None:
+        return state
+    params = ratio(facts.params, 1e6)
+    return (
+        f"{state} · {facts.device or '?'} · {number(params, '.2f')}M params · "
+        f"vocab {number(facts.vocab_size, ',')} {facts.tokenizer}"
+    )
 
 
 def _per_step_ms(seconds: float | None, steps: int | None) -> float:

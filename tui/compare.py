@@ -3,12 +3,13 @@
 A learner changes one thing and starts another run; seeing both val curves on
 one chart shows what the change did. The candidates are this run's siblings
 (the other folders under the same `runs/`) that have a metrics.jsonl; their
-evaluations are read from disk when picked, so finished and live runs alike
-can be compared (pick again to refresh a live one).
+evaluations are read from their indexes when picked, so finished and live runs
+alike can be compared (pick again to refresh a live one), however long.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -17,8 +18,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import SelectionList, Static
+from textual.worker import WorkerCancelled
 
 from minigpt.history import History
+from minigpt.history_index import Progress
 from minigpt.rundir import RunDir
 
 
@@ -35,9 +38,27 @@ def other_runs(run_dir: Path) -> list[Path]:
     )
 
 
-def val_curve(run_dir: Path) -> list[tuple[int, float]]:
-    """(step, val loss) of every evaluation in a run's history."""
-    return History.read(RunDir(run_dir)).val_curve()
+def val_curve(run_dir: Path, progress: Progress | None = None) -> list[tuple[int, float]]:
+    """(step, val loss) of evaluations spread over a run's whole history."""
+    return History.read(RunDir(run_dir), progress).val_curve()
+
+
+def val_curves(
+    run_dirs: list[Path], say: Callable[[str], None], cancelled: Callable[[], bool]
+) -> dict[str, list[tuple[int, float]]]:
+    """val_curve() of each run, by folder name. A run that has to be indexed first (one
+    from before indexes, or whose index was deleted) has its progress said; `cancelled`
+    stops the work between two steps of it (what was indexed stays)."""
+
+    def progress(run_dir: Path) -> Progress:
+        def report(stage: str, fraction: float) -> None:
+            if cancelled():
+                raise WorkerCancelled()
+            say(f"{run_dir.name}: {stage} {fraction:.0%}")
+
+        return report
+
+    return {path.name: val_curve(path, progress(path)) for path in run_dirs}
 
 
 class CompareScreen(ModalScreen[list[str] | None]):

@@ -43,9 +43,8 @@ async def test_o_overlays_the_picked_runs(scripted, tmp_path: Path) -> None:
         await pilot.press("o")
         assert isinstance(app.screen, CompareScreen)
         await pilot.press("down", "space", "enter")  # the second in the list: lr-3e-3
-        await until(pilot, lambda: not isinstance(app.screen, CompareScreen))
         chart = app.loss_chart
-        assert list(chart.overlays) == ["lr-3e-3"]
+        await until(pilot, lambda: list(chart.overlays) == ["lr-3e-3"])
         assert chart.overlays["lr-3e-3"].ys == [3.0, 2.6, 2.2]
         await until(pilot, lambda: "lr-3e-3" in str(chart.border_subtitle))
         await pilot.press("o", "escape")
@@ -64,3 +63,24 @@ async def test_o_without_other_runs_says_so(scripted) -> None:
         await pilot.press("enter")
         await until(pilot, lambda: not isinstance(app.screen, CompareScreen))
         assert app.loss_chart.overlays == {}
+
+
+async def test_a_run_to_index_first_shows_its_progress(
+    scripted, tmp_path: Path, monkeypatch
+) -> None:
+    """A picked run without an index is indexed in the background, its progress in the
+    header while the keys work, then its curve is drawn and the header shows the state."""
+    monkeypatch.setattr("minigpt.history_index.PROGRESS_FROM", 0)
+    monkeypatch.setattr("minigpt.history_index.ROUND_BYTES", 64)  # a round per line or so
+    _finished_run(tmp_path / "old", [3.0 - i / 100 for i in range(200)])
+    app = make_app(scripted)
+    said: list[str] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        scripted.feed(hello())
+        await until(pilot, lambda: app.state == "idle")
+        app.watch(app, "sub_title", lambda text: said.append(text))
+        await pilot.press("o", "down", "space", "enter")
+        await until(pilot, lambda: list(app.loss_chart.overlays) == ["old"])
+        assert any(text.startswith("old: indexing metrics.jsonl") for text in said)
+        assert len(app.loss_chart.overlays["old"]) == 200
+        assert app.sub_title.startswith("idle")
