@@ -10,20 +10,24 @@ resumes it idle. The real 40-step run is the reference row.
 For each run it measures:
 
   first hello   seconds from spawning `minigpt engine --resume` to its hello, on the
-                run's first open (where an engine might build an index)
+                run's first open: a run built here has no history.sqlite yet (like a
+                run from before it existed), so this open indexes all of metrics.jsonl
   hello         the same on later opens: the median of --repeats opens less the first
-  engine MB     the engine's resident memory right after its hello
+  engine MB     the engine's resident memory right after its hello, on the last open
   status s      `minigpt status --run-dir RUN` with no engine alive (median)
   attach s, MB  minigpt-tui --attach RUN in tmux (100x30) with an engine alive: seconds
                 until its stats panel shows the run's step, and its resident memory then
   dir MB        the run folder after all that, and its bytes per step
 
-plus one `minigpt status` over every built run, and each run's files. The
+plus one `minigpt status` over every built run, each run's files, and what
+keeping the index up costs a training engine: the microseconds a step of
+history.sqlite's sync, fed --sync-batch steps at a time as an engine syncing
+each second at that many steps a second would. The
 metrics file is written fresh just before the first open, so it is read from the
 page cache, not the disk. Needs tmux for the dashboard columns.
 
     python bench/long_runs.py [--sizes 1000 100000 1000000 10000000] [--repeats 3]
-        [--eval-every 100] [--keep DIR]
+        [--eval-every 100] [--sync-batch 300] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from pathlib import Path
 import torch
 
 from minigpt.client import Client
+from minigpt.history_index import HistoryIndex
+from minigpt.rundir import RunDir
 
 TUI = Path(sys.executable).parent / "minigpt-tui"
 REFERENCE_STEPS = 40
@@ -266,7 +272,8 @@ def measure(run_dir: Path, row: Row, repeats: int, dashboard: bool) -> None:
         client, seconds, memory = open_engine(run_dir)
         try:
             if number == 0:
-                row.first_hello, row.engine_mb = seconds, memory
+                row.first_hello = seconds
+            row.engine_mb = memory
             if number > 0 or repeats == 1:
                 row.hellos.append(seconds)
             if dashboard and number == repeats - 1:
@@ -277,6 +284,27 @@ def measure(run_dir: Path, row: Row, repeats: int, dashboard: bool) -> None:
     for _ in range(repeats):
         row.statuses.append(status_seconds(["--run-dir", str(run_dir)]))
     row.files = {p.name: p.stat().st_size for p in sorted(run_dir.iterdir()) if p.is_file()}
+
+
+def sync_microseconds(run_dir: Path, t: Templates, steps: int, batch: int) -> float:
+    """Microseconds a step that history.sqlite's sync takes to index `steps` steps
+    appended `batch` at a time (and the evals among them)."""
+    run_dir.mkdir(mode=0o700)
+    everything = run_dir / "everything.jsonl"
+    write_history(run_dir, t, steps, 100)
+    (run_dir / "metrics.jsonl").rename(everything)
+    lines = everything.read_bytes().splitlines(keepends=True)
+    index = HistoryIndex(RunDir(run_dir))
+    spent = 0.0
+    with open(run_dir / "metrics.jsonl", "ab") as metrics:
+        for first in range(0, len(lines), batch):
+            metrics.write(b"".join(lines[first : first + batch]))
+            metrics.flush()
+            started = time.perf_counter()
+            index.sync()
+            spent += time.perf_counter() - started
+    index.close()
+    return spent / steps * 1e6
 
 
 def optional(value: float | None, spec: str) -> str:
@@ -313,6 +341,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100000, 1000000, 10000000])
     parser.add_argument("--repeats", type=int, default=3, help="engine opens and statuses a run")
     parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--sync-batch", type=int, default=300, help="steps a sync indexes")
     parser.add_argument("--keep", metavar="DIR", help="build the runs in DIR and keep them")
     args = parser.parse_args()
     dashboard = shutil.which("tmux") is not None
@@ -338,10 +367,18 @@ def main() -> None:
             rows.append(Row(steps, evals))
             measure(reference.parent / f"steps-{steps}", rows[-1], args.repeats, dashboard)
         every = status_seconds([], cwd=folder)
+        syncing = [
+            sync_microseconds(folder / f"sync-{n}", templates, 30_000, args.sync_batch)
+            for n in range(3)
+        ]
         print()
         print_tables(rows)
         print()
         print(f"`minigpt status` over all {len(rows)} runs: {every:.2f} s")
+        print(
+            f"history.sqlite's sync, {args.sync_batch} steps at a time: "
+            f"{statistics.median(syncing):.1f} us a step (median of 3 x 30,000 steps)"
+        )
         print(f"command: python bench/long_runs.py {' '.join(sys.argv[1:])}".rstrip())
     finally:
         if not args.keep:
