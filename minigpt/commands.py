@@ -120,9 +120,9 @@ def _open_run(
 ) -> Run:
     """Start a fresh run in path, or resume it with --resume."""
     if args.resume:
-        return Run.resume(config, path, _print_progress, _print_log, cluster)
+        return Run.resume(config, path, _print_progress, cluster)
     assert config is not None
-    return Run.start(config, path, _print_progress, _print_log, cluster=cluster)
+    return Run.start(config, path, _print_progress, cluster=cluster)
 
 
 def _config_for(args: argparse.Namespace, path: Path) -> Config | None:

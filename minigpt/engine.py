@@ -105,7 +105,7 @@ class Engine:
             on_connect=lambda peer: self.inbox.put(("connect", peer, None)),
             on_disconnect=lambda peer: self.inbox.put(("disconnect", peer, None)),
         )
-        self._bind(run)
+        run.on_eval = self._sample_at_eval
         self.inspector = Inspector(
             trainer=lambda: self.run.trainer,
             sample=lambda: self.run.config.sample,
@@ -124,11 +124,6 @@ class Engine:
         self.history_synced = time.monotonic()
         self.history_problem: str | None = None  # the last one reported
 
-    def _bind(self, run: Run) -> None:
-        """Hear from the run: its log lines (e.g. a torch.compile fallback) and its evals."""
-        run.trainer.on_log = self._emit
-        run.on_eval = self._sample_at_eval
-
     # -- the loop ---------------------------------------------------------
 
     def serve(self) -> int:
@@ -139,7 +134,7 @@ class Engine:
             signal.signal(signum, self._on_signal)
         for note in self._history().notes:  # the history that could be read is what clients see
             self._emit(LogEvent("warning", note))
-        self._emit(StateEvent(self.state, "started"))
+        self._publish([StateEvent(self.state, "started")])  # after what building the run said
         try:
             while self.exit_code is None:
                 busy = self.state == RUNNING or bool(self.samples)
@@ -185,12 +180,11 @@ class Engine:
             self._diverged(error)
             return
         except Exception as error:  # noqa: BLE001 - torch errors (OOM...) end this run only
-            self._emit(ErrorEvent(f"training failed: {error}"))
+            self._publish([ErrorEvent(f"training failed: {error}")])
             self._set_state(FAILED, str(error).splitlines()[0] if str(error) else repr(error))
             return
         self.step_seconds = time.perf_counter() - started
-        for event in events:
-            self._emit(event)
+        self._publish(events)
         if self.run.done:
             self._set_state(FINISHED, "max_iters reached")
 
@@ -200,16 +194,16 @@ class Engine:
         try:
             alerts = self.run.rollback(error)
         except MiniGPTError as failure:  # e.g. model.ckpt damaged since it was written
-            self._emit(ErrorEvent(f"{error}; and the last checkpoint cannot be loaded: {failure}"))
+            message = f"{error}; and the last checkpoint cannot be loaded: {failure}"
+            self._publish([ErrorEvent(message)])
             self._set_state(FAILED, str(failure))
             return
         step = self.run.trainer.step
         where = f"model.ckpt (step {step})" if step else "a fresh model (no checkpoint yet)"
         advice = rate_advice(self.run.config.train)
-        self._emit(ErrorEvent(f"{error}. Training went back to {where}; {advice}, then resume"))
         self.unsent_step = None  # a step of the run undone
-        for alert in alerts:
-            self._emit(alert)
+        message = f"{error}. Training went back to {where}; {advice}, then resume"
+        self._publish([ErrorEvent(message), *alerts])
         if self.exit_when_finished:
             self.exit_code = 2
             return
@@ -267,11 +261,16 @@ class Engine:
         """Checkpoint on the way out when steps were trained since the last one."""
         if self.run.trainer.step > 0 and self.run.saved_step != self.run.trainer.step:
             try:
-                self._emit(self.run.save())
+                self._publish([self.run.save()])
             except MiniGPTError as error:
-                self._emit(ErrorEvent(str(error), fatal=True))
+                self._publish([ErrorEvent(str(error), fatal=True)])
 
     # -- events -----------------------------------------------------------
+
+    def _publish(self, events: list[Event]) -> None:
+        """Emit what the run said since the last drain, then `events`."""
+        for event in self.run.drain() + events:
+            self._emit(event)
 
     def _emit(self, event: Event) -> None:
         """Tell every client (step events at a bounded rate) and the local observer."""
@@ -429,11 +428,11 @@ class Engine:
 
     def _cmd_save(self, peer: Peer, command: Command) -> None:
         """Write model.ckpt now."""
-        self._emit(self.run.save())
+        self._publish([self.run.save()])
 
     def _cmd_eval(self, peer: Peer, command: Command) -> None:
         """Run estimate_loss now."""
-        self._emit(self.run.evaluate())
+        self._publish([self.run.evaluate()])
 
     def _cmd_shutdown(self, peer: Peer, command: Command) -> None:
         """Exit, saving first unless asked not to."""
@@ -471,7 +470,7 @@ class Engine:
         changes = {k: [flat_old[k], flat_new[k]] for k in changed_keys(old, new)}
         event = ConfigAppliedEvent(step=self.run.trainer.step, changes=changes)
         self.run.run_dir.append(event)
-        self._emit(event)
+        self._publish([event])
         if self.state == FINISHED and not self.run.done:
             self._set_state(IDLE, "max_iters raised")
 
@@ -480,12 +479,13 @@ class Engine:
         self.samples.cancel_all()
         self.unsent_step = None  # the old run's: after the new hello it would draw on a new chart
         run_dir = self.run.run_dir
-        new_run = Run.start(config, run_dir.path, on_log=self._emit, overwrite=True)
+        new_run = Run.start(config, run_dir.path, overwrite=True)
+        self._publish([])  # the old run's last words
         self.run.close()
         self.run = new_run
-        self._bind(new_run)
+        new_run.on_eval = self._sample_at_eval
         self.state = IDLE
-        self._emit(self.hello())  # a second hello tells clients to redraw from scratch
+        self._publish([self.hello()])  # a second hello tells clients to redraw from scratch
 
     def _cmd_sample(self, peer: Peer, command: Command) -> None:
         """Queue a completion from a frozen copy of the current weights, owned by peer."""
@@ -523,4 +523,4 @@ class Engine:
     def _sample_done(self, event: SampleDoneEvent) -> None:
         """Keep a finished (or cancelled) completion in samples.jsonl and announce it."""
         self.run.run_dir.record_sample(event)
-        self._emit(event)
+        self._publish([event])

@@ -3,7 +3,8 @@
 metrics.jsonl and samples.jsonl are a run's history. A line that cannot be
 written (disk full, quota, a read-only remount) stays in memory and is written
 before the next one once the disk allows, so the file catches up without a
-gap; the first failure of a streak is reported once, not every step. The piece
+gap; the first failure of a streak is reported once, not every step (append returns the
+notice; whoever writes passes it on). The piece
 of a line that a filling disk cut short is truncated away, so the retry writes
 the line once. A line torn by a killed process is ended with a newline before
 anything else is appended, so it garbles only itself: readers skip it, and
@@ -16,9 +17,11 @@ import errno
 import json
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from minigpt.events import LogEvent
 
 MAX_PENDING = 100_000  # lines kept while the disk refuses them; older ones go first
 BACKWARD_CHUNK = 1 << 16  # bytes read at a time when reading a file from its end
@@ -87,32 +90,32 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 class Journal:
     """One append-only .jsonl file, written line by line with retry."""
 
-    def __init__(self, path: Path, report: Callable[[str, str], None]) -> None:
-        """Refer to path; report(level, message) hears of the first failure of each
-        streak ("error") and of the recovery ("info")."""
+    def __init__(self, path: Path) -> None:
+        """Refer to path (nothing is opened yet)."""
         self.path = path
-        self.report = report
         self.pending: deque[bytes] = deque(maxlen=MAX_PENDING)
         self.fd: int | None = None
         self.failing = False
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Write one record as a line (and any lines still pending before it)."""
+    def append(self, record: dict[str, Any]) -> LogEvent | None:
+        """Write one record as a line (and any lines still pending before it); the notice
+        of the first failure of a streak ("error") or of the recovery ("info"), else None."""
         self.pending.append((json.dumps(record, ensure_ascii=False) + "\n").encode())
         try:
             self._write_pending()
         except OSError as error:
-            if not self.failing:
-                self.report(
-                    "error",
-                    f"cannot write {self.path.name} ({error.strerror or error}); its new lines "
-                    "are kept in memory and written once the disk allows",
-                )
-            self.failing = True
-            return
-        if self.failing:
-            self.failing = False
-            self.report("info", f"{self.path.name} is being written again; no line was lost")
+            first, self.failing = not self.failing, True
+            if not first:
+                return None
+            return LogEvent(
+                "error",
+                f"cannot write {self.path.name} ({error.strerror or error}); its new lines "
+                "are kept in memory and written once the disk allows",
+            )
+        if not self.failing:
+            return None
+        self.failing = False
+        return LogEvent("info", f"{self.path.name} is being written again; no line was lost")
 
     def _write_pending(self) -> None:
         """Write the pending lines in order; OSError leaves the unwritten ones pending."""

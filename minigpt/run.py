@@ -9,6 +9,11 @@ headless CLI, the engine service and the tests share one loop:
         for event in run.advance():
             print(event.to_dict())
 
+Everything a run has to say goes out by return value: `advance()` returns its
+events, the logs and notices since the last call first (a torch.compile fallback,
+a full disk). What is said outside it, e.g. by a `save()` between steps, waits
+in the run until `drain()` takes it.
+
 Resuming loads model.ckpt with the tokenizer, config and random states it
 was saved with, so with a fixed seed the resumed run repeats the losses the
 uninterrupted run would have had.
@@ -47,7 +52,7 @@ REPLAYED_LINES = 1000  # the end of metrics.jsonl replayed to alerts a checkpoin
 
 
 def _ignore(*_: Any) -> None:
-    """Default for optional callbacks."""
+    """Default for the progress of data preparation: none shown."""
 
 
 class Run:
@@ -61,9 +66,9 @@ class Run:
         self.last_eval_step: int | None = None
         self.saved_step: int | None = None  # step of the latest model.ckpt
         self.on_eval: Callable[[EvalEvent], None] = _ignore  # called with the weights evaluated
+        self.logs: list[LogEvent] = []  # the run's own, until drained (a failed best.ckpt)
         self.alerts = self._fresh_alerts()
         self.tokens_per_byte: dict[str, float] = {}  # per split, counted at the first eval
-        run_dir.on_notice = lambda level, message: self.trainer.on_log(LogEvent(level, message))
 
     @classmethod
     def start(
@@ -71,7 +76,6 @@ class Run:
         config: Config,
         path: str | os.PathLike[str],
         progress: Progress = _ignore,
-        on_log: Callable[[LogEvent], None] = _ignore,
         overwrite: bool = False,
         cluster: Cluster | None = None,
     ) -> Run:
@@ -82,7 +86,7 @@ class Run:
                 f"{run_dir.path} already holds a run (model.ckpt); "
                 "resume it with --resume or choose another --run-dir"
             )
-        trainer = Trainer(config, load_corpus(config, None, progress), on_log, cluster)
+        trainer = Trainer(config, load_corpus(config, None, progress), cluster)
         # Only now, with the new run built, may the old one go.
         # (history.sqlite stays: it no longer matches metrics.jsonl, so its next sync empties
         # it. Deleting it could pull it from under a connection still open on it.)
@@ -100,7 +104,6 @@ class Run:
         config: Config | None,
         path: str | os.PathLike[str],
         progress: Progress = _ignore,
-        on_log: Callable[[LogEvent], None] = _ignore,
         cluster: Cluster | None = None,
     ) -> Run:
         """Continue the run in `path` from model.ckpt.
@@ -111,9 +114,7 @@ class Run:
         """
         run_dir = RunDir(path)
         state = load_checkpoint(run_dir.model_ckpt)
-        trainer = trainer_from_checkpoint(
-            config, state, str(run_dir.model_ckpt), progress, on_log, cluster
-        )
+        trainer = trainer_from_checkpoint(config, state, str(run_dir.model_ckpt), progress, cluster)
         config = trainer.config
         run_dir.create()
         run_dir.remove_temporaries()
@@ -152,7 +153,8 @@ class Run:
         return self.trainer.step >= self.config.train.max_iters
 
     def advance(self) -> list[Event]:
-        """One optimizer step, with the evaluations and checkpoints that fall due."""
+        """One optimizer step, with the evaluations and checkpoints that fall due, its
+        events after what was said since the last drain."""
         events: list[Event] = []
         if self.last_eval_step is None:
             events += self._watched(self.evaluate())  # the loss before any training
@@ -167,7 +169,16 @@ class Run:
                 events.append(self.save())
             except CheckpointError as error:  # the old checkpoint is intact: train on
                 events.append(ErrorEvent(str(error)))
-        return events
+        return self.drain() + events
+
+    def drain(self) -> list[Event]:
+        """Take what the run said since the last drain, outside the events it returned: its
+        trainer's logs, its files' notices, its own logs."""
+        said: list[Event] = [*self.trainer.logs, *self.run_dir.notices, *self.logs]
+        self.trainer.logs.clear()
+        self.run_dir.notices.clear()
+        self.logs.clear()
+        return said
 
     def _watched(self, event: StepEvent | EvalEvent) -> list[Event]:
         """The event, then the alerts it raises (recorded in metrics.jsonl after it)."""
@@ -210,7 +221,7 @@ class Run:
             try:
                 self.save(best=True)
             except CheckpointError as error:  # the previous best.ckpt is intact
-                self.trainer.on_log(LogEvent("error", str(error)))
+                self.logs.append(LogEvent("error", str(error)))
         return event
 
     def save(self, best: bool = False) -> CheckpointEvent:
@@ -265,15 +276,12 @@ def resumed_trainer(
     config: Config | None,
     path: str | os.PathLike[str],
     progress: Progress = _ignore,
-    on_log: Callable[[LogEvent], None] = _ignore,
     cluster: Cluster | None = None,
 ) -> Trainer:
     """A trainer in the state that path's model.ckpt holds; `config` None means the
     checkpoint's own, and a config that needs a fresh model is refused."""
     ckpt = RunDir(path).model_ckpt
-    return trainer_from_checkpoint(
-        config, load_checkpoint(ckpt), str(ckpt), progress, on_log, cluster
-    )
+    return trainer_from_checkpoint(config, load_checkpoint(ckpt), str(ckpt), progress, cluster)
 
 
 def trainer_from_checkpoint(
@@ -281,7 +289,6 @@ def trainer_from_checkpoint(
     state: dict[str, Any],
     ckpt: str,
     progress: Progress = _ignore,
-    on_log: Callable[[LogEvent], None] = _ignore,
     cluster: Cluster | None = None,
 ) -> Trainer:
     """A trainer in the state a checkpoint (read from the file `ckpt`) holds; see
@@ -294,7 +301,7 @@ def trainer_from_checkpoint(
             "with other values; start a new --run-dir for them"
         )
     tokenizer = tokenizer_from_state(state["tokenizer"])
-    trainer = Trainer(config, load_corpus(config, tokenizer, progress), on_log, cluster)
+    trainer = Trainer(config, load_corpus(config, tokenizer, progress), cluster)
     try:
         trainer.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError) as error:

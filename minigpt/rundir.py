@@ -22,13 +22,12 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from minigpt.config import Config, config_to_toml
 from minigpt.errors import EngineError
-from minigpt.events import Event
+from minigpt.events import Event, LogEvent
 from minigpt.journal import Journal, read_jsonl
 
 
@@ -80,11 +79,11 @@ class RunDir:
         self.socket = self.path / "engine.sock"
         self.log = self.path / "engine.log"
         self.lock = self.path / "engine.lock"
-        # (level, message) when metrics.jsonl or samples.jsonl cannot be written, and when
-        # they can again; a run sets this.
-        self.on_notice: Callable[[str, str], None] = lambda level, message: None
-        self._metrics = Journal(self.metrics, lambda *notice: self.on_notice(*notice))
-        self._samples = Journal(self.samples, lambda *notice: self.on_notice(*notice))
+        # Said when metrics.jsonl or samples.jsonl cannot be written, and when they can
+        # again, in order, until the run takes them (Run.drain).
+        self.notices: list[LogEvent] = []
+        self._metrics = Journal(self.metrics)
+        self._samples = Journal(self.samples)
 
     def create(self) -> None:
         """Make the folder (and its parents) private to this user."""
@@ -102,11 +101,13 @@ class RunDir:
 
     def append(self, event: Event) -> None:
         """Add one event to metrics.jsonl, at once, so another process can read it."""
-        self._metrics.append(event.to_dict())
+        if notice := self._metrics.append(event.to_dict()):
+            self.notices.append(notice)
 
     def record_sample(self, event: Event) -> None:
         """Add one completion to samples.jsonl."""
-        self._samples.append(event.to_dict())
+        if notice := self._samples.append(event.to_dict()):
+            self.notices.append(notice)
 
     def close(self) -> None:
         """Close metrics.jsonl and samples.jsonl."""

@@ -86,14 +86,13 @@ class Trainer:
         self,
         config: Config,
         corpus: Corpus,
-        on_log: Callable[[LogEvent], None] = lambda event: None,
         cluster: Cluster | None = None,
     ) -> None:
         """Build a fresh, seeded model and optimizer for `config` on `corpus`; with a
         cluster, gradients are averaged over its ranks, each drawing its own batches."""
         self.config = config
         self.corpus = corpus
-        self.on_log = on_log
+        self.logs: list[LogEvent] = []  # what it has to say (a compiler fallback), till taken
         self.cluster = cluster
         self.device = pick_device(config.train.device)
         self.dtype = pick_dtype(config.train.dtype, self.device)
@@ -151,7 +150,9 @@ class Trainer:
     def _compile_failed(self, error: Exception) -> None:
         """Report a torch.compile failure; training goes on uncompiled."""
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        self.on_log(LogEvent("warning", f"torch.compile failed, training uncompiled: {first_line}"))
+        self.logs.append(
+            LogEvent("warning", f"torch.compile failed, training uncompiled: {first_line}")
+        )
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         """Mixed precision where the dtype asks for it, a no-op in fp32."""

@@ -56,18 +56,17 @@ def test_journal_keeps_refused_lines_and_catches_up(tmp_path: Path, monkeypatch)
     """Lines refused by a full disk are written, in order, once it has room; the failure
     and the recovery are each reported once."""
     disk = FullDisk(monkeypatch)
-    notices: list[tuple[str, str]] = []
-    log = Journal(tmp_path / "metrics.jsonl", lambda *notice: notices.append(notice))
-    log.append({"step": 1})
+    log = Journal(tmp_path / "metrics.jsonl")
+    notices = [log.append({"step": 1})]
     disk.room = 0
-    for step in range(2, 6):
-        log.append({"step": step})
+    notices += [log.append({"step": step}) for step in range(2, 6)]
     assert [r["step"] for r in read_jsonl(log.path)] == [1]
     disk.room = None
-    log.append({"step": 6})
-    assert [r["step"] for r in read_jsonl(log.path)] == [1, 2, 3, 4, 5, 6]
-    assert [level for level, _ in notices] == ["error", "info"]
-    assert "No space left on device" in notices[0][1]
+    notices += [log.append({"step": 6}), log.append({"step": 7})]
+    assert [r["step"] for r in read_jsonl(log.path)] == [1, 2, 3, 4, 5, 6, 7]
+    levels = [notice and notice.level for notice in notices]
+    assert levels == [None, "error", None, None, None, "info", None]
+    assert "No space left on device" in notices[1].message
 
 
 @pytest.mark.parametrize("cut", [1, 5, -1])
@@ -77,7 +76,7 @@ def test_journal_writes_a_line_the_disk_cut_short_once(
     """A line the filling disk cut short, anywhere up to its newline, is in the file once
     after the catch-up, with no piece of it left."""
     disk = FullDisk(monkeypatch)
-    log = Journal(tmp_path / "metrics.jsonl", lambda *notice: None)
+    log = Journal(tmp_path / "metrics.jsonl")
     log.append({"step": 1})
     disk.room = cut % len(json.dumps({"step": 2}) + "\n")  # -1: all but the newline
     log.append({"step": 2})
@@ -93,7 +92,7 @@ def test_journal_ends_a_torn_line_before_appending(tmp_path: Path) -> None:
     """A line cut short by a killed writer garbles only itself."""
     path = tmp_path / "samples.jsonl"
     path.write_text('{"step": 1}\n{"step": 2, "te', encoding="utf-8")
-    log = Journal(path, lambda *notice: None)
+    log = Journal(path)
     log.append({"step": 3})
     log.close()
     assert [r["step"] for r in read_jsonl(path)] == [1, 3]
@@ -214,4 +213,31 @@ def test_config_change_applies_when_config_toml_cannot_be_written(
     notices = [e for e in seen if isinstance(e, LogEvent) and e.level == "error"]
     assert notices and "config.toml not updated" in notices[0].message
     assert any(isinstance(e, ConfigAppliedEvent) for e in seen)
+    run.close()
+
+
+@pytest.mark.trains
+def test_a_full_disk_met_by_a_save_command_is_told_to_clients(
+    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch
+) -> None:
+    """A save between training steps that cannot log its checkpoint in metrics.jsonl
+    tells clients so, before the checkpoint; the next write that lands says so too."""
+    run = Run.start(tiny_config(corpus_file), tmp_path / "run")
+    seen: list[Event] = []
+    engine = Engine(run, on_event=seen.append)
+    monkeypatch.setattr(engine.server, "broadcast", lambda message: None)
+    disk = FullDisk(monkeypatch)
+    disk.room = 0
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        engine._receive(Peer(ours, 1), json.dumps({"cmd": "save"}).encode())
+        engine._handle_inbox(wait=0.0)
+        assert [type(e) for e in seen] == [LogEvent, CheckpointEvent]
+        assert seen[0].level == "error" and "cannot write metrics.jsonl" in seen[0].message
+        disk.room = None
+        engine._receive(Peer(ours, 1), json.dumps({"cmd": "save"}).encode())
+        engine._handle_inbox(wait=0.0)
+    assert [type(e) for e in seen[2:]] == [LogEvent, CheckpointEvent]
+    assert seen[2].level == "info" and "written again" in seen[2].message
+    assert [r["event"] for r in read_jsonl(run.run_dir.metrics)] == ["checkpoint"] * 2
     run.close()

@@ -9,9 +9,9 @@ import torch
 
 from minigpt.config import apply_values
 from minigpt.errors import CheckpointError
-from minigpt.events import EvalEvent, StepEvent
-from minigpt.run import Run, load_corpus
-from minigpt.train import Trainer, lr_at, wants_compile
+from minigpt.events import EvalEvent, LogEvent, StepEvent
+from minigpt.run import Run
+from minigpt.train import lr_at, wants_compile
 
 pytestmark = pytest.mark.trains
 
@@ -165,17 +165,18 @@ def test_compile_auto_means_cuda_only(setting: str, device: str, wanted: bool) -
 def test_compile_failure_falls_back_to_eager(
     corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch
 ) -> None:
-    """A compiler that fails is reported once and training goes on uncompiled."""
+    """A compiler that fails is reported once, among the run's events though it failed while
+    the trainer was built, and training goes on uncompiled."""
 
     def broken(*args, **kwargs):
         raise RuntimeError("no C compiler found")
 
     monkeypatch.setattr(torch, "compile", broken)
-    logs: list = []
     config = tiny_config(corpus_file, **{"train.compile": "true", "train.max_iters": 3})
-    trainer = Trainer(config, load_corpus(config), on_log=logs.append)
-    assert trainer.train_step().step == 1
+    events = _train(Run.start(config, tmp_path / "run"))
+    logs = [e for e in events if isinstance(e, LogEvent)]
     assert [log.level for log in logs] == ["warning"] and "no C compiler" in logs[0].message
+    assert [e.step for e in events if isinstance(e, StepEvent)] == [1, 2, 3]
 
 
 def test_a_checkpoint_from_before_the_optimizer_choice_resumes_with_adamw(
