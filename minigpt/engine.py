@@ -105,7 +105,6 @@ class Engine:
             on_connect=lambda peer: self.inbox.put(("connect", peer, None)),
             on_disconnect=lambda peer: self.inbox.put(("disconnect", peer, None)),
         )
-        run.on_eval = self._sample_at_eval
         self.inspector = Inspector(
             trainer=lambda: self.run.trainer,
             sample=lambda: self.run.config.sample,
@@ -172,7 +171,7 @@ class Engine:
             self._set_state(FINISHED, "max_iters reached")
             return
         started = time.perf_counter()
-        if self.cluster:
+        if self.cluster and not self.run.first_eval_due:  # the other ranks only train
             self.cluster.send(STEP, config_to_dict(self.run.config))
         try:
             events = self.run.advance()
@@ -268,9 +267,12 @@ class Engine:
     # -- events -----------------------------------------------------------
 
     def _publish(self, events: list[Event]) -> None:
-        """Emit what the run said since the last drain, then `events`."""
+        """Emit what the run said since the last drain, then `events`, queueing the sample
+        of each eval among them while the run still holds the weights it measured."""
         for event in self.run.drain() + events:
             self._emit(event)
+            if isinstance(event, EvalEvent):
+                self._sample_at_eval(event)
 
     def _emit(self, event: Event) -> None:
         """Tell every client (step events at a bounded rate) and the local observer."""
@@ -483,7 +485,6 @@ class Engine:
         self._publish([])  # the old run's last words
         self.run.close()
         self.run = new_run
-        new_run.on_eval = self._sample_at_eval
         self.state = IDLE
         self._publish([self.hello()])  # a second hello tells clients to redraw from scratch
 

@@ -65,7 +65,6 @@ class Run:
         self.history = HistoryIndex(run_dir)
         self.last_eval_step: int | None = None
         self.saved_step: int | None = None  # step of the latest model.ckpt
-        self.on_eval: Callable[[EvalEvent], None] = _ignore  # called with the weights evaluated
         self.logs: list[LogEvent] = []  # the run's own, until drained (a failed best.ckpt)
         self.alerts = self._fresh_alerts()
         self.tokens_per_byte: dict[str, float] = {}  # per split, counted at the first eval
@@ -152,12 +151,22 @@ class Run:
         """True once max_iters steps are trained."""
         return self.trainer.step >= self.config.train.max_iters
 
+    @property
+    def first_eval_due(self) -> bool:
+        """True until the untrained model is evaluated: the next advance() does only that."""
+        return self.last_eval_step is None
+
     def advance(self) -> list[Event]:
-        """One optimizer step, with the evaluations and checkpoints that fall due, its
-        events after what was said since the last drain."""
-        events: list[Event] = []
-        if self.last_eval_step is None:
-            events += self._watched(self.evaluate())  # the loss before any training
+        """One step of the schedule, its events after what was said since the last drain.
+
+        The untrained model's eval is a step of its own, so whoever handles its event
+        still holds the weights it measured (the engine samples them); every later step
+        is one optimizer step with the evaluations and checkpoints that fall due.
+        """
+        if self.first_eval_due:
+            events = self._watched(self.evaluate())
+            return self.drain() + events
+        events = []
         step_event = self.trainer.train_step()
         self.run_dir.append(step_event)
         events += self._watched(step_event)
@@ -215,7 +224,6 @@ class Run:
             weight_norm=norms,
         )
         self.run_dir.append(event)
-        self.on_eval(event)
         self.last_eval_step = self.trainer.step
         if improved:
             try:

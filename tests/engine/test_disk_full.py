@@ -106,7 +106,7 @@ def test_failed_checkpoint_write_keeps_the_old_one_and_training_goes_on(
     byte as before, no temporary file left, and the next steps train."""
     config = tiny_config(corpus_file, **{"train.checkpoint_interval": 5})
     run = Run.start(config, tmp_path / "run")
-    for _ in range(5):
+    while run.trainer.step < 5:
         run.advance()
     before = run.run_dir.model_ckpt.read_bytes()
 

@@ -428,3 +428,34 @@ def test_a_restart_drops_the_old_runs_held_back_step(
     after_hello = [m["event"] for m in sent[[m["event"] for m in sent].index("hello") :]]
     assert after_hello == ["hello", "state"]
     engine.run.close()
+
+
+def test_the_sample_at_the_first_eval_is_of_the_weights_it_measured(
+    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The eval before any training queues its sample from the untrained weights, though
+    the engine hears of the eval only once the run's advance() has returned."""
+    config = tiny_config(corpus_file, **{"sample.at_eval": True, "train.warmup_iters": 0})
+    untrained = Run.start(config, tmp_path / "fresh")
+    fresh = untrained.trainer.model.state_dict()
+    run = Run.start(config, tmp_path / "run")
+    engine = Engine(run)
+    monkeypatch.setattr(engine.server, "broadcast", lambda message: None)
+    queued: list[tuple[str, int, dict[str, torch.Tensor]]] = []
+    add = engine.samples.add
+
+    def spy(job_id: str, owner, model, tokenizer, config, seed, step: int) -> None:
+        weights = {name: value.clone() for name, value in model.state_dict().items()}
+        queued.append((job_id, step, weights))
+        add(job_id, owner, model, tokenizer, config, seed, step)
+
+    monkeypatch.setattr(engine.samples, "add", spy)
+    while run.trainer.step < 2:
+        engine._train_step()
+    ((job_id, step, weights),) = queued
+    assert (job_id, step) == ("eval-0", 0)
+    assert all(torch.equal(weights[name], fresh[name]) for name in fresh)
+    trained = run.trainer.model.state_dict()
+    assert not all(torch.equal(trained[name], fresh[name]) for name in fresh)
+    untrained.close()
+    run.close()
