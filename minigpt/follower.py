@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 
+from minigpt.checkpoint import load_checkpoint
 from minigpt.config import Config, config_from_dict
 from minigpt.distributed import EXIT, STEP, Cluster
 from minigpt.errors import DivergedError
-from minigpt.run import load_corpus, resumed_trainer
+from minigpt.run import load_corpus, trainer_from_checkpoint
+from minigpt.rundir import RunDir
 from minigpt.train import Trainer
 
 
@@ -21,7 +23,8 @@ def follow(
 ) -> int:
     """Train with rank 0 until it says exit; the exit code (0)."""
     if resume:
-        trainer = resumed_trainer(config, path, cluster=cluster)
+        ckpt = RunDir(path).model_ckpt
+        trainer = trainer_from_checkpoint(config, load_checkpoint(ckpt), str(ckpt), cluster=cluster)
     else:
         assert config is not None
         trainer = Trainer(config, load_corpus(config), cluster=cluster)

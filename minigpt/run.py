@@ -280,18 +280,6 @@ class Run:
         self.run_dir.close()
 
 
-def resumed_trainer(
-    config: Config | None,
-    path: str | os.PathLike[str],
-    progress: Progress = _ignore,
-    cluster: Cluster | None = None,
-) -> Trainer:
-    """A trainer in the state that path's model.ckpt holds; `config` None means the
-    checkpoint's own, and a config that needs a fresh model is refused."""
-    ckpt = RunDir(path).model_ckpt
-    return trainer_from_checkpoint(config, load_checkpoint(ckpt), str(ckpt), progress, cluster)
-
-
 def trainer_from_checkpoint(
     config: Config | None,
     state: dict[str, Any],
@@ -299,8 +287,8 @@ def trainer_from_checkpoint(
     progress: Progress = _ignore,
     cluster: Cluster | None = None,
 ) -> Trainer:
-    """A trainer in the state a checkpoint (read from the file `ckpt`) holds; see
-    resumed_trainer."""
+    """A trainer in the state a checkpoint (read from the file `ckpt`) holds; `config` None
+    means the checkpoint's own, and a config that needs a fresh model is refused."""
     saved = config_from_dict(_with_optimizer(state["config"]), source=ckpt)
     config = config or saved
     if changed := restart_keys(saved, config):

@@ -9,12 +9,17 @@ import time
 from pathlib import Path
 
 import pytest
+import torch.distributed as dist
 
 from minigpt.checkpoint import load_checkpoint
 from minigpt.cli import main
 from minigpt.client import Client
+from minigpt.distributed import EXIT, Cluster
 from minigpt.events import HelloEvent, StateEvent, StepEvent
+from minigpt.follower import follow
 from minigpt.journal import read_jsonl
+from minigpt.run import Run
+from minigpt.train import Trainer
 
 pytestmark = pytest.mark.trains
 
@@ -76,3 +81,31 @@ def test_rank_0_steers_every_rank_and_the_run_resumes_alone(
     resume = ["train", "--run-dir", str(run_dir), "--resume", "--set"]
     assert main([*resume, f"train.max_iters={saved + 10}"]) == 0, capsys.readouterr().err
     assert load_checkpoint(run_dir / "model.ckpt")["step"] == saved + 10
+
+
+def test_a_follower_resumes_from_the_runs_checkpoint(
+    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rank other than 0 resuming a run builds its trainer from the run's model.ckpt (in a
+    one-process gloo group whose rank 0 says exit at once)."""
+    run = Run.start(tiny_config(corpus_file, **{"train.max_iters": 6}), tmp_path / "run")
+    while not run.done:
+        run.advance()
+    run.close()
+    loaded: list[int] = []
+    load = Trainer.load_state_dict
+
+    def spy(trainer: Trainer, state: dict) -> None:
+        load(trainer, state)
+        loaded.append(trainer.step)
+
+    monkeypatch.setattr(Trainer, "load_state_dict", spy)
+    monkeypatch.setattr(Cluster, "receive", lambda cluster: {"op": EXIT, "config": None})
+    store = f"file://{tmp_path / 'store'}"
+    dist.init_process_group("gloo", init_method=store, rank=0, world_size=1)
+    try:
+        cluster = Cluster(rank=0, world_size=1, local_rank=0, local_world_size=1)
+        assert follow(None, tmp_path / "run", resume=True, cluster=cluster) == 0
+    finally:
+        dist.destroy_process_group()
+    assert loaded == [6]
