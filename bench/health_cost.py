@@ -33,6 +33,7 @@ from pathlib import Path
 import torch
 
 from minigpt.config import Config, apply_values
+from minigpt.events import StepEvent
 from minigpt.health import block_health, tokens_per_byte
 from minigpt.run import Run
 
@@ -102,7 +103,7 @@ def measure(name: str, config: Config, rounds: int, steps: int) -> None:
             without_ms.append(statistics.median(times[False]))
             ratios.append(with_ms[-1] / without_ms[-1])
         run.alerts.feed = feed
-        event = run.advance()[0]
+        event = next(e for e in run.advance() if isinstance(e, StepEvent))
         fed = median_ms(lambda: feed(event), 1001)
         t, corpus = run.trainer, run.trainer.corpus
         per_eval = median_ms(lambda: block_health(t.model.blocks, t.optimizers))
