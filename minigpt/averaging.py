@@ -39,7 +39,7 @@ class WeightAverage:
     @torch.no_grad()
     def update(self, model: Model, decay: float, step: int) -> None:
         """Move the average towards the model's weights after optimizer step `step`."""
-        averaged = list(self.model.parameters())
+        averaged: list[torch.Tensor] = list(self.model.parameters())
         current = [p.detach() for p in model.parameters()]
         torch._foreach_lerp_(averaged, current, 1.0 - warmed_decay(decay, step))
 

@@ -40,7 +40,9 @@ def _needs_torch(name: str) -> Callable[[argparse.Namespace], int]:
     """The command `name` of commands.py, imported (with torch) only when it runs."""
 
     def run(args: argparse.Namespace) -> int:
-        return getattr(importlib.import_module("minigpt.commands"), name)(args)
+        command: Callable[[argparse.Namespace], int]
+        command = getattr(importlib.import_module("minigpt.commands"), name)
+        return command(args)
 
     return run
 
@@ -124,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; user errors print one line and return 2."""
     args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return args.func(args)
+        return func(args)
     except MiniGPTError as error:
         print(f"minigpt: error: {error}", file=sys.stderr)
         return 2

@@ -185,12 +185,14 @@ class Client:
     ) -> Event:
         """The first event with this name, of this class, or satisfying this test;
         TimeoutError if none arrives within timeout seconds."""
+        test: Callable[[Event], bool]
         if isinstance(match, str):
             test, what = (lambda event: event.name == match), match
-        elif isinstance(match, type):
-            test, what = (lambda event: isinstance(event, match)), match.name
-        else:
+        elif not isinstance(match, type):
             test, what = match, "matching"
+        else:
+            kind: type[Event] = match
+            test, what = (lambda event: isinstance(event, kind)), kind.name
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             event = self.next_event(remaining)

@@ -28,7 +28,7 @@ from minigpt.config import (
     load_config,
     parse_overrides,
 )
-from minigpt.display import duration
+from minigpt.display import duration, number
 from minigpt.distributed import Cluster
 from minigpt.engine import Engine
 from minigpt.errors import CheckpointError
@@ -69,24 +69,28 @@ class ProgressPrinter:
 
     def __call__(self, event: Event) -> None:
         """Print one event if it is due."""
-        if isinstance(event, StepEvent):
+        if isinstance(event, StepEvent) and event.step is not None:
             ms = event.ms_per_step
             # An exponential average keeps the ETA steady through noisy steps.
-            self.ms_per_step = ms if self.ms_per_step is None else 0.9 * self.ms_per_step + 0.1 * ms
+            if ms is not None:
+                average = self.ms_per_step
+                self.ms_per_step = ms if average is None else 0.9 * average + 0.1 * ms
             if event.step % self.log_interval == 0 or event.step == self.max_iters:
-                eta = (self.max_iters - event.step) * self.ms_per_step / 1000
+                left = self.max_iters - event.step
+                eta = None if self.ms_per_step is None else left * self.ms_per_step / 1000
                 print(
-                    f"step {event.step}/{self.max_iters} | loss {event.loss:.4f} | "
-                    f"lr {event.lr:.2e} | {event.tokens_per_sec:,.0f} tok/s | "
-                    f"{ms:.1f} ms/step | ETA {duration(eta)}",
+                    f"step {event.step}/{self.max_iters} | loss {number(event.loss, '.4f')} | "
+                    f"lr {number(event.lr, '.2e')} | {number(event.tokens_per_sec, ',.0f')} "
+                    f"tok/s | {number(ms, '.1f')} ms/step | ETA {duration(eta)}",
                     flush=True,
                 )
         elif isinstance(event, EvalEvent):
-            best = " (best)" if event.val_loss <= event.best_val_loss else ""
+            val, best_val = event.val_loss, event.best_val_loss
+            best = " (best)" if val is not None and best_val is not None and val <= best_val else ""
             bpb = "" if event.val_bpb is None else f" ({event.val_bpb:.3f} bits/byte)"
             print(
-                f"step {event.step}: train loss {event.train_loss:.4f}, "
-                f"val loss {event.val_loss:.4f}{bpb}{best}",
+                f"step {event.step}: train loss {number(event.train_loss, '.4f')}, "
+                f"val loss {number(val, '.4f')}{bpb}{best}",
                 flush=True,
             )
         elif isinstance(event, CheckpointEvent) and not event.path.endswith("best.ckpt"):

@@ -8,11 +8,12 @@ one key in the dashboard's editor) change only the value on the key's line.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:
     import tomli as tomllib
 
 import tomli_w

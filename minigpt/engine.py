@@ -292,10 +292,11 @@ class Engine:
         steps, and otherwise at most STEP_EVENTS_PER_SEC a second."""
         now = time.monotonic()
         train = self.run.config.train
+        step = event.step or 0  # the run's own events always carry their step
         due = (
             self.announce_next_step
-            or event.step % train.eval_interval == 0
-            or event.step >= train.max_iters
+            or step % train.eval_interval == 0
+            or step >= train.max_iters
             or now - self.last_step_sent >= 1 / STEP_EVENTS_PER_SEC
         )
         if due:

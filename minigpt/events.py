@@ -21,7 +21,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, TypeVar, Union, cast
 
 
 @dataclass
@@ -319,14 +319,15 @@ def decode(data: bytes | str | dict[str, Any] | Any) -> Event:
 
 def _record(cls: type[T], data: dict[str, Any]) -> T:
     """A dataclass from a JSON object, each field coerced to its declared type."""
-    hints = _hints(cls)
+    hints = _hints(cast(type, cls))
     values = {
         f.name: _coerce(hints[f.name], data.get(f.name, _MISSING), f)
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+        for f in dataclasses.fields(cls)  # type: ignore[arg-type]  # cls: a dataclass, untyped
         if f.init and not f.kw_only
     }
     record = cls(**values)
-    if isinstance(record, Event) and _fits(float, stamp := data.get("time")):
+    stamp = data.get("time")
+    if isinstance(record, Event) and isinstance(stamp, (int, float)) and _fits(float, stamp):
         record.time = float(stamp)
     return record
 
@@ -335,7 +336,7 @@ _MISSING = object()
 
 
 @cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     """A dataclass's field types, resolved once."""
     return typing.get_type_hints(cls)
 
@@ -362,7 +363,7 @@ def _coerce(kind: Any, value: Any, spec: dataclasses.Field[Any] | None = None) -
         slots = typing.get_args(kind)
         padded = [*value, *(None,) * len(slots)]  # a short entry reads as missing values
         return tuple(_coerce(slot, padded[i]) for i, slot in enumerate(slots))
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return _record(kind, value)
     return _to_json(value) if kind is Any else value  # NaN as null, as the wire would have it
 
@@ -398,6 +399,6 @@ def _empty(kind: Any) -> Any:
         return []
     if origin is dict or kind is dict:
         return {}
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return _record(kind, {})
     return None

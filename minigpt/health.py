@@ -16,6 +16,7 @@ Contract:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,9 +59,9 @@ def block_health(
         weights = [p for p in block.parameters() if p.dim() >= 2]
         flat = torch.cat([p.detach().float().flatten() for p in weights])  # (N,)
         norms.append(flat.norm().item())
-        updates = [_last_update(p, optimizers) for p in weights]
-        if all(u is not None for u in updates):
-            update = torch.cat([u.flatten() for u in updates])  # type: ignore[union-attr]
+        updates = [u for p in weights if (u := _last_update(p, optimizers)) is not None]
+        if len(updates) == len(weights):
+            update = torch.cat([u.flatten() for u in updates])
             ratios.append((update.std() / flat.std()).item())
     return ratios, norms
 
@@ -96,7 +97,7 @@ def _last_update(p: torch.Tensor, optimizers: list[torch.optim.Optimizer]) -> to
 
 def _owner(
     p: torch.Tensor, optimizers: list[torch.optim.Optimizer]
-) -> tuple[torch.optim.Optimizer, dict] | None:
+) -> tuple[torch.optim.Optimizer, dict[str, Any]] | None:
     """The optimizer that updates p, and the parameter group p is in."""
     for optimizer in optimizers:
         for group in optimizer.param_groups:

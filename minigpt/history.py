@@ -30,7 +30,7 @@ class History:
     """Step losses and evaluations spread over the run, the latest alerts, config changes
     and completions, and what could not be read."""
 
-    steps: list[tuple[int, float | None, float | None]] = field(default_factory=list)
+    steps: list[tuple[int | None, float | None, float | None]] = field(default_factory=list)
     evals: list[EvalEvent] = field(default_factory=list)
     alerts: list[AlertEvent] = field(default_factory=list)
     config_changes: list[ConfigAppliedEvent] = field(default_factory=list)
@@ -88,7 +88,11 @@ class History:
 
     def val_curve(self) -> list[tuple[int, float]]:
         """(step, val loss) of every evaluation here with a number for it."""
-        return [(e.step, e.val_loss) for e in self.evals if e.val_loss is not None]  # type: ignore[misc]
+        return [
+            (e.step, e.val_loss)
+            for e in self.evals
+            if e.step is not None and e.val_loss is not None
+        ]
 
 
 def _lines(count: int) -> str:

@@ -78,6 +78,7 @@ PRAGMA user_version = {SCHEMA_VERSION};
 TABLES = ("steps", "evals", "marks", "skipped")
 
 Progress = Callable[[str, float], None]
+MetricsEvent = StepEvent | EvalEvent | ConfigAppliedEvent | AlertEvent | CheckpointEvent
 
 
 @dataclass
@@ -247,14 +248,14 @@ class HistoryIndex:
                 continue
             row = _step_row(line)
             event = None if row is not None else _event(line)
-            if isinstance(event, StepEvent):
+            if isinstance(event, StepEvent) and event.step is not None:
                 row = (event.step, event.loss, event.lr, event.elapsed)
             if row is not None:
                 steps.append((*row, end))
                 reach.max_step = row[0] if reach.max_step is None else max(reach.max_step, row[0])
             elif isinstance(event, EvalEvent):
                 evals.append((event.step, end, line.decode("utf-8", "replace")))
-            elif type(event) in MARKS:
+            elif event is not None:
                 marks.append((MARKS[type(event)], event.step, end, line.decode("utf-8", "replace")))
             else:
                 skipped.append((reach.lines, end))
@@ -341,7 +342,7 @@ class HistoryIndex:
         row = self.db.execute(sql, args).fetchone()
         return row[0] if row else None
 
-    def thinned_steps(self, points: int) -> list[tuple[int, float | None, float | None]]:
+    def thinned_steps(self, points: int) -> list[tuple[int | None, float | None, float | None]]:
         """(step, loss, lr) of at most `points` step events spread evenly over the run,
         always with the last."""
         picks = _picks(self._scalar("SELECT max(n) FROM steps") or 0, points)
@@ -447,18 +448,20 @@ def _step_row(line: bytes) -> tuple[int, float | None, float | None, float | Non
     return (step, *values)
 
 
-def metrics_event(record: Any) -> Any:
+def metrics_event(record: Any) -> MetricsEvent | None:
     """The event a parsed line of metrics.jsonl holds, when it is one that file holds with a
     usable step; None for anything else (it is skipped and counted)."""
     event = decode(record)
-    if not isinstance(event, (StepEvent, EvalEvent, *MARKS)):
+    if not isinstance(
+        event, (StepEvent, EvalEvent, ConfigAppliedEvent, AlertEvent, CheckpointEvent)
+    ):
         return None  # unknown, or no kind metrics.jsonl holds
     if not isinstance(event.step, int) or not -INT64 <= event.step < INT64:
         return None
     return event
 
 
-def _event(line: bytes) -> Any:
+def _event(line: bytes) -> MetricsEvent | None:
     """metrics_event() of one line."""
     try:
         return metrics_event(json.loads(line))

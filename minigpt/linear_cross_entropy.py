@@ -15,6 +15,7 @@ rounding (tests/engine/test_model.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,7 +30,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, grads: bool
-    ):
+    ) -> torch.Tensor:
         n = h.size(0)
         grad_h = torch.empty_like(h) if grads and ctx.needs_input_grad[0] else None
         grad_w = torch.zeros_like(weight) if grads and ctx.needs_input_grad[1] else None
@@ -56,7 +57,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return total / n
 
     @staticmethod
-    def backward(ctx: Any, grad_loss: torch.Tensor):
+    def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         grad_h, grad_w = ctx.saved_tensors
         return (
             None if grad_h is None else grad_h * grad_loss,
@@ -66,7 +67,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
         )
 
 
-def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor):
+def linear_cross_entropy(
+    h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
     """Mean cross-entropy of the logits h @ weight.T (h: (N, C), weight: (V, C), targets: (N,)).
 
     The chunked path serves float32 without autocast (the CPU case it was made for);
@@ -80,4 +83,5 @@ def linear_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.T
     )
     if plain:
         return F.cross_entropy(h @ weight.T, targets)
-    return _LinearCrossEntropy.apply(h, weight, targets, torch.is_grad_enabled())
+    apply: Callable[..., torch.Tensor] = _LinearCrossEntropy.apply  # untyped in torch
+    return apply(h, weight, targets, torch.is_grad_enabled())

@@ -21,7 +21,8 @@ behaviour of well-known small GPTs (GPT-2, nanoGPT):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -177,6 +178,7 @@ class Model(nn.Module):
         # speedrun's choice); on nanoGPT's CPU setting it reached the target loss sooner
         # than GPT-2's scaled N(0, 0.02 / sqrt(2 * num_blocks)) (docs/benchmarks.md).
         for block in self.blocks:
+            assert isinstance(block, Block)
             nn.init.zeros_(block.attention.proj.weight)
             nn.init.zeros_(block.feed_forward.down.weight)
 
@@ -245,7 +247,7 @@ class Model(nn.Module):
         top_p: float = 1.0,
         generator: torch.Generator | None = None,
         use_cache: bool = True,
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    ) -> Generator[tuple[torch.Tensor, torch.Tensor], None, None]:
         """Yield each new token (B, 1) as it is sampled after the prompt x (B, T), with
         the probability (B, 1) it had in the distribution it was drawn from.
 
@@ -282,9 +284,10 @@ class Model(nn.Module):
         finally:
             self.train(was_training)
 
-    def generate(self, x: torch.Tensor, max_new_tokens: int, **options: object) -> torch.Tensor:
-        """The lesson's generate: the prompt (B, T) followed by max_new_tokens new tokens."""
-        new = [token for token, _ in self.stream(x, max_new_tokens, **options)]  # type: ignore[arg-type]
+    def generate(self, x: torch.Tensor, max_new_tokens: int, **options: Any) -> torch.Tensor:
+        """The lesson's generate: the prompt (B, T) followed by max_new_tokens new tokens;
+        options as stream's."""
+        new = [token for token, _ in self.stream(x, max_new_tokens, **options)]
         return torch.cat([x, *new], dim=1)
 
 

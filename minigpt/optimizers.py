@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -62,7 +63,7 @@ class StackedMuon(torch.optim.Muon):
     at its default."""
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]  # torch's overloads
         """One update of every weight that has a gradient."""
         loss = None
         if closure is not None:
@@ -77,17 +78,18 @@ class StackedMuon(torch.optim.Muon):
                 self._update(group, shape, params)
         return loss
 
-    def _update(self, group: dict, shape: torch.Size, params: list[torch.Tensor]) -> None:
+    def _update(self, group: dict[str, Any], shape: torch.Size, params: list[torch.Tensor]) -> None:
         """torch's update for the matrices of one shape, the Newton-Schulz part as one stack."""
         momentum, lr = group["momentum"], group["lr"]
-        grads = [p.grad for p in params]
+        grads = [p.grad for p in params if p.grad is not None]
+        assert len(grads) == len(params), "only weights with a gradient are updated"
         for p in params:  # a zero buffer for a weight's first step only, not made anew each step
             if "momentum_buffer" not in self.state[p]:
                 self.state[p]["momentum_buffer"] = torch.zeros_like(p)
         buffers = [self.state[p]["momentum_buffer"] for p in params]
-        torch._foreach_lerp_(buffers, grads, 1 - momentum)  # type: ignore[arg-type]  # in place
+        torch._foreach_lerp_(buffers, grads, 1 - momentum)  # in place
         # Nesterov's look-ahead per weight, then one stack: no stacked copy of the momenta.
-        ahead = torch._foreach_lerp(grads, buffers, momentum) if group["nesterov"] else buffers  # type: ignore[arg-type]
+        ahead = torch._foreach_lerp(grads, buffers, momentum) if group["nesterov"] else buffers
         update = torch.stack(ahead)
         ortho = orthogonalise(update, group["ns_coefficients"], group["ns_steps"], group["eps"])
         if group["weight_decay"]:

@@ -131,7 +131,7 @@ class Run:
         one's, or none: a fresh model), they see the end of metrics.jsonl again instead."""
         self.alerts = self._fresh_alerts()
         try:
-            self.alerts.load_state_dict(state["alerts"])  # type: ignore[index]
+            self.alerts.load_state_dict((state or {})["alerts"])
         except (KeyError, TypeError, ValueError):
             self.alerts = self._fresh_alerts()
             for record in read_last_lines(self.run_dir.metrics, REPLAYED_LINES):

@@ -51,7 +51,7 @@ class Glance:
             event = metrics_event(record)
             if event is None:
                 glance.skipped += 1
-            elif isinstance(event, StepEvent):
+            elif isinstance(event, StepEvent) and event.step is not None:
                 glance.last_step = max(event.step, glance.last_step or event.step)
             elif isinstance(event, EvalEvent):
                 glance.last_eval = event
@@ -64,6 +64,8 @@ def run_status(path: Path) -> str:
     glance = Glance.of(run_dir)
     last_step = glance.last_step or 0
     pid = RunLock(run_dir).holder()
+    step: int | None
+    max_iters: int | str
     if pid is not None:
         alive = f"alive (pid {pid})"
         try:

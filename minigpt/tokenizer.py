@@ -384,7 +384,8 @@ def _rebuild(kind: Any, state: Mapping[str, Any]) -> Tokenizer:
             )
         stored = state["keep_ids"]
         bpe = Cl100kTokenizer(stored)
-        if stored is not None and not np.array_equal(bpe.keep_ids, np.asarray(stored)):
+        kept = bpe.keep_ids
+        if stored is not None and (kept is None or not np.array_equal(kept, np.asarray(stored))):
             raise ValueError("'keep_ids' must be sorted unique ids including all byte tokens")
         return bpe
     raise TokenizerError(

@@ -219,7 +219,7 @@ class Trainer:
             x, y = self.batch("train")
             with no_sync(self.replicas, last=micro_step == t.grad_accum_steps - 1):
                 loss = self._loss(x, y, training=True) / t.grad_accum_steps
-                self.scaler.scale(loss).backward()
+                torch.autograd.backward(self.scaler.scale(loss))
             losses.append(loss.detach())
         norm = None
         if t.grad_clip > 0:  # clipping only queues work: its norm is read with the losses
