@@ -19,7 +19,8 @@ Contract:
   model's explicit attention path: [block][head][query][key], causal (zero
   above the diagonal) with rows summing to 1.
 - Bad input (an empty prompt, text a char vocabulary lacks, settings out of
-  range) raises a MiniGPTError; nothing here imports a UI library.
+  range) raises a MiniGPTError; the settings are checked by [sample]'s own rules
+  (minigpt.config), as generate's are. Nothing here imports a UI library.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import unicodedata
 import torch
 import torch.nn.functional as F
 
+from minigpt.config import Config, SampleConfig, apply_values
 from minigpt.errors import ConfigError, TokenizerError
 from minigpt.events import Candidate, InspectionEvent
 from minigpt.model import Model, keep_top_k, keep_top_p
@@ -77,16 +79,10 @@ def stage_probs(logits: torch.Tensor, temperature: float, top_k: int, top_p: flo
     return torch.stack([raw, *(F.softmax(s, dim=-1) for s in (scaled, after_k, after_p))])
 
 
-def _check_settings(temperature: float, top_k: int, top_p: float, top: int) -> None:
-    """Raise ConfigError for sampling settings generate would refuse."""
-    if not temperature >= 0:
-        raise ConfigError(f"temperature must be >= 0, got {temperature}")
-    if top_k < 0:
-        raise ConfigError(f"top_k must be >= 0 (0 = off), got {top_k}")
-    if not 0 < top_p <= 1:
-        raise ConfigError(f"top_p must be > 0 and <= 1 (1 = off), got {top_p}")
-    if top < 1:
-        raise ConfigError(f"top must be >= 1 (candidates to show), got {top}")
+def _checked(temperature: float, top_k: int, top_p: float) -> SampleConfig:
+    """The settings as [sample] holds them, by the config's own rules; ConfigError otherwise."""
+    values = {"sample.temperature": temperature, "sample.top_k": top_k, "sample.top_p": top_p}
+    return apply_values(Config(), values).sample
 
 
 @torch.no_grad()
@@ -105,7 +101,10 @@ def inspect_next(
 ) -> InspectionEvent:
     """The next-token odds after the prompt's token at `position` (default: the last; negative
     counts from the end), at each step of generate, and with attention=True every head's weights."""
-    _check_settings(temperature, top_k, top_p, top)
+    settings = _checked(temperature, top_k, top_p)
+    temperature, top_k, top_p = settings.temperature, settings.top_k, settings.top_p
+    if top < 1:
+        raise ConfigError(f"top must be >= 1 (candidates to show), got {top}")
     ids = tokenizer.encode(prompt)
     if not ids:
         raise TokenizerError("the prompt is empty; give it at least one character")

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 
 from minigpt.checkpoint import evaluated_weights, load_checkpoint
 from minigpt.cli import main
-from minigpt.config import Config, ModelConfig, config_from_dict
+from minigpt.config import Config, ModelConfig, apply_values, config_from_dict
+from minigpt.errors import ConfigError
 from minigpt.inspection import inspect_next, readable_token
 from minigpt.model import Model
 from minigpt.run import Run
@@ -257,3 +258,17 @@ def test_inspect_leaves_the_model_in_training_mode() -> None:
     first = inspect_next(model, tokenizer, "abc")
     assert model.training
     assert inspect_next(model, tokenizer, "abc") == first  # no dropout: eval mode
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("temperature", -1.0), ("temperature", math.inf), ("top_k", -1), ("top_p", 0), ("top_p", 1.5)],
+)
+def test_settings_follow_the_sample_configs_rules(setting: str, value: float) -> None:
+    """inspect_next refuses a setting [sample] refuses, with the config's own message."""
+    model = Model(ModelConfig(context_length=8, d_model=16, num_heads=2, num_blocks=1), 5)
+    with pytest.raises(ConfigError) as refused:
+        apply_values(Config(), {f"sample.{setting}": value})
+    with pytest.raises(ConfigError) as error:
+        inspect_next(model, CharTokenizer("abcde"), "abc", **{setting: value})
+    assert str(error.value) == str(refused.value)
