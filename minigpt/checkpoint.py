@@ -3,9 +3,9 @@
 A checkpoint is a dict of plain Python values and tensors (weights, optimizer
 state, step, best val loss, the resolved config, the tokenizer state and every
 random state), so `torch.load(weights_only=True)` reads it and a checkpoint
-file can never run code. Writing goes to a temporary file that is fsynced and
-then renamed over the old one: a crash or a full disk mid-write leaves the
-previous checkpoint intact.
+file can never run code. Writing goes through `minigpt.atomic` (a temporary
+file, fsynced, renamed over the old one, the folder fsynced): a crash or a full
+disk mid-write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from minigpt.atomic import write_atomic
 from minigpt.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -23,22 +24,11 @@ REQUIRED_KEYS = ("version", "model", "config", "tokenizer", "step")
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
-    """Write payload to path atomically (temp file, fsync, rename, fsync the folder)."""
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write payload to path atomically and durably (see minigpt.atomic)."""
+    path, state = Path(path), {"version": FORMAT_VERSION, **payload}
     try:
-        with open(temp, "wb") as f:
-            torch.save({"version": FORMAT_VERSION, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        write_atomic(path, lambda f: torch.save(state, f), durable=True)
     except (OSError, RuntimeError) as error:  # torch.save reports a failed write as RuntimeError
-        temp.unlink(missing_ok=True)
         reason = getattr(error, "strerror", None) or str(error).splitlines()[0]
         raise CheckpointError(
             f"could not write {path}: {reason}; the previous checkpoint is intact"

@@ -25,24 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from minigpt.atomic import write_text_atomic
 from minigpt.config import Config, config_to_toml
 from minigpt.errors import EngineError
 from minigpt.events import Event, LogEvent
 from minigpt.journal import Journal, read_jsonl
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace path's content with text via a temporary sibling, so a failure mid-write
-    leaves the old file whole; OSError propagates, the temporary file removed."""
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    except OSError:
-        if temp.parent.is_dir():
-            temp.unlink(missing_ok=True)
-        raise
-
 
 _CONFIG_HEADER = """\
 # The configuration this run uses, rewritten by its engine whenever a change applies.

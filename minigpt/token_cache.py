@@ -14,7 +14,7 @@ Contract:
   damaged one is rebuilt in place. Each pass reports `progress(stage, fraction)`: "scanning"
   (fitting a char or compact vocabulary), "tokenizing", "compacting" (raw cl100k ids to compact
   ids).
-- Every cache file is written atomically (temp file + os.replace).
+- Every cache file is written atomically (minigpt.atomic: temp file, fsync, rename).
 - Nothing here touches the network.
 """
 
@@ -23,15 +23,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import numpy as np
 import torch
 
+from minigpt.atomic import write_atomic
 from minigpt.corpus_text import Progress, big_file, load_text, stream_text
 from minigpt.errors import DataError, TokenizerError
 from minigpt.tokenizer import (
@@ -52,8 +52,6 @@ CHUNK_CHARS = 1_000_000
 MAX_TAIL_CHARS = 8 << 20
 # Token files are read back this many bytes at a time.
 READ_BYTES = 8 << 20
-
-T = TypeVar("T")
 
 
 def tokenize_corpus(
@@ -181,24 +179,11 @@ def _read_cache(path: Path, dtype: np.dtype, n_vocab: int, max_len: int) -> np.n
 def _write_cache(path: Path, ids: np.ndarray) -> None:
     """Write ids as .npy atomically; a failure only loses the cache."""
     try:
-        _write_atomically(path, lambda f: np.save(f, ids))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, lambda f: np.save(f, ids))
     except OSError:
         # Why: the cache only saves time; a read-only or full disk must not stop training.
         return
-
-
-def _write_atomically(path: Path, write: Callable[[IO[bytes]], T]) -> T:
-    """Write path through a temp file and os.replace: a crash never leaves a half file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            result = write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return result
 
 
 def _stream_corpus(
@@ -309,8 +294,9 @@ class _TokenFile:
         try:
             # The old sidecar goes first, so a crash never pairs it with new ids.
             self.sidecar.unlink(missing_ok=True)
-            meta |= self.source | {"count": _write_atomically(self.path, write)}
-            _write_atomically(self.sidecar, lambda f: f.write(json.dumps(meta).encode()))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            meta |= self.source | {"count": write_atomic(self.path, write)}
+            write_atomic(self.sidecar, lambda f: f.write(json.dumps(meta).encode()))
         except OSError as e:
             raise DataError(
                 f"{self.path}: cannot write the token file ({e.strerror}); set MINIGPT_CACHE to"
