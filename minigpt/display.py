@@ -1,10 +1,17 @@
-"""Numbers as people read them, shared by the CLI and the dashboard."""
+"""Numbers, probabilities and tokens as people read them, shared by the CLI and the dashboard.
+
+Plain strings only (the dashboard styles them): widths are terminal cells, a
+wide (East Asian) character taking two and a combining mark none, so columns
+line up in any terminal.
+"""
 
 from __future__ import annotations
 
 import math
+import unicodedata
 
 UNKNOWN = "-"
+EIGHTHS = " ▏▎▍▌▋▊▉"  # a bar's last character, in eighths of a character
 
 
 def number(value: float | None, spec: str) -> str:
@@ -51,3 +58,34 @@ def byte_size(count: float) -> str:
     if count < 2**30:
         return f"{count / 2**20:,.0f} MiB"
     return f"{count / 2**30:,.1f} GiB"
+
+
+def probability_bar(fraction: float, width: int) -> str:
+    """A bar `width` characters wide, filled to fraction (clamped to 0..1) in eighths of a
+    character, then the fraction as a percentage ("  45.3%")."""
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, part = divmod(eighths, 8)
+    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width) + f" {fraction:6.1%}"
+
+
+def cells(text: str) -> int:
+    """How many terminal cells text takes."""
+    return sum(map(_cells, text))
+
+
+def _cells(c: str) -> int:
+    """A character's terminal cells: none for a combining mark, two for a wide one."""
+    if unicodedata.category(c)[0] == "M":
+        return 0
+    return 2 if unicodedata.east_asian_width(c) in "WF" else 1
+
+
+def token_label(token: str, width: int, align: str = "<") -> str:
+    """A readable token in exactly `width` cells: cut with "…" when longer, padded with
+    spaces after it (align "<") or before it (align ">")."""
+    if cells(token) > width:
+        while token and cells(token) > width - 1:
+            token = token[:-1]
+        token += "…"
+    pad = " " * (width - cells(token))
+    return token + pad if align == "<" else pad + token

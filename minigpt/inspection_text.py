@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from minigpt.display import probability_bar, token_label
 from minigpt.errors import ConfigError
 from minigpt.events import InspectionEvent
 
 BAR_WIDTH = 10  # characters of a full (100%) bar
-EIGHTHS = " ▏▎▍▌▋▊▉"  # a bar's last character, in eighths of a character
 SHADES = "·░▒▓█"  # attention weight 0..1 in five steps
-LABEL_WIDTH = 8  # characters of a token shown as a label
+LABEL_WIDTH = 8  # terminal cells of a token shown as a label
 
 
 def parse_head(text: str, blocks: int, heads: int) -> tuple[int, int | None]:
@@ -64,18 +64,6 @@ def inspection_json(result: InspectionEvent, head: tuple[int, int | None] | None
     }
 
 
-def bar(fraction: float) -> str:
-    """A horizontal bar BAR_WIDTH characters wide, filled to fraction in eighths."""
-    eighths = round(max(0.0, min(1.0, fraction)) * BAR_WIDTH * 8)
-    full, part = divmod(eighths, 8)
-    return ("█" * full + (EIGHTHS[part] if part else "")).ljust(BAR_WIDTH)
-
-
-def label(token: str) -> str:
-    """A readable token cut to LABEL_WIDTH characters."""
-    return token if len(token) <= LABEL_WIDTH else token[: LABEL_WIDTH - 1] + "…"
-
-
 def inspection_text(result: InspectionEvent, head: tuple[int, int | None] | None) -> str:
     """The candidates table, the entropy and, for a (block, head), its attention matrix."""
     r = result
@@ -93,10 +81,11 @@ def inspection_text(result: InspectionEvent, head: tuple[int, int | None] | None
     lines.append(f"{'token':<{LABEL_WIDTH}} {'id':>6}  " + " ".join(s.ljust(cell) for s in stages))
     for c in r.candidates:
         cells = [
-            f"{bar(p)} {p:6.1%}" for p in (c.prob, c.prob_temperature, c.prob_top_k, c.prob_top_p)
+            probability_bar(p, BAR_WIDTH)
+            for p in (c.prob, c.prob_temperature, c.prob_top_k, c.prob_top_p)
         ]
         drawn = "  ◀ next in the prompt" if c.id == r.next_id else ""
-        lines.append(f"{label(c.token):<{LABEL_WIDTH}} {c.id:>6}  " + " ".join(cells) + drawn)
+        lines.append(f"{token_label(c.token, LABEL_WIDTH)} {c.id:>6}  " + " ".join(cells) + drawn)
     if head is not None:
         lines += ["", *_matrix_lines(r, *head)]
     return "\n".join(lines)
@@ -116,6 +105,6 @@ def _matrix_lines(result: InspectionEvent, block: int, head: int | None) -> list
         shades = "".join(SHADES[min(4, int(w * 5))] for w in row[: q + 1])  # causal: keys <= q
         k = max(range(len(row)), key=row.__getitem__)
         peak = f"{row[k]:.0%} on {result.prompt_tokens[k]} ({k})"
-        name = label(result.prompt_tokens[q])
-        lines.append(f"{q:>3} {name:<{LABEL_WIDTH}} " + shades.ljust(len(row)) + f"  {peak}")
+        name = token_label(result.prompt_tokens[q], LABEL_WIDTH)
+        lines.append(f"{q:>3} {name} " + shades.ljust(len(row)) + f"  {peak}")
     return lines

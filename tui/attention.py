@@ -24,7 +24,7 @@ from textual.color import Color
 from textual.containers import ScrollableContainer
 from textual.widgets import Static
 
-from minigpt.display import number
+from minigpt.display import number, token_label
 from minigpt.events import InspectionEvent
 
 LEVELS = 8  # shades from no weight to all of it
@@ -48,13 +48,6 @@ def level(value: float) -> int:
 def size(value: Any) -> int:
     """How many entries a list has; 0 for anything else (None, a number, a dict)."""
     return len(value) if isinstance(value, list) else 0
-
-
-def label(token: str, width: int = LABEL_WIDTH) -> str:
-    """A token cut to `width` cells, right-aligned."""
-    while cell_len(token) > width:
-        token = token[:-1]
-    return " " * (width - cell_len(token)) + token
 
 
 def initial(token: str) -> str:
@@ -170,7 +163,7 @@ def heatmap(matrix: Any, tokens: list[str], position: int | None, shades: list[S
         lower = upper + 1
         line = Text()
         for query in (upper, lower):
-            token = label(tokens[query]) if query < count else " " * LABEL_WIDTH
+            token = token_label(tokens[query] if query < count else "", LABEL_WIDTH, ">")
             line.append(token, style="reverse" if query == position else "bold").append(" ")
         for key in range(count):
             top, bottom = _shade(matrix, upper, key, shades), _shade(matrix, lower, key, shades)

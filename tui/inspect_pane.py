@@ -24,7 +24,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-from minigpt.display import number
+from minigpt.display import number, probability_bar, token_label
 from minigpt.errors import ConfigError
 from minigpt.events import InspectionEvent
 from tui.attention import AttentionMap
@@ -43,9 +43,7 @@ def bar(fraction: float | None) -> Text:
     """A probability as a bar of eighth blocks and a percentage; "cut" when filtered out."""
     if fraction is None or fraction <= 0:
         return Text(f"{'cut':>{CELL_WIDTH}}", style="dim")
-    eighths = round(max(0.0, min(1.0, fraction)) * BAR_WIDTH * 8)
-    blocks = "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
-    return Text(f"{blocks:<{BAR_WIDTH}}{100 * fraction:6.1f}%")
+    return Text(probability_bar(fraction, BAR_WIDTH))
 
 
 class InspectPane(Vertical, can_focus=True):
@@ -144,7 +142,7 @@ class InspectPane(Vertical, can_focus=True):
             header.append(f"{title[:CELL_WIDTH]:<{CELL_WIDTH}} ", style="bold")
         rows = [header]
         for candidate in event.candidates:
-            row = Text(f"{candidate.token[:TOKEN_WIDTH]:<{TOKEN_WIDTH}} ")
+            row = Text(f"{token_label(candidate.token, TOKEN_WIDTH)} ")
             for field, _ in STAGES:
                 row.append_text(bar(getattr(candidate, field))).append(" ")
             if candidate.id is not None and candidate.id == event.next_id:
