@@ -1,20 +1,15 @@
 """Fixtures for every test: a private token cache, a small corpus, the tiny config, and
 the check that every test training a model in-process is marked `trains`."""
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from minigpt.config import config_to_toml
 from minigpt.train import Trainer
+from tests.tiny import ENGINE, tiny_config
 from tests.warm import ForkServer
-
-# torch threads for every config the tests write (train.threads). One thread is the
-# plain `make test`; `make test-numerics` reruns the `trains` tests with 2, whose sums
-# split differently and so round differently.
-THREADS = int(os.environ.get("MINIGPT_TEST_THREADS", "1"))
 
 # How many Trainers this process built since the current test's setup began.
 _trainers_built = 0
@@ -72,32 +67,11 @@ def corpus_file(tmp_path: Path) -> Path:
     return path
 
 
-TINY = f"""
-[model]
-context_length = 16
-d_model = 32
-num_heads = 2
-num_blocks = 1
-dropout = 0.1
-[train]
-batch_size = 4
-max_iters = 100000
-eval_interval = 25
-eval_iters = 2
-checkpoint_interval = 10
-threads = {THREADS}
-[sample]
-at_eval = false
-[data]
-tokenizer = "char"
-"""
-
-
 @pytest.fixture
 def config_file(tmp_path: Path, corpus_file: Path) -> Path:
-    """A tiny, fast engine config on the test corpus (char tokenizer, one block)."""
+    """The tiny config (tests/tiny.py) on the test corpus, as engines run it (ENGINE)."""
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY + f"path = {json.dumps(str(corpus_file))}\n")
+    path.write_text(config_to_toml(tiny_config(corpus_file, **ENGINE)), encoding="utf-8")
     return path
 
 

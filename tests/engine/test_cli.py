@@ -9,14 +9,11 @@ import pytest
 
 from minigpt import sampling
 from minigpt.cli import main
-from tests.conftest import THREADS
+from tests.tiny import tiny_overrides
 
-TINY = [
-    "--set", "model.context_length=16", "--set", "model.d_model=32",
-    "--set", "model.num_heads=2", "--set", "model.num_blocks=1",
-    "--set", "train.batch_size=4", "--set", "train.eval_iters=2",
-    "--set", "train.eval_interval=10", "--set", f"train.threads={THREADS}",
-]  # fmt: skip
+# The tiny config as --set flags, on cl100k (compact) tokens, sampling at evals every 10 steps.
+CLI = {"data.tokenizer": "cl100k_base", "sample.at_eval": True, "train.eval_interval": 10}
+TINY = [flag for pair in tiny_overrides(**CLI) for flag in ("--set", pair)]
 
 
 def _train(corpus: Path, run_dir: Path) -> Path:

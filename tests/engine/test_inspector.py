@@ -13,7 +13,8 @@ from minigpt.events import Event, InspectionEvent, decode
 from minigpt.inspection import inspect_next
 from minigpt.run import Run
 from minigpt.server import Peer
-from tests.engine.conftest import _tiny_config
+from tests.engine.conftest import TRAINS
+from tests.tiny import tiny_config
 
 pytestmark = pytest.mark.trains
 
@@ -26,7 +27,7 @@ def engine(tmp_path: Path) -> Iterator[tuple[Engine, Peer, socket.socket]]:
     inspector answering and one connected peer."""
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat.\n" * 200, encoding="utf-8")
-    run = Run.start(_tiny_config(corpus), tmp_path / "run")
+    run = Run.start(tiny_config(corpus, **TRAINS), tmp_path / "run")
     engine = Engine(run)
     engine.inspector.start()
     ours, theirs = socket.socketpair()

@@ -13,7 +13,7 @@ from minigpt.config import Config, apply_values, config_to_toml
 from minigpt.events import CheckpointEvent
 from minigpt.journal import read_jsonl
 from minigpt.run import Run
-from tests.conftest import THREADS
+from tests.tiny import THREADS
 
 pytestmark = pytest.mark.trains
 

@@ -23,7 +23,8 @@ from minigpt.run import Run
 from minigpt.rundir import RunDir
 from minigpt.sampling import Completion
 from minigpt.status import run_status
-from tests.engine.conftest import _tiny_config
+from tests.engine.conftest import TRAINS
+from tests.tiny import tiny_config
 
 pytestmark = pytest.mark.trains
 
@@ -70,7 +71,7 @@ def save_a_run(folder: Path) -> Path:
     corpus = folder / "corpus.txt"
     corpus.write_text("".join(f"the cat sat on mat number {i % 7}.\n" for i in range(300)))
     values = {"train.max_iters": 100, "train.eval_interval": 10, "sample.prompt": "the cat"}
-    config = _tiny_config(corpus, **values)
+    config = tiny_config(corpus, **TRAINS | values)
     run = Run.start(config, folder / "run")
     while run.trainer.step < STEPS:
         run.advance()

@@ -16,7 +16,8 @@ from minigpt.engine import Engine
 from minigpt.protocol import COMMANDS, Command, ProtocolError, parse_command
 from minigpt.run import Run
 from minigpt.server import Peer
-from tests.engine.conftest import _tiny_config
+from tests.engine.conftest import TRAINS
+from tests.tiny import tiny_config
 
 # JSON as a client could send it, including the NaN and Infinity Python's json accepts.
 SCALARS = (
@@ -68,7 +69,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     folder = tmp_path_factory.mktemp("fuzz")
     corpus = folder / "corpus.txt"
     corpus.write_text("the cat sat on the mat.\n" * 200, encoding="utf-8")
-    run = Run.start(_tiny_config(corpus, **{"train.max_iters": 10**6}), folder / "run")
+    run = Run.start(tiny_config(corpus, **TRAINS | {"train.max_iters": 10**6}), folder / "run")
     engine = Engine(run)
     engine.inspector.start()
     ours, theirs = socket.socketpair()

@@ -21,19 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from minigpt.client import Client
+from tests.tiny import tiny_overrides
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "recorded"
-TINY = [
-    "model.context_length=16",
-    "model.d_model=32",
-    "model.num_heads=2",
-    "model.num_blocks=1",
-    "train.batch_size=4",
-    "train.eval_iters=2",
-    "train.threads=1",
-    "data.tokenizer=char",
-    "sample.at_eval=false",
-]
+# The tests' tiny config (tests/tiny.py) as overrides, one thread whatever the tests run at.
+TINY = tiny_overrides(**{"train.threads": 1})
 Session = Callable[[Client, list[bytes]], None]
 
 

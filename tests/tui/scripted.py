@@ -40,6 +40,7 @@ from minigpt.events import (
     StepEvent,
     decode,
 )
+from tests.tiny import tiny_config
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
 # The probabilities the fake engine gives the words of its completions, in turn: one
@@ -56,9 +57,7 @@ def recording(name: str) -> list[Wire]:
 
 def hello(state: str = "idle", step: int = 0, config: Config | None = None, **history: Any) -> Wire:
     """A hello as an engine of the tiny test config would send it."""
-    config = config or apply_values(
-        Config(), {"train.max_iters": 100, "data.tokenizer": "char", "model.context_length": 16}
-    )
+    config = config or tiny_config(**{"train.max_iters": 100})
     facts = ModelFacts(
         params=12_345,
         vocab_size=20,

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from minigpt.config import Config, apply_values
+from minigpt.config import apply_values
 from minigpt.config_text import key_line, set_value
 from minigpt.events import CheckpointEvent, ConfigAppliedEvent, ErrorEvent, StateEvent
 from minigpt.rundir import RunDir
+from tests.tiny import ENGINE, tiny_config
 from tests.tui.pilot import until
 from tests.tui.scripted import FakeEngine, ScriptedLink, evaluation, hello, step
 from tui.app import MiniGPTApp, make_app
@@ -18,21 +19,8 @@ from tui.config_pane import ConfigPane
 from tui.link import EngineLink
 from tui.screens import RestartScreen, SaveConfigScreen
 
-# The scripted engine runs what tests/conftest.py's tiny config says.
-TINY = apply_values(
-    Config(),
-    {
-        "model.context_length": 16,
-        "model.d_model": 32,
-        "model.num_heads": 2,
-        "model.num_blocks": 1,
-        "train.max_iters": 100_000,
-        "train.eval_interval": 25,
-        "train.warmup_iters": 0,
-        "train.min_lr": 0.001,
-        "data.tokenizer": "char",
-    },
-)
+# The scripted engine runs what tests/conftest.py's config_file says, lr held at its peak.
+TINY = tiny_config(**ENGINE | {"train.warmup_iters": 0, "train.min_lr": 0.001})
 AT = 10  # the step the scripted run is at when the editing starts
 
 

@@ -4,14 +4,13 @@ import pytest
 from rich.cells import cell_len
 from textual.widgets import RichLog
 
-from minigpt.config import Config, apply_values
+from minigpt.config import Config
 from minigpt.events import SampleDoneEvent, SampleTokenEvent, decode
+from tests.tiny import tiny_config
 from tests.tui.pilot import until
 from tests.tui.scripted import FakeEngine, ScriptedLink, hello, step
 from tui.app import MiniGPTApp, make_app
 from tui.generate import GeneratePane
-
-TINY = {"train.max_iters": 100, "data.tokenizer": "char", "model.context_length": 16}
 
 
 def log_lines(log: RichLog) -> list[str]:
@@ -21,7 +20,7 @@ def log_lines(log: RichLog) -> list[str]:
 
 def tiny(**values: object) -> Config:
     """The config of the scripted engine's hello, with these [sample] values."""
-    return apply_values(Config(), TINY | {f"sample.{key}": v for key, v in values.items()})
+    return tiny_config(**{"train.max_iters": 100} | {f"sample.{k}": v for k, v in values.items()})
 
 
 def done(request: str, prompt: str, text: str, step: int, **fields: object) -> SampleDoneEvent:
