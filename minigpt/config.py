@@ -237,6 +237,14 @@ def _is_choice(value: str, choices: Sequence[str]) -> bool:
     )
 
 
+def _finite(value: float | int) -> bool:
+    """Whether a number is finite as a float (an int past float's range is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_value(dotted: str, f: dataclasses.Field, value: object) -> object:
     """Type-check one value (ints widen to floats) and apply its range/choice rules."""
     meta, (expected, accepted) = f.metadata, _KINDS[f.type]
@@ -247,7 +255,7 @@ def _check_value(dotted: str, f: dataclasses.Field, value: object) -> object:
     if type(value) not in accepted:
         got = f"{_show(value)} ({type(value).__name__})"
         raise _ValidationError(dotted, f"expected {expected}, got {got}")
-    if f.type is float and not math.isfinite(value):
+    if f.type is float and not _finite(value):
         raise _ValidationError(dotted, f"expected a finite number, got {_show(value)}")
     if not _in_range(value, meta):
         raise _ValidationError(dotted, f"{_range_text(meta)}, got {_show(value)}")

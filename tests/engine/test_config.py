@@ -243,6 +243,7 @@ def test_apply_values_returns_validated_copy() -> None:
         ({"model.num_heads": 3}, "model.num_heads: 3 does not divide model.d_model = 128"),
         ({"train.lerning_rate": 1}, "did you mean train.learning_rate?"),
         ({"lr": 1}, "lr: expected a dotted key"),
+        ({"sample.temperature": 10**400}, "sample.temperature: expected a finite number"),
     ],
 )
 def test_apply_values_rejects_bad_values(values: dict, message: str) -> None:
