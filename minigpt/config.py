@@ -22,14 +22,15 @@ import operator
 import os
 import re
 import reprlib
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:
     import tomli as tomllib
 
 
@@ -147,8 +148,8 @@ class Config:
     sample: SampleConfig = field(default_factory=SampleConfig)
 
 
-_SECTIONS: dict[str, type] = {f.name: f.type for f in dataclasses.fields(Config)}
-_FIELDS: dict[str, dict[str, dataclasses.Field]] = {
+_SECTIONS: dict[str, type] = {f.name: cast(type, f.type) for f in dataclasses.fields(Config)}
+_FIELDS: dict[str, dict[str, dataclasses.Field[Any]]] = {
     name: {f.name: f for f in dataclasses.fields(cls)} for name, cls in _SECTIONS.items()
 }
 # Per field type: how messages name it, and the exact value types accepted. bool is an int
@@ -194,7 +195,7 @@ def _suggest(section: object, key: object | None = None) -> str:
             return f" (did you mean [{close[0]}]?)"
         key, others = section, list(_SECTIONS)  # a key written outside its section
     else:
-        close = difflib.get_close_matches(str(key), _FIELDS[section], n=1)
+        close = difflib.get_close_matches(str(key), _FIELDS[str(section)], n=1)
         if close:
             return f" (did you mean {section}.{close[0]}?)"
         others = [s for s in _SECTIONS if s != section]
@@ -202,7 +203,7 @@ def _suggest(section: object, key: object | None = None) -> str:
     close = difflib.get_close_matches(str(key), by_key, n=1)
     if close:
         return f" (did you mean {by_key[close[0]]}?)"
-    known = _FIELDS[section] if len(others) < len(_SECTIONS) else _SECTIONS
+    known = _FIELDS[str(section)] if len(others) < len(_SECTIONS) else _SECTIONS
     return (
         f" (expected one of: {', '.join(known)}; if the file is from a newer minigpt, "
         "remove the key or upgrade)"
@@ -245,9 +246,9 @@ def _finite(value: float | int) -> bool:
         return False
 
 
-def _check_value(dotted: str, f: dataclasses.Field, value: object) -> object:
+def _check_value(dotted: str, f: dataclasses.Field[Any], value: Any) -> object:
     """Type-check one value (ints widen to floats) and apply its range/choice rules."""
-    meta, (expected, accepted) = f.metadata, _KINDS[f.type]
+    meta, (expected, accepted) = f.metadata, _KINDS[cast(type, f.type)]
     if meta.get("choices") == _SWITCHES:
         expected = "auto, true or false"
         if type(value) is bool:
@@ -321,8 +322,8 @@ def _locate(
             return ConfigError(f"override {_show(overrides[key])}: {problem}")
     if source is None:
         return ConfigError(str(problem))
-    for key in problem.keys if text is not None else ():
-        line = key_line(text, key)
+    for key in problem.keys:
+        line = None if text is None else key_line(text, key)
         if line is not None:
             return ConfigError(f"{source}:{line}: {problem}", line=line)
     return ConfigError(f"{source}: {problem}")
@@ -365,7 +366,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     return config_from_dict(_parse_toml(text, source), source, text)
 
 
-def config_from_dict(d: Mapping, source: str = "<config>", text: str | None = None) -> Config:
+def config_from_dict(
+    d: Mapping[str, Any], source: str = "<config>", text: str | None = None
+) -> Config:
     """Validate a nested {section: {key: value}} mapping; `text` lets errors name the line."""
     try:
         return _validate(d)
@@ -397,7 +400,9 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, object]:
     return {f"{s}.{k}": v for s, k, v in map(_parse_override, overrides)}
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: Sequence[str] = ()) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: Sequence[str] = ()
+) -> Config:
     """Load a TOML file (default: ./config.toml if present) and apply "section.key=value"s."""
     if path is None and not Path("config.toml").is_file():
         source, text, data = None, None, {}
@@ -478,7 +483,7 @@ def all_keys() -> list[str]:
     return [f"{section}.{key}" for section, fields in _FIELDS.items() for key in fields]
 
 
-def _field(dotted_key: str) -> dataclasses.Field:
+def _field(dotted_key: str) -> dataclasses.Field[Any]:
     """The dataclass field of a dotted key, or ConfigError naming the nearest real key."""
     section, _, key = str(dotted_key).partition(".")
     if section not in _FIELDS:

@@ -60,9 +60,12 @@ def byte_size(count: float) -> str:
     return f"{count / 2**30:,.1f} GiB"
 
 
-def probability_bar(fraction: float, width: int) -> str:
+def probability_bar(fraction: float | None, width: int) -> str:
     """A bar `width` characters wide, filled to fraction (clamped to 0..1) in eighths of a
-    character, then the fraction as a percentage ("  45.3%")."""
+    character, then the fraction as a percentage ("  45.3%"); blank with a dash when
+    unknown."""
+    if fraction is None or not math.isfinite(fraction):
+        return " " * width + f" {UNKNOWN:>6}"
     eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
     full, part = divmod(eighths, 8)
     return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width) + f" {fraction:6.1%}"

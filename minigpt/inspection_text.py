@@ -67,9 +67,10 @@ def inspection_json(result: InspectionEvent, head: tuple[int, int | None] | None
 def inspection_text(result: InspectionEvent, head: tuple[int, int | None] | None) -> str:
     """The candidates table, the entropy and, for a (block, head), its attention matrix."""
     r = result
-    shown = "".join(r.prompt_tokens[: r.position + 1])
+    position = len(r.prompt_ids) - 1 if r.position is None else r.position
+    shown = "".join(r.prompt_tokens[: position + 1])
     lines = [
-        f"step {r.step} | next token after {r.position + 1} of {len(r.prompt_ids)} prompt tokens"
+        f"step {r.step} | next token after {position + 1} of {len(r.prompt_ids)} prompt tokens"
         + (f" ({r.cropped} cropped to fit the context)" if r.cropped else ""),
         f"  {shown}",
         f"entropy {r.entropy_bits:.2f} bits at temperature {r.temperature:g} "
