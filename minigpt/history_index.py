@@ -421,11 +421,17 @@ def _opened(path: Path) -> Iterator[Any]:
         yield f
 
 
-def _picks(count: int, points: int) -> list[int]:
-    """At most `points` row numbers spread evenly over 1..count, the first and last among them."""
+def spread(count: int, points: int) -> list[int]:
+    """At most `points` indices spread evenly over 0..count-1, the first and last among them
+    (all of them when there are no more than `points`)."""
     if count <= points or points < 2:
-        return list(range(1, count + 1))
-    return sorted({1 + round(i * (count - 1) / (points - 1)) for i in range(points)})
+        return list(range(count))
+    return [round(i * (count - 1) / (points - 1)) for i in range(points)]
+
+
+def _picks(count: int, points: int) -> list[int]:
+    """spread() as row numbers, which count from 1."""
+    return [1 + i for i in spread(count, points)]
 
 
 def _step_row(line: bytes) -> tuple[int, float | None, float | None, float | None] | None:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from minigpt.history_index import spread
+
 MAX_KEPT = 8000  # points a series keeps (even, so halving keeps the last)
 
 
 def thin(xs: list[float], ys: list[float], points: int) -> tuple[list[float], list[float]]:
     """At most `points` evenly spaced samples of (xs, ys), always keeping the last."""
-    n = len(xs)
-    if n <= points or points < 2:
+    if len(xs) <= points or points < 2:
         return xs, ys
-    picks = [round(i * (n - 1) / (points - 1)) for i in range(points)]
+    picks = spread(len(xs), points)
     return [xs[i] for i in picks], [ys[i] for i in picks]
 
 
