@@ -21,7 +21,10 @@ import types
 import typing
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, ClassVar, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, Union
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 @dataclass
@@ -297,7 +300,7 @@ EVENTS: dict[str, type[Event]] = {
         InspectionEvent,
     )
 }
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def decode(data: bytes | str | dict[str, Any] | Any) -> Event:
@@ -319,10 +322,10 @@ def decode(data: bytes | str | dict[str, Any] | Any) -> Event:
 
 def _record(cls: type[T], data: dict[str, Any]) -> T:
     """A dataclass from a JSON object, each field coerced to its declared type."""
-    hints = _hints(cast(type, cls))
+    hints = _hints(cls)
     values = {
         f.name: _coerce(hints[f.name], data.get(f.name, _MISSING), f)
-        for f in dataclasses.fields(cls)  # type: ignore[arg-type]  # cls: a dataclass, untyped
+        for f in dataclasses.fields(cls)
         if f.init and not f.kw_only
     }
     record = cls(**values)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 import torch
 
@@ -62,8 +62,14 @@ class StackedMuon(torch.optim.Muon):
     checks and state (a momentum_buffer per weight) are torch's; adjust_lr_fn must be left
     at its default."""
 
+    @overload
+    def step(self, closure: None = None) -> None: ...
+
+    @overload
+    def step(self, closure: Callable[[], float]) -> float: ...
+
     @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]  # torch's overloads
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """One update of every weight that has a gradient."""
         loss = None
         if closure is not None:
