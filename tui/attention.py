@@ -50,6 +50,14 @@ def size(value: Any) -> int:
     return len(value) if isinstance(value, list) else 0
 
 
+def entry(items: Any, index: int) -> Any:
+    """items[index], or None where there is none (items None, too short, or no list)."""
+    try:
+        return items[index]
+    except (TypeError, IndexError, KeyError):
+        return None
+
+
 def initial(token: str) -> str:
     """A token's first character as a one-cell column label ("·" where it is wide or none)."""
     return token[:1] if token and cell_len(token[:1]) == 1 else "·"
@@ -82,9 +90,10 @@ class AttentionMap(ScrollableContainer, can_focus=False):
 
     def heads(self) -> int:
         """Heads in the current block (0 when the answer has none)."""
-        if self.shown is None or not 0 <= self.block < size(self.shown.attention):
+        attention = None if self.shown is None else self.shown.attention
+        if not isinstance(attention, list) or not 0 <= self.block < len(attention):
             return 0
-        return size(self.shown.attention[self.block])  # type: ignore[index]
+        return size(attention[self.block])
 
     def show(self, event: InspectionEvent) -> None:
         """Draw an answer's weights at its position."""
@@ -112,12 +121,9 @@ class AttentionMap(ScrollableContainer, can_focus=False):
         event = self.shown
         if event is None:
             return None
-        try:
-            if self.mean:
-                return event.attention_mean[self.block]  # type: ignore[index]
-            return event.attention[self.block][self.head]  # type: ignore[index]
-        except (TypeError, IndexError, KeyError):
-            return None
+        if self.mean:
+            return entry(event.attention_mean, self.block)
+        return entry(entry(event.attention, self.block), self.head)
 
     def shades(self) -> list[Style]:
         """A style per level: the theme's surface blended towards its accent."""
@@ -174,7 +180,7 @@ def heatmap(matrix: Any, tokens: list[str], position: int | None, shades: list[S
             else:
                 line.append("▄" if bottom is not None else " ", style=bottom or "")
         if position in (upper, lower):
-            line.append_text(_peak(matrix, tokens, position))  # type: ignore[arg-type]
+            line.append_text(_peak(matrix, tokens, position))
         lines.append(line)
     return Text("\n").join(lines)
 

@@ -8,6 +8,7 @@ and at step 100,000. The app sets data on them; they never ask for it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from textual.app import RenderResult
 from textual.reactive import reactive
@@ -19,26 +20,26 @@ REDRAW_SECONDS = 0.5  # 2 Hz: smooth enough to watch, cheap enough to sit beside
 OVERLAY_COLORS = ["blue", "red", "yellow", "white"]  # other runs' val curves, in turn
 
 
-def step_ticks(last: float, count: int = 5) -> list[int]:
+def step_ticks(last: float, count: int = 5) -> list[float]:
     """Whole-number step ticks from 0 to last (plotext would print 21.2)."""
     top = max(1, int(last))
     return sorted({round(i * top / (count - 1)) for i in range(count)})
 
 
-def add_line(lines: list[int], step: int | None) -> bool:
+def add_line(lines: list[float], step: int | None) -> bool:
     """Keep a vertical line's step if a chart can place it; whether it was kept."""
-    kept = plottable(step)
-    if kept:
-        lines.append(step)  # type: ignore[arg-type]
-    return kept
+    if not plottable(step):
+        return False
+    lines.append(step)
+    return True
 
 
 class TimedPlot(PlotextPlot):
     """A plot that redraws at most a few times a second, and only when marked dirty."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         """Start clean; the first data marks it dirty."""
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.dirty = True
         self.built: tuple[object, RenderResult] | None = None  # (size and theme, the drawing)
 
@@ -99,14 +100,14 @@ class LossChart(TimedPlot):
 
     log_scale: reactive[bool] = reactive(False)
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         """Empty series."""
         super().__init__(**kwargs)
         self.train = Series(smoothing=0.9)
         self.eval_train = Series()
         self.eval_val = Series()
-        self.markers: list[int] = []
-        self.alerts: list[int] = []
+        self.markers: list[float] = []  # steps, where plotext draws a vertical line
+        self.alerts: list[float] = []
         self.init_loss: float | None = None
         self.overlays: dict[str, Series] = {}  # other runs' val loss, by run name
 
@@ -116,8 +117,9 @@ class LossChart(TimedPlot):
             series.clear()
         self.markers.clear()
         self.alerts.clear()
-        known = isinstance(vocab_size, int) and 1 < vocab_size < 10**300
-        self.init_loss = math.log(vocab_size) if known else None  # type: ignore[arg-type]
+        self.init_loss = None
+        if isinstance(vocab_size, int) and 1 < vocab_size < 10**300:
+            self.init_loss = math.log(vocab_size)
         self.dirty = True
 
     def add_step(self, step: int | None, loss: float | None) -> None:
@@ -196,12 +198,12 @@ class LossChart(TimedPlot):
 class HealthChart(TimedPlot):
     """The gradient norm before clipping at each step, the clipping threshold, and alerts."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         """An empty series."""
         super().__init__(**kwargs)
         self.norms = Series()
         self.clip: float | None = None  # train.grad_clip; None: no clipping
-        self.alerts: list[int] = []
+        self.alerts: list[float] = []
 
     def reset(self, grad_clip: float | None) -> None:
         """Forget the history (a new hello); draw the threshold at grad_clip."""
@@ -211,8 +213,7 @@ class HealthChart(TimedPlot):
 
     def set_clip(self, grad_clip: float | None) -> None:
         """The clipping threshold in force (0 or None: none)."""
-        usable = plottable(grad_clip) and grad_clip > 0  # type: ignore[operator]
-        self.clip = float(grad_clip) if usable else None  # type: ignore[arg-type]
+        self.clip = float(grad_clip) if plottable(grad_clip) and grad_clip > 0 else None
         self.dirty = True
 
     def add_step(self, step: int | None, grad_norm: float | None) -> None:
@@ -243,7 +244,7 @@ class HealthChart(TimedPlot):
 class LearningRateChart(TimedPlot):
     """The learning rate actually used at each step: warmup, then the cosine."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         """An empty series."""
         super().__init__(**kwargs)
         self.lr = Series()

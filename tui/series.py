@@ -10,6 +10,7 @@ and the last stay), so the whole curve is kept at half the density.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 from minigpt.history_index import spread
 
@@ -38,7 +39,7 @@ class Series:
         """Append a point; one that is missing (null) or not a finite number is skipped."""
         if not (plottable(x) and plottable(y)):
             return
-        x, y = float(x), float(y)  # type: ignore[arg-type]
+        x, y = float(x), float(y)
         # Bias correction (divide by the accumulated weight) keeps the first
         # points from being dragged towards zero.
         self._average = self.smoothing * self._average + (1 - self.smoothing) * y
@@ -63,6 +64,6 @@ class Series:
         return len(self.xs)
 
 
-def plottable(value: float | None) -> bool:
+def plottable(value: float | None) -> TypeGuard[float]:
     """Whether a chart can place this value (a float, not NaN or inf, nor past 1e300)."""
     return isinstance(value, (int, float)) and abs(value) < 1e300  # False for NaN

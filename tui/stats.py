@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -41,18 +42,19 @@ class RunStats:
     @property
     def eta_seconds(self) -> float | None:
         """Time to max_iters at the current pace."""
-        if not self.ms_per_step or self.ms_per_step < 0 or None in (self.max_iters, self.step):
+        step, last = self.step, self.max_iters
+        if not self.ms_per_step or self.ms_per_step < 0 or step is None or last is None:
             return None
         steps_a_second = ratio(1000, self.ms_per_step)
-        return ratio(max(0, self.max_iters - self.step), steps_a_second)  # type: ignore[operator]
+        return ratio(max(0, last - step), steps_a_second)
 
 
 class StatsPanel(Vertical):
     """Step and progress, speed, time, lr, val losses, last checkpoint."""
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         """Make the parts up front, so show() works at any moment."""
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.step_line = Static(id="step-line")
         self.progress = ProgressBar(total=1, show_eta=False, id="progress")
         self.numbers = Static(id="numbers")

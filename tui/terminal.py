@@ -18,9 +18,12 @@ CHECK_SECONDS = 1.0  # how often the dashboard looks at its terminal
 def terminal_fd() -> int | None:
     """The terminal the dashboard reads its keys from, or None when it runs without one
     (Textual's test harness, a pipe), where there is nothing to watch."""
+    stdin = sys.__stdin__  # None where Python started without one
+    if stdin is None:
+        return None
     try:
-        fd = sys.__stdin__.fileno()  # type: ignore[union-attr]
-    except (AttributeError, ValueError, OSError):  # no stdin, or one without a descriptor
+        fd = stdin.fileno()
+    except (ValueError, OSError):  # a stdin without a descriptor
         return None
     return fd if os.isatty(fd) else None
 
