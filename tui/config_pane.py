@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import Static, TextArea
 from textual.widgets.text_area import LanguageDoesNotExist
 
+from minigpt.atomic import write_text_atomic
 from minigpt.config import (
     Config,
     apply_values,
@@ -29,21 +30,20 @@ from minigpt.config import (
     help_text,
     is_hot,
     parse_config,
+    restart_rule_comment,
 )
 from minigpt.config_text import key_at, set_value
 from minigpt.display import byte_size
 from minigpt.errors import ConfigError
 from minigpt.estimate import Footprint, fixed_vocab_size, footprint
-from minigpt.rundir import write_text_atomic
 from tui.status_line import StatusLine
 
 KEYS_HINT = "ctrl+s apply · ctrl+r revert · ctrl+o save to a file · escape leaves"
 EDITOR_SOURCE = "config"  # how error messages name the editor's text
-RUNNING_HEADER = """\
-# The running configuration. Edit it, then ctrl+s applies, ctrl+r reverts, ctrl+o saves to a file.
-# [train] (but optimizer, seed, device, dtype, compile) and [sample] apply at the next step;
-# [model], [data] and those five keys need a fresh model.
-"""
+RUNNING_HEADER = (
+    "# The running configuration. Edit it, then ctrl+s applies, ctrl+r reverts, ctrl+o saves"
+    " to a file.\n" + restart_rule_comment()
+)
 
 
 def toml_editor() -> tuple[TextArea, bool]:

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from minigpt import config
 from minigpt.config import (
     DEFAULT_HEADER,
     Config,
@@ -22,6 +23,7 @@ from minigpt.config import (
     parse_config,
     parse_overrides,
     restart_keys,
+    restart_rule_comment,
 )
 from minigpt.errors import ConfigError
 
@@ -269,6 +271,39 @@ def test_hot_keys() -> None:
         assert is_hot(key) is hot, key
     with pytest.raises(ConfigError, match=re.escape("did you mean train.learning_rate")):
         is_hot("train.learning_rat")
+
+
+COUNTS = ("no", "that", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def hot_as_written(comment: str) -> dict[str, bool]:
+    """Each key's hot flag as the restart rule's comment lines state it."""
+    sentence = " ".join(line.removeprefix("# ") for line in comment.splitlines())
+    hot_part, fresh_part = sentence.split("; ")
+    stated: dict[str, bool] = {}
+    excepted = 0
+    for part, hot in ((hot_part, True), (fresh_part, False)):
+        for section, but in re.findall(r"\[(\w+)\](?: \(but ([^)]*)\))?", part):
+            exceptions = but.split(", ") if but else []
+            excepted += len(exceptions) if hot else 0
+            for key in all_keys():
+                if key.startswith(f"{section}."):
+                    stated[key] = hot != (key.split(".")[1] in exceptions)
+    for key in re.findall(r"\b\w+\.\w+\b", hot_part):
+        stated[key] = True
+    if excepted:
+        assert f" {COUNTS[excepted]} key" in fresh_part, "the count of keys excepted above"
+    return stated
+
+
+@pytest.mark.parametrize("changed", [{}, {"train.batch_size": False}, {"model.dropout": True}])
+def test_restart_rule_is_the_keys_own(monkeypatch, changed: dict[str, bool]) -> None:
+    """The headers' sentence on what needs a fresh model names every restart key and no hot
+    one, by section with its exceptions, and follows a key whose rule changes."""
+    real = config.is_hot
+    monkeypatch.setattr(config, "is_hot", lambda key: changed.get(key, real(key)))
+    assert hot_as_written(restart_rule_comment()) == {key: config.is_hot(key) for key in all_keys()}
+    assert DEFAULT_HEADER.endswith(restart_rule_comment()) == (not changed)
 
 
 def test_toml_round_trip() -> None:
