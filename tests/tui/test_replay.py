@@ -7,6 +7,10 @@ from tests.tui.scripted import recording
 from tui.app import make_app
 from tui.generate import GeneratePane
 
+# Fed after a recording: the dashboard applies events in order, so once this line is in its
+# Log, every event before it has been applied (an empty queue alone may hide one in flight).
+END = {"event": "log", "level": "info", "message": "the end of the replayed recording"}
+
 
 async def replay(scripted, name: str, size=(80, 24)):
     """Feed a whole recording and wait until the dashboard has applied all of it."""
@@ -15,9 +19,8 @@ async def replay(scripted, name: str, size=(80, 24)):
     app = make_app(scripted)
     context = app.run_test(size=size)
     pilot = await context.__aenter__()
-    scripted.feed(*events)
-    await until(pilot, lambda: scripted.incoming.empty() and not scripted.pending)
-    await pilot.pause(0.1)
+    scripted.feed(*events, END)
+    await until(pilot, lambda: f"log: {END['message']}" in app.log_lines)
     return app, pilot, context, events
 
 
