@@ -23,7 +23,6 @@ import os
 import re
 import reprlib
 import sys
-import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +91,7 @@ class TrainConfig:
     )
     grad_accum_steps: int = _hot(1, "micro-batches summed per optimiser step", ge=1)
     checkpoint_interval: int = _hot(200, "steps between checkpoints", ge=1)
-    seed: int = _restart(1337, "random seed for weights and batches")
+    seed: int = _restart(1337, "random seed for weights, batches and samples", ge=0, lt=2**64)
     device: str = _restart(
         "auto", "where to train: auto, cpu, cuda, cuda:N or mps", choices=_DEVICES
     )
@@ -512,46 +511,3 @@ def changed_keys(old: Config, new: Config) -> list[str]:
 def restart_keys(old: Config, new: Config) -> list[str]:
     """The changed keys that need a fresh model or data (i.e. are not hot)."""
     return [key for key in changed_keys(old, new) if not is_hot(key)]
-
-
-_COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
-
-
-def _listed(items: Sequence[str]) -> str:
-    """Items as prose: "a", "a and b", "a, b and c"."""
-    return items[-1] if len(items) < 2 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def _restart_rule() -> str:
-    """The sentence saying which keys apply at the next step and which need a fresh model."""
-    hot: list[str] = []
-    fresh: list[str] = []
-    excepted = 0  # restart keys named as the exceptions of a mostly hot section
-    for section, fields in _FIELDS.items():
-        cold = [key for key in fields if not is_hot(f"{section}.{key}")]
-        warm = [key for key in fields if key not in cold]
-        if len(warm) >= len(cold):
-            hot.append(f"[{section}]" + (f" (but {', '.join(cold)})" if cold else ""))
-            excepted += len(cold)
-        else:
-            hot += [f"{section}.{key}" for key in warm]
-            fresh.append(f"[{section}]" + (f" (but {', '.join(warm)})" if warm else ""))
-    if excepted:
-        count = _COUNTS[excepted] if excepted < len(_COUNTS) else str(excepted)
-        fresh.append("that key" if excepted == 1 else f"those {count} keys")
-    assert hot and fresh, "the sentence needs both hot and restart keys; reword it for this schema"
-    return (
-        f"Changes to {_listed(hot)} apply at the next step; "
-        f"changes to {_listed(fresh)} need a fresh model."
-    )
-
-
-def restart_rule_comment() -> str:
-    """Which keys apply at the next step and which need a fresh model, as TOML comment lines."""
-    return "".join(f"# {line}\n" for line in textwrap.wrap(_restart_rule(), 98))
-
-
-DEFAULT_HEADER = """\
-# minigpt default configuration. Every key is optional: a missing key takes the value shown here.
-# Change a key for one run with an override such as  train.max_iters=500  (section.key=value).
-""" + restart_rule_comment()

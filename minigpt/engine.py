@@ -20,6 +20,7 @@ training nor watched for `idle_timeout` seconds saves and exits by itself.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue
 import signal
@@ -473,7 +474,7 @@ class Engine:
         changes = {k: [flat_old[k], flat_new[k]] for k in changed_keys(old, new)}
         event = ConfigAppliedEvent(step=self.run.trainer.step, changes=changes)
         self.run.run_dir.append(event)
-        self._publish([event])
+        self._publish([dataclasses.replace(event, id=command.id)])  # the asker hears it's done
         if self.state == FINISHED and not self.run.done:
             self._set_state(IDLE, "max_iters raised")
 
@@ -493,7 +494,10 @@ class Engine:
         """Queue a completion from a frozen copy of the current weights, owned by peer."""
         args = dict(command.args)
         seed = args.pop("seed", None)
-        config = apply_values(self.run.config, {f"sample.{k}": v for k, v in args.items()})
+        values = {f"sample.{k}": v for k, v in args.items()}
+        if seed is not None:  # a sample's seed obeys the run's seed rule
+            values["train.seed"] = seed
+        config = apply_values(self.run.config, values)
         self.sample_count += 1
         self._queue_sample(command.id or f"sample-{self.sample_count}", peer.number, config, seed)
 

@@ -45,3 +45,8 @@ class DivergedError(MiniGPTError):
 
 class EngineError(MiniGPTError):
     """An engine cannot start (its run is in use) or cannot be reached."""
+
+
+def described(error: BaseException) -> str:
+    """An exception as its type and message, for a person."""
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -170,6 +170,7 @@ class ConfigAppliedEvent(Event):
     name: ClassVar[str] = "config_applied"
     step: int | None
     changes: dict[str, list[Any]]
+    id: str | None = None  # sent to clients: the set command's; not kept in metrics.jsonl
 
 
 @dataclass

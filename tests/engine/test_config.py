@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from minigpt import config
 from minigpt.config import (
-    DEFAULT_HEADER,
     Config,
     all_keys,
     apply_values,
@@ -23,8 +22,8 @@ from minigpt.config import (
     parse_config,
     parse_overrides,
     restart_keys,
-    restart_rule_comment,
 )
+from minigpt.config_header import DEFAULT_HEADER, restart_rule_comment
 from minigpt.errors import ConfigError
 
 try:

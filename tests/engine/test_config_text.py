@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minigpt.config import DEFAULT_HEADER, Config, config_to_toml, parse_config
+from minigpt.config import Config, config_to_toml, parse_config
+from minigpt.config_header import DEFAULT_HEADER
 from minigpt.config_text import key_at, key_line, set_value
 from minigpt.errors import ConfigError
 
