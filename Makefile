@@ -12,7 +12,7 @@
 #                any failed; one cell: make test-numerics CELLS=avx2/2. Measured: 10 min
 #                wall, 8 min user CPU, for 5 cells of 127 tests on a shared 2-core
 #                machine; budget 20 min (.ci/run)
-#   make lint    ruff check and format check
+#   make lint    ruff check and format check, and mypy --strict on minigpt/ and tui/
 #   make clean   remove .venv and build leftovers (runs/ and data/cache/ are kept)
 #
 # TORCH picks the torch build, TORCH_INDEX the index it comes from, e.g. for
@@ -69,6 +69,7 @@ test-numerics: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

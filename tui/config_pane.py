@@ -11,12 +11,13 @@ next step and which need a fresh model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import Static, TextArea
 from textual.widgets.text_area import LanguageDoesNotExist
 
@@ -30,13 +31,18 @@ from minigpt.config import (
     help_text,
     is_hot,
     parse_config,
-    restart_rule_comment,
 )
+from minigpt.config_header import restart_rule_comment
 from minigpt.config_text import key_at, set_value
-from minigpt.display import byte_size
+from minigpt.display import byte_size, number
 from minigpt.errors import ConfigError
 from minigpt.estimate import Footprint, fixed_vocab_size, footprint
+from minigpt.events import ConfigAppliedEvent, ConfigRejectedEvent, ErrorEvent, Event
+from minigpt.rundir import next_run_dir
+from tui.messages import Ask
+from tui.screens import RestartScreen, SaveConfigScreen
 from tui.status_line import StatusLine
+from tui.wording import changes_text
 
 KEYS_HINT = "ctrl+s apply · ctrl+r revert · ctrl+o save to a file · escape leaves"
 EDITOR_SOURCE = "config"  # how error messages name the editor's text
@@ -48,11 +54,13 @@ RUNNING_HEADER = (
 
 def toml_editor() -> tuple[TextArea, bool]:
     """A TextArea highlighting TOML, or plain text when the highlighter is missing."""
-    options = {"id": "config-editor", "soft_wrap": False, "show_line_numbers": True}
     try:
-        return TextArea(language="toml", **options), True  # type: ignore[arg-type]
+        editor = TextArea(language="toml", id="config-editor", soft_wrap=False)
+        highlighted = True
     except LanguageDoesNotExist:  # tree-sitter installed without its TOML grammar
-        return TextArea(**options), False  # type: ignore[arg-type]
+        editor, highlighted = TextArea(id="config-editor", soft_wrap=False), False
+    editor.show_line_numbers = True
+    return editor, highlighted
 
 
 MAX_VOCAB = 2**32  # token ids are stored in at most 32 bits: a larger vocabulary is no real one
@@ -68,34 +76,33 @@ class ConfigPane(Vertical):
         Binding("escape", "leave", "Leave editor", show=False),
     ]
 
-    class ApplyRequested(Message):
-        """The editor holds a valid config that differs from the running one."""
+    class NewRunRequested(Message):
+        """Train the editor's config in a new run directory; this run is saved and stopped."""
 
-        def __init__(self, config: Config, changes: dict[str, list[object]]) -> None:
-            """Carry the new config and its changes {dotted key: [old, new]}."""
+        def __init__(self, pane: ConfigPane, config_text: str) -> None:
+            """Carry the pane to tell how it went, and the config's text."""
             super().__init__()
-            self.config = config
-            self.changes = changes
+            self.pane = pane
+            self.config_text = config_text
 
-        @property
-        def restart_keys(self) -> list[str]:
-            """The changed keys that need a fresh model."""
-            return [key for key in self.changes if not is_hot(key)]
+    # Bound to the app's: the run the engine runs, and what it measured of it.
+    running: reactive[Config | None] = reactive(None)
+    vocab_size: reactive[int] = reactive(0)
+    ms_per_step: reactive[float] = reactive(0.0)
+    step: reactive[int] = reactive(0)
+    run_dir: reactive[Path] = reactive(Path())
 
-    class SaveRequested(Message):
-        """The editor holds a valid config the user wants written to a file."""
-
-    def __init__(self, **kwargs: object) -> None:
-        """Make the parts up front, so updates work at any moment."""
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, config_file: str | None = None, **kwargs: Any) -> None:
+        """Make the parts up front, so updates work at any moment; config_file: the --config
+        given, offered when saving to a file."""
+        super().__init__(**kwargs)
+        self.config_file = config_file
         self.editor, self.highlighted = toml_editor()
         self.editor.border_title = KEYS_HINT
         self.plan = Static(id="config-plan", markup=False)
         self.status = StatusLine(id="config-status")
-        self.running: Config | None = None
         self.running_text = ""  # the text that stands for the running config
-        self.vocab_size = 0
-        self.ms_per_step = 0.0
+        self.planned_ms = 0.0  # the step time the plan scales from
         self.plan_config: Config | None = None  # the last valid config the plan describes
 
     def compose(self) -> ComposeResult:
@@ -112,20 +119,12 @@ class ConfigPane(Vertical):
                 "TOML highlighting is not installed, so this is plain text; editing works."
             )
 
-    # -- what the app tells the pane -----------------------------------------
+    # -- what the app binds into the pane ------------------------------------------
 
-    def show_running(
-        self, config: Config, vocab_size: int | None = None, ms_per_step: float | None = None
-    ) -> None:
-        """The engine runs this config now; keep the user's text when it says the same.
-
-        A new run (a hello) gives its vocab_size and measured ms_per_step (0: none yet).
-        """
-        self.running = config
-        if vocab_size is not None and 0 < vocab_size < MAX_VOCAB:  # the engine's word, if sane
-            self.vocab_size = vocab_size
-        if ms_per_step is not None:
-            self.ms_per_step = ms_per_step
+    def watch_running(self, config: Config | None) -> None:
+        """The engine runs this config now; keep the user's text when it says the same."""
+        if config is None:
+            return
         text = self.editor.text
         if text.strip() and self._parse_quietly(text) == config:  # "" would parse to the defaults
             self.running_text = text
@@ -140,10 +139,19 @@ class ConfigPane(Vertical):
                 self.replace_text(self.running_text)
         self.update_plan()
 
-    def show_speed(self, ms_per_step: float) -> None:
-        """The measured time of a training step under the running config."""
-        if ms_per_step and abs(ms_per_step - self.ms_per_step) > 0.05 * self.ms_per_step:
-            self.ms_per_step = ms_per_step
+    def validate_vocab_size(self, vocab_size: int) -> int:
+        """The engine's vocabulary size if sane, else the one known before."""
+        return vocab_size if 0 < vocab_size < MAX_VOCAB else self.vocab_size
+
+    def watch_vocab_size(self) -> None:
+        """A new run's vocabulary: the plan's sizes follow."""
+        self.update_plan()
+
+    def watch_ms_per_step(self, ms_per_step: float) -> None:
+        """The measured time of a training step (0: none yet); the plan follows a change
+        of more than 5%."""
+        if not ms_per_step or abs(ms_per_step - self.planned_ms) > 0.05 * self.planned_ms:
+            self.planned_ms = ms_per_step
             self.update_plan()
 
     def show_error(self, error: ConfigError | str) -> None:
@@ -156,8 +164,35 @@ class ConfigPane(Vertical):
 
     # -- actions --------------------------------------------------------------
 
+    # -- the engine's replies (tui.messages.Asker) ------------------------------------
+
+    def sent(self, ask: Ask, request: str | None) -> None:
+        """Say that the change is on its way (or that there is no engine to take it)."""
+        if request is None:
+            self.status.say("No engine to apply the config to.", error=True)
+        elif ask.args.get("restart"):
+            self.status.say("Restarting the run with the new config (building the model)...")
+        else:
+            self.status.say("Applying...")
+
+    def answer(self, event: Event) -> None:
+        """The engine applied the change, or says why not."""
+        if isinstance(event, ConfigAppliedEvent):
+            self.status.say(f"Applied at step {number(event.step, ',')}: {changes_text(event)}.")
+        elif isinstance(event, ConfigRejectedEvent):
+            self.show_error(f"{event.reason}: {', '.join(map(str, event.needs_restart))}")
+        elif isinstance(event, ErrorEvent):
+            self.show_error(event.message)
+
+    def new_run_started(self, old: Path, new: Path) -> None:
+        """The app started the editor's config in a new run directory."""
+        self.status.say(f"New run in {new}; {old} is kept (minigpt-tui --run-dir {old}).")
+
+    # -- actions --------------------------------------------------------------
+
     def action_apply(self) -> None:
-        """ctrl+s: check the text and, when valid and different, ask to apply it."""
+        """ctrl+s: check the text and, when valid and different, apply it: hot changes at
+        once, changes that need a fresh model after asking how."""
         if self.running is None:
             self.status.say("No engine yet: nothing to apply the config to.", error=True)
             return
@@ -169,7 +204,31 @@ class ConfigPane(Vertical):
         if not changes:
             self.status.say("Nothing to apply: this is the running config.")
             return
-        self.post_message(self.ApplyRequested(config, changes))
+        restart_keys = [key for key in changes if not is_hot(key)]
+        if not restart_keys:
+            self.send(changes)
+            return
+        lines = [f"{key}: {changes[key][0]} -> {changes[key][1]}" for key in restart_keys]
+        plan = "\n".join(self.plan_lines(config))
+        screen = RestartScreen(lines, plan, self.step, next_run_dir(self.run_dir))
+        self.app.push_screen(screen, lambda choice: self.restart_chosen(choice, changes))
+
+    def restart_chosen(self, choice: str | None, changes: dict[str, list[object]]) -> None:
+        """Carry out the restart dialog's answer."""
+        if choice == "restart":
+            self.send(changes, restart=True)
+        elif choice == "new_run":
+            self.post_message(self.NewRunRequested(self, self.editor.text))
+        elif choice == "revert":
+            self.revert_keys([key for key in changes if not is_hot(key)])
+            self.action_apply()
+        else:
+            self.status.say("Nothing applied; the editor keeps your text.")
+
+    def send(self, changes: dict[str, list[object]], restart: bool = False) -> None:
+        """Ask the engine to take the changes as one set command."""
+        values = {key: new for key, (_, new) in changes.items()}
+        self.post_message(Ask(self, "set", values=values, restart=restart))
 
     def action_revert(self) -> None:
         """ctrl+r: back to the running config's text (ctrl+z undoes this)."""
@@ -179,7 +238,10 @@ class ConfigPane(Vertical):
     def action_save_file(self) -> None:
         """ctrl+o: after checking the text, ask where to write it."""
         if self.checked() is not None:
-            self.post_message(self.SaveRequested())
+            self.app.push_screen(
+                SaveConfigScreen(self.config_file or "config.toml"),
+                lambda path: self.save_to(Path(path).expanduser()) if path else None,
+            )
 
     def revert_keys(self, keys: list[str]) -> None:
         """Put the running values of keys back into the text, keeping its comments if possible."""
@@ -307,10 +369,10 @@ class ConfigPane(Vertical):
 
     def _step_time(self, size: Footprint) -> str:
         """Measured when the shape is the running one; else scaled by FLOPs."""
-        if self.running is None or not self.ms_per_step:
+        if self.running is None or not self.planned_ms:
             return "known after a step"
         now = footprint(self.running, self.vocab_size or 1)
         if size.flops_per_step == now.flops_per_step:
-            return f"{self.ms_per_step:,.1f} ms"
-        scaled = self.ms_per_step * size.flops_per_step / now.flops_per_step
-        return f"~{scaled:,.1f} ms (now {self.ms_per_step:,.1f})"
+            return f"{self.planned_ms:,.1f} ms"
+        scaled = self.planned_ms * size.flops_per_step / now.flops_per_step
+        return f"~{scaled:,.1f} ms (now {self.planned_ms:,.1f})"

@@ -12,32 +12,26 @@ where it was guessing; completions from engines without those spans stay plain.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.widgets import Input, Label, RichLog, Static
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Input, RichLog, Static
 
-from minigpt.config import Config, SampleConfig, apply_values, parse_overrides
-from minigpt.config_text import toml_value
+from minigpt.config import Config
 from minigpt.display import number
 from minigpt.errors import ConfigError
-from minigpt.events import SampleDoneEvent, SampleTokenEvent
+from minigpt.events import ErrorEvent, Event, SampleDoneEvent, SampleTokenEvent
+from tui.messages import Ask
+from tui.sampling import RANDOM, SampleControls
 from tui.status_line import StatusLine
 
-# (key, label) of each sampling control, in the order shown.
-CONTROLS = [
-    ("temperature", "temp"),
-    ("top_k", "top-k"),
-    ("top_p", "top-p"),
-    ("max_new_tokens", "tokens"),
-    ("seed", "seed"),
-]
+SETTINGS = ("temperature", "top_k", "top_p", "max_new_tokens", "seed")  # its controls, in order
+INSPECTED = ("temperature", "top_k", "top_p")  # the settings the Inspect pane starts from
 PROMPT_STYLE = "bold"
 NOTE_STYLE = "dim italic"
 # (below this probability, the style of a generated piece); from there up, plain text.
@@ -45,6 +39,16 @@ CONFIDENCE_LEVELS = [(0.1, "red"), (0.3, "dark_orange"), (0.5, "yellow"), (0.7, 
 CONFIDENT = 0.7
 
 Span = tuple[str, float | None]  # a piece of generated text, and how likely it was drawn
+
+
+@dataclass
+class Streaming:
+    """A completion asked for here, as far as it has come."""
+
+    prompt: str
+    text: str = ""
+    spans: list[Span] = field(default_factory=list)
+    cancelling: bool = False  # its cancel is on its way to the engine
 
 
 @dataclass
@@ -152,15 +156,7 @@ def _spans_fit(spans: object, text: str) -> bool:
         return False
 
 
-def sample_setting(key: str, raw: str) -> Any:
-    """A [sample] key's value typed in a control, checked by the engine's own rules;
-    ConfigError says what is wrong with it."""
-    value = parse_overrides([f"sample.{key}={raw}"])[f"sample.{key}"]
-    apply_values(Config(), {f"sample.{key}": value})
-    return value
-
-
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     """Whether a setting from the wire is a number (not a bool, not text)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -211,49 +207,28 @@ class GeneratePane(Vertical):
         Binding("pagedown", "scroll_completions(1)", "Scroll down", show=False),
     ]
 
-    class Submitted(Message):
-        """The user asked for a completion of this prompt with these settings."""
-
-        def __init__(self, prompt: str, settings: dict[str, Any]) -> None:
-            """Carry the prompt and the sample command's settings."""
-            super().__init__()
-            self.prompt = prompt
-            self.settings = settings
-
-    class CancelRequested(Message):
-        """The user wants the completion streaming now stopped."""
-
-        def __init__(self, request: str) -> None:
-            """Carry the request id."""
-            super().__init__()
-            self.request = request
+    running: reactive[Config | None] = reactive(None)  # the app's running config
 
     def __init__(self, **kwargs: Any) -> None:
         """Make the parts up front, so updates work at any moment."""
         super().__init__(**kwargs)
         self.completions = RichLog(id="completions", wrap=True, markup=False)
         self.streaming = Static(id="streaming", markup=False)
-        self.controls = {key: Input(id=f"control-{key}", compact=True) for key, _ in CONTROLS}
+        self.controls = SampleControls(SETTINGS, "control", id="sample-controls")
         self.status = StatusLine(id="generate-status")
         self.prompt = PromptInput(placeholder="prompt: enter samples, escape leaves", id="prompt")
         self.finished: list[Completed] = []
         self.eval_only = False
         self.confidence = False  # colour generated text by how likely it was drawn
         self.at_eval_prompt = ""  # the [sample] prompt the engine answers at each eval
-        self.requested: dict[str, str] = {}  # request id -> prompt, for completions asked here
-        self.streams: dict[str, str] = {}  # request id -> text so far
-        self.stream_spans: dict[str, list[Span]] = {}  # request id -> its spans so far
+        self.streams: dict[str, Streaming] = {}  # request id -> the completion asked for here
         self.shown_stream: str | None = None  # the request the streaming view shows
-        self.cancelling: set[str] = set()  # streams whose cancel is on its way to the engine
 
     def compose(self) -> ComposeResult:
         """Output above, controls and prompt below."""
         yield self.completions
         yield self.streaming
-        with Horizontal(id="sample-controls"):
-            for key, label in CONTROLS:
-                yield Label(label)
-                yield self.controls[key]
+        yield self.controls
         yield self.status
         yield self.prompt
 
@@ -263,23 +238,20 @@ class GeneratePane(Vertical):
 
     # -- what the app tells the pane -----------------------------------------
 
-    def set_defaults(self, sample: SampleConfig) -> None:
-        """Fill the controls from the run's [sample] settings (seed empty: random)."""
-        for key, _ in CONTROLS:
-            if key != "seed":
-                self.controls[key].value = toml_value(getattr(sample, key))
-        self.at_eval_prompt = sample.prompt
-        self._title_completions()
+    def watch_running(self, old: Config | None, new: Config | None) -> None:
+        """Fill the controls from [sample] when it changes (seed empty: random)."""
+        if new is not None and (old is None or old.sample != new.sample):
+            sample = new.sample
+            self.controls.show({key: getattr(sample, key) for key in SETTINGS if key != RANDOM})
+            self.at_eval_prompt = sample.prompt
+            self._title_completions()
 
     def load_history(self, samples: list[SampleDoneEvent]) -> None:
         """Show the run's earlier completions and offer its earlier prompts (a new engine:
         nothing it streamed before is coming any more)."""
         self.finished = []
         self.prompt.history = []
-        self.requested.clear()
         self.streams.clear()
-        self.stream_spans.clear()
-        self.cancelling.clear()
         self.streaming.update("")
         self.set_class(False, "-streaming")
         for event in samples:
@@ -288,34 +260,19 @@ class GeneratePane(Vertical):
                 self.prompt.remember(event.prompt)
         self._redraw()
 
-    def expect(self, request: str, prompt: str) -> None:
-        """A completion was asked for here: stream it into view as it comes."""
-        self.requested[request] = prompt
-        self.streams[request] = ""
-        self.stream_spans[request] = []
-
-    def stream(self, event: SampleTokenEvent) -> None:
-        """A piece of a completion; only those asked for here are shown while streaming."""
-        request = event.id
-        if request not in self.requested:
-            return
-        self.streams[request] += event.text
-        self.stream_spans.setdefault(request, []).extend(_span_list(event.spans))
-        self.shown_stream = request
-        self._show_stream()
-        self.streaming.border_title = (
-            f"step {number(event.step, ',')} weights · "
-            f"{number(event.tokens_per_sec, ',.0f')} tokens/s · escape cancels"
-        )
-        self.set_class(True, "-streaming")
+    def inspection(self) -> tuple[str, int | None, dict[str, str]]:
+        """What the Inspect pane looks at: the prompt being typed, else the last completion
+        from its first generated token; and the controls it starts from."""
+        text, position = self.prompt.value, None
+        if not text and self.finished:
+            context = self.running.model.context_length if self.running else 1
+            text, position = from_first_token(self.finished[-1], context)
+        texts = self.controls.texts()
+        return text, position, {key: texts[key] for key in INSPECTED}
 
     def finish(self, event: SampleDoneEvent) -> None:
         """A completion finished (anyone's): add it to the list."""
-        request = event.id
-        self.requested.pop(request, None)
-        self.streams.pop(request, None)
-        self.stream_spans.pop(request, None)
-        self.cancelling.discard(request)
+        self.streams.pop(event.id, None)
         if not self.streams:
             self.streaming.update("")
             self.set_class(False, "-streaming")
@@ -323,13 +280,39 @@ class GeneratePane(Vertical):
         if not self.eval_only or entry.at_eval:
             self._write(entry)
 
-    def failed(self, request: str, message: str) -> None:
-        """The engine refused a completion asked for here (e.g. characters it never saw)."""
-        self.requested.pop(request, None)
-        self.streams.pop(request, None)
-        self.stream_spans.pop(request, None)
-        self.cancelling.discard(request)
-        self.status.say(message, error=True)
+    # -- the engine's replies (tui.messages.Asker) ------------------------------
+
+    def sent(self, ask: Ask, request: str | None) -> None:
+        """A completion asked for: stream it into view as it comes."""
+        if request is None:
+            self.status.say("No engine to sample from.", error=True)
+        elif ask.cmd == "sample":
+            self.streams[request] = Streaming(str(ask.args["prompt"]))
+
+    def answer(self, event: Event) -> None:
+        """A piece of a completion asked for here, its end, or why it was refused."""
+        if isinstance(event, SampleTokenEvent):
+            self._stream(event)
+        elif isinstance(event, SampleDoneEvent):
+            self.finish(event)
+        elif isinstance(event, ErrorEvent) and self.streams.pop(event.id or "", None) is not None:
+            self.status.say(event.message, error=True)  # e.g. characters it never saw
+        # An error about a cancel: the completion finished on the cancel's way.
+
+    def _stream(self, event: SampleTokenEvent) -> None:
+        """Show a piece of a completion asked for here."""
+        stream = self.streams.get(event.id)
+        if stream is None:
+            return
+        stream.text += event.text
+        stream.spans.extend(_span_list(event.spans))
+        self.shown_stream = event.id
+        self._show_stream()
+        self.streaming.border_title = (
+            f"step {number(event.step, ',')} weights · "
+            f"{number(event.tokens_per_sec, ',.0f')} tokens/s · escape cancels"
+        )
+        self.set_class(True, "-streaming")
 
     # -- keys -------------------------------------------------------------------
 
@@ -345,20 +328,22 @@ class GeneratePane(Vertical):
                 "Type a prompt first: the model continues the text you give it.", error=True
             )
             return
-        settings = self.checked_settings()
-        if settings is None:
+        try:
+            settings = self.controls.settings()
+        except ConfigError as error:
+            self.status.say(str(error), error=True)
             return
         self.prompt.remember(prompt)
         self.prompt.value = ""
         self.status.say("")
-        self.post_message(self.Submitted(prompt, settings))
+        self.post_message(Ask(self, "sample", prompt=prompt, **settings))
 
     def action_escape(self) -> None:
         """escape: cancel the completion streaming here, else give the keys back."""
-        live = [request for request in self.streams if request not in self.cancelling]
+        live = [request for request, stream in self.streams.items() if not stream.cancelling]
         if live:
-            self.cancelling.add(live[-1])
-            self.post_message(self.CancelRequested(live[-1]))
+            self.streams[live[-1]].cancelling = True
+            self.post_message(Ask(self, "cancel_sample", sample_id=live[-1]))
         else:  # a second escape need not wait for the engine to confirm the first
             self.screen.set_focus(None)
 
@@ -393,29 +378,6 @@ class GeneratePane(Vertical):
 
     # -- helpers ----------------------------------------------------------------
 
-    def checked_settings(self) -> dict[str, Any] | None:
-        """The controls as sample settings, or None after saying which one is wrong."""
-        settings: dict[str, Any] = {}
-        for key, _ in CONTROLS:
-            control = self.controls[key]
-            raw = control.value.strip()
-            try:
-                if key == "seed":
-                    if raw and not re.fullmatch(r"\d+", raw):
-                        raise ConfigError(
-                            f"seed: expected a whole number >= 0 (empty: random), got {raw!r}"
-                        )
-                    if raw:
-                        settings["seed"] = int(raw)
-                    continue
-                value = sample_setting(key, raw)
-            except ConfigError as error:
-                self.status.say(str(error), error=True)
-                control.focus()
-                return None
-            settings[key] = value
-        return settings
-
     def _add(self, event: SampleDoneEvent) -> Completed:
         """Keep a finished completion."""
         entry = Completed(
@@ -440,12 +402,10 @@ class GeneratePane(Vertical):
 
     def _show_stream(self) -> None:
         """Show the completion streaming now, coloured when colouring is on."""
-        request = self.shown_stream
-        if request not in self.streams or request not in self.requested:
-            return
-        spans = self.stream_spans.get(request, [])
-        prompt, text = self.requested[request], self.streams[request]
-        self.streaming.update(completion_text(prompt, text, spans, self.confidence))
+        stream = self.streams.get(self.shown_stream or "")
+        if stream is not None:
+            shown = completion_text(stream.prompt, stream.text, stream.spans, self.confidence)
+            self.streaming.update(shown)
 
     def _redraw(self) -> None:
         """Show the completions of the current view."""

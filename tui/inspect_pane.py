@@ -20,15 +20,15 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.widgets import Input, Label, Static
+from textual.containers import Vertical
+from textual.widgets import Input, Static
 
 from minigpt.display import number, probability_bar, token_label
 from minigpt.errors import ConfigError
-from minigpt.events import InspectionEvent
+from minigpt.events import ErrorEvent, Event, InspectionEvent
 from tui.attention import AttentionMap
-from tui.generate import sample_setting
+from tui.messages import Ask
+from tui.sampling import SampleControls
 from tui.status_line import StatusLine
 
 STAGES = [("prob", "softmax"), ("prob_temperature", "temp"), ("prob_top_k", "top-k")]
@@ -36,7 +36,7 @@ STAGES.append(("prob_top_p", "top-p: drawn"))
 BAR_WIDTH = 7
 CELL_WIDTH = BAR_WIDTH + 7  # the bar, then " 100.0%"
 TOKEN_WIDTH = 8
-CONTROLS = [("temperature", "temp"), ("top_k", "top-k"), ("top_p", "top-p")]
+SETTINGS = ("temperature", "top_k", "top_p")  # what its controls change
 
 
 def bar(fraction: float | None) -> Text:
@@ -62,21 +62,11 @@ class InspectPane(Vertical, can_focus=True):
     ]
     HEATMAP_ACTIONS: ClassVar[set[str]] = {"block", "head", "mean"}
 
-    class Requested(Message):
-        """The pane wants the odds for this text at this position with these settings."""
-
-        def __init__(self, prompt: str, position: int | None, settings: dict[str, Any]) -> None:
-            """Carry the inspect command's arguments."""
-            super().__init__()
-            self.prompt = prompt
-            self.position = position
-            self.settings = settings
-
     def __init__(self, **kwargs: Any) -> None:
         """Make the parts up front, so updates work at any moment."""
         super().__init__(**kwargs)
         self.tokens = Static(id="inspect-tokens")
-        self.controls = {key: Input(id=f"inspect-{key}", compact=True) for key, _ in CONTROLS}
+        self.controls = SampleControls(SETTINGS, "inspect", id="inspect-controls")
         self.bars = Static(id="inspect-bars")
         self.heatmap = AttentionMap(id="attention")
         self.status = StatusLine(id="inspect-status")
@@ -89,20 +79,15 @@ class InspectPane(Vertical, can_focus=True):
     def compose(self) -> ComposeResult:
         """The text's tokens, the controls, the bars."""
         yield self.tokens
-        with Horizontal(id="inspect-controls"):
-            for key, label in CONTROLS:
-                yield Label(label)
-                yield self.controls[key]
+        yield self.controls
         yield self.bars
         yield self.heatmap
         yield self.status
 
-    def inspect(self, text: str, position: int | None, settings: dict[str, Any]) -> None:
-        """Look at this text from `position`, starting from these control values."""
+    def inspect(self, text: str, position: int | None, controls: dict[str, str]) -> None:
+        """Look at this text from `position`, the controls holding these texts."""
         self.text, self.position = text, position
-        for key, _ in CONTROLS:
-            with self.controls[key].prevent(Input.Changed):
-                self.controls[key].value = str(settings.get(key, ""))
+        self.controls.show_texts(controls)
         self.request()
 
     def request(self) -> None:
@@ -110,17 +95,29 @@ class InspectPane(Vertical, can_focus=True):
         if not self.text:
             self.status.say("Type a prompt in the Generate pane (g), or sample one, first.")
             return
-        settings: dict[str, Any] = {}
-        for key, _ in CONTROLS:
-            try:
-                settings[key] = sample_setting(key, self.controls[key].value.strip())
-            except ConfigError as error:
-                self.status.say(str(error), error=True)
-                return
+        try:
+            settings = self.controls.settings()
+        except ConfigError as error:
+            self.status.say(str(error), error=True)
+            return
         if self.has_class("-attention"):
             settings["attention"] = True
+        if self.position is not None:
+            settings["position"] = self.position
         self.status.say("")
-        self.post_message(self.Requested(self.text, self.position, settings))
+        self.post_message(Ask(self, "inspect", prompt=self.text, **settings))
+
+    def sent(self, ask: Ask, request: str | None) -> None:
+        """Asked; or not, for want of an engine."""
+        if request is None:
+            self.status.say("No engine to ask.", error=True)
+
+    def answer(self, event: Event) -> None:
+        """The odds asked for, or why the engine could not give them."""
+        if isinstance(event, InspectionEvent):
+            self.show(event)
+        elif isinstance(event, ErrorEvent):
+            self.status.say(event.message, error=True)
 
     def show(self, event: InspectionEvent) -> None:
         """Draw an answer: the tokens with the position marked, the entropy, the bars."""

@@ -1,24 +1,84 @@
 """The dashboard's line to its engine: attach to a live one, or start one detached.
 
-`EngineLink.open()` runs in the dashboard's worker thread (starting an engine
-takes seconds: torch, tokenizing); `send()` is called from the UI thread.
-Events read by the worker wait in `pending` until the UI drains them.
+`Link` is what the app needs of that line; `EngineLink` is the real one, and
+the tests' `ScriptedLink` plays events without an engine. `open()` runs in the
+dashboard's worker thread (starting an engine takes seconds: torch,
+tokenizing); `send()` is called from the UI thread.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from minigpt.atomic import write_text_atomic
 from minigpt.client import Client
 from minigpt.config import load_config
 from minigpt.errors import EngineError
 from minigpt.events import Event
 from minigpt.options import overrides_with_data
-from minigpt.rundir import RunDir, RunLock
+from minigpt.rundir import RunDir, RunLock, next_run_dir
+
+CONFIG_NAME = "config.toml"  # a new run's config, in its run directory
+
+
+def make_next_run(run_dir: Path, config_text: str) -> Path:
+    """The run directory after run_dir, made, with config_text as its config.toml;
+    OSError leaves nothing behind."""
+    new = next_run_dir(run_dir)
+    RunDir(new).create()
+    try:
+        write_text_atomic(new / CONFIG_NAME, config_text)
+    except OSError:
+        shutil.rmtree(new, ignore_errors=True)  # made just now: nothing of the user's in it
+        raise
+    return new
+
+
+class Connection(Protocol):
+    """An open line to an engine: its hello, then its events."""
+
+    @property
+    def hello(self) -> Event:
+        """What the engine said on connecting."""
+        ...
+
+    def next_event(self, timeout: float) -> Event | None:
+        """The next event, or None when none arrives within timeout seconds."""
+        ...
+
+
+class Link(Protocol):
+    """What the dashboard needs of its line to an engine."""
+
+    run_dir: Path
+    config_file: str | None  # the --config given, if any
+
+    def open(self, status: Callable[[str], None], cancelled: Callable[[], bool]) -> Connection:
+        """Connect (or start the engine), reporting progress through status."""
+        ...
+
+    def send(self, cmd: str, **args: Any) -> str | None:
+        """Send a command: its id, or None when there is no engine to send to."""
+        ...
+
+    def close(self) -> None:
+        """Drop the connection (the engine keeps running)."""
+        ...
+
+    def restart(self) -> None:
+        """The next open() starts a new engine (resuming from a checkpoint if there is one)."""
+        ...
+
+    def new_run(self, config_text: str) -> Path:
+        """Stop this run's engine and point at a new run directory that trains config_text.
+
+        OSError when the directory or its config cannot be written; nothing is stopped then.
+        """
+        ...
 
 
 class EngineLink:
@@ -37,8 +97,6 @@ class EngineLink:
         self.attach_only = attach_only
         self.config_file = config_file
         self.client: Client | None = None
-        self.pending: deque[Event] = deque()
-        self.notified = threading.Event()  # set while an EventsWaiting is on its way
         self._send_lock = threading.Lock()
 
     @classmethod
@@ -66,6 +124,7 @@ class EngineLink:
 
         EngineError says why neither worked, naming the path when the run directory
         cannot be made or written."""
+        self.close()  # a connection left by a cancelled worker
         try:
             if self.attach_only or RunLock(RunDir(self.run_dir)).holder() is not None:
                 status(f"attaching to the engine of {self.run_dir}")
@@ -80,20 +139,26 @@ class EngineLink:
             raise EngineError(f"cannot use {where}: {error.strerror or error}") from None
         return self.client
 
-    def restart_args(self) -> list[str]:
-        """Arguments for a new engine after this one died: resume when a checkpoint exists."""
+    def restart(self) -> None:
+        """A new engine after this one died: resume when a checkpoint exists."""
         args = [a for a in self.engine_args if a != "--resume"]
         try:
             resumable = RunDir(self.run_dir).model_ckpt.exists()
         except OSError:  # a path the system refuses: open() will say so
             resumable = False
-        return [*args, "--resume"] if resumable else args
-
-    def retarget(self, run_dir: Path, config_file: Path) -> None:
-        """Point at a new run directory whose engine starts from config_file (call close first)."""
-        self.run_dir = run_dir
-        self.engine_args = ["--config", str(config_file)]
+        self.engine_args = [*args, "--resume"] if resumable else args
         self.attach_only = False
+
+    def new_run(self, config_text: str) -> Path:
+        """Write config_text into the next run directory, then stop this run's engine
+        (it saves first) and point there."""
+        new = make_next_run(self.run_dir, config_text)
+        self.send("shutdown")
+        self.close()
+        self.run_dir = new
+        self.engine_args = ["--config", str(new / CONFIG_NAME)]
+        self.attach_only = False
+        return new
 
     def send(self, cmd: str, **args: Any) -> str | None:
         """Send a command if connected: its id, or None when there is no engine to send to."""

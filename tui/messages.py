@@ -1,10 +1,41 @@
-"""Messages the engine worker posts to the app; the app's handlers own all UI state."""
+"""Messages to the app: from the engine worker, and a pane's questions for the engine.
+
+A pane that wants something of the engine posts `Ask(self, cmd, **args)`; the
+app sends the command, tells the pane its id (`sent`; None: no engine), and passes on every
+reply that carries that id (`answer`). Events for everyone (steps, evals,
+states) stay with the app, which draws them.
+"""
 
 from __future__ import annotations
+
+from typing import Any, Protocol
 
 from textual.message import Message
 
 from minigpt.events import Event
+
+
+class Asker(Protocol):
+    """A pane that asks the engine things, and hears the replies."""
+
+    def sent(self, ask: Ask, request: str | None) -> None:
+        """The asked command went out with this id; None: there was no engine to send it to."""
+        ...
+
+    def answer(self, event: Event) -> None:
+        """A reply to one of this asker's commands (an error, a token, a result)."""
+        ...
+
+
+class Ask(Message):
+    """A pane asks the app to send the engine a command and route the replies back."""
+
+    def __init__(self, asker: Asker, cmd: str, **args: Any) -> None:
+        """Carry who asks, the command and its arguments."""
+        super().__init__()
+        self.asker = asker
+        self.cmd = cmd
+        self.args = args
 
 
 class EngineStatus(Message):

@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from minigpt.display import duration, number, ratio
+from minigpt.events import EvalEvent, StepEvent
 
 CLIPPED_WINDOW = 50  # steps over which the clipped share is taken
 
@@ -33,6 +34,26 @@ class RunStats:
     val_bpb: float | None = None
     epochs: float | None = None
     update_ratio: float | None = None  # the largest block's, at the last eval
+
+    def add_step(self, event: StepEvent) -> None:
+        """Take a training step's numbers."""
+        self.step = event.step
+        self.lr = event.lr
+        self.tokens_per_sec = event.tokens_per_sec
+        self.ms_per_step = event.ms_per_step
+        self.train_seconds = event.elapsed
+        self.grad_norm = event.grad_norm
+        if event.clipped is not None:
+            self.clipped.append(event.clipped)
+
+    def add_eval(self, event: EvalEvent) -> None:
+        """Take an evaluation's numbers (of the update ratios, the largest block's)."""
+        self.val_loss = event.val_loss
+        self.best_val_loss = event.best_val_loss
+        self.val_bpb = event.val_bpb
+        self.epochs = event.epochs
+        ratios = [r for r in event.update_ratio or [] if r is not None]
+        self.update_ratio = max(ratios) if ratios else None
 
     @property
     def clipped_share(self) -> float | None:

@@ -15,8 +15,6 @@ import itertools
 import json
 import queue
 import re
-import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +39,7 @@ from minigpt.events import (
     decode,
 )
 from tests.tiny import tiny_config
+from tui.link import make_next_run
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
 # The probabilities the fake engine gives the words of its completions, in turn: one
@@ -133,11 +132,7 @@ class ScriptedLink:
         """A link to no engine; `respond(command)` may answer each command with events."""
         self.run_dir = run_dir
         self.config_file: str | None = None
-        self.engine_args: list[str] = []
-        self.attach_only = True
         self.client: ScriptedClient | None = None
-        self.pending: deque[Event] = deque()
-        self.notified = threading.Event()
         self.incoming: queue.Queue[Wire | Exception] = queue.Queue()
         self.sent: list[Wire] = []
         self.respond = respond
@@ -182,13 +177,17 @@ class ScriptedLink:
         """Drop the connection."""
         self.client = None
 
-    def restart_args(self) -> list[str]:
-        """Nothing to pass on: the next open() attaches to the script again."""
-        return []
+    def restart(self) -> None:
+        """Nothing to change: the next open() attaches to the script again."""
 
-    def retarget(self, run_dir: Path, config_file: Path) -> None:
-        """Point at a new run directory."""
-        self.run_dir = run_dir
+    def new_run(self, config_text: str) -> Path:
+        """Stop this run's engine and point at the next run directory, with config_text
+        written there, as EngineLink does."""
+        new = make_next_run(self.run_dir, config_text)
+        self.send("shutdown")
+        self.close()
+        self.run_dir = new
+        return new
 
 
 class FakeEngine:
@@ -240,7 +239,7 @@ class FakeEngine:
         if cmd == "set":
             if self.restarts and (keys := self.restart_keys(command["values"])):
                 return self.restart(command, keys)
-            return self.apply(command["values"])
+            return self.apply(command["values"], command["id"])
         return []
 
     def set_state(self, state: str, reason: str) -> Wire:
@@ -277,12 +276,12 @@ class FakeEngine:
         )
         return [event.to_dict() for event in (*tokens, done)]
 
-    def apply(self, values: dict[str, Any]) -> list[Wire]:
-        """A hot change, applied at the current step."""
+    def apply(self, values: dict[str, Any], request: str) -> list[Wire]:
+        """A hot change, applied at the current step; everyone hears of it, with its id."""
         old, new = flat_values(self.config), flat_values(apply_values(self.config, values))
         self.config = apply_values(self.config, values)
         changes = {key: [old[key], new[key]] for key in values if old.get(key) != new.get(key)}
-        return [ConfigAppliedEvent(self.step, changes).to_dict()]
+        return [ConfigAppliedEvent(self.step, changes, id=request).to_dict()]
 
     def unseen(self, prompt: str) -> str | None:
         """The char tokenizer's refusal of a prompt with characters it never saw, or None."""

@@ -7,7 +7,6 @@ import pytest
 from textual.app import App, ComposeResult
 
 from minigpt.config import (
-    DEFAULT_HEADER,
     Config,
     TrainConfig,
     apply_values,
@@ -15,6 +14,7 @@ from minigpt.config import (
     is_hot,
     parse_config,
 )
+from minigpt.config_header import DEFAULT_HEADER
 from tui.config_pane import RUNNING_HEADER, ConfigPane
 
 
@@ -41,7 +41,7 @@ async def test_the_running_config_fills_an_empty_editor() -> None:
     app = PaneApp()
     async with app.run_test(size=(100, 30)):
         pane = app.query_one(ConfigPane)
-        pane.show_running(Config(), vocab_size=6337, ms_per_step=0.0)
+        pane.vocab_size, pane.running = 6337, Config()
         assert pane.editor.text == config_to_toml(Config(), RUNNING_HEADER)
         assert "# width of each token's vector" in pane.editor.text
 
@@ -51,10 +51,10 @@ async def test_the_users_text_survives_a_change_from_elsewhere() -> None:
     app = PaneApp()
     async with app.run_test(size=(100, 30)) as pilot:
         pane = app.query_one(ConfigPane)
-        pane.show_running(Config(), 6337, 0.0)
+        pane.vocab_size, pane.running = 6337, Config()
         pane.replace_text("[train]\nmax_iters = 10  # mine\n")
         changed = apply_values(Config(), {"sample.temperature": 0.5})
-        pane.show_running(changed)
+        pane.running = changed
         assert pane.editor.text == "[train]\nmax_iters = 10  # mine\n"
         assert "edits are kept" in str(pane.status.render())
         pane.editor.focus()
@@ -67,7 +67,7 @@ async def test_revert_rewrites_a_layout_it_cannot_edit_and_says_so() -> None:
     app = PaneApp()
     async with app.run_test(size=(100, 30)):
         pane = app.query_one(ConfigPane)
-        pane.show_running(Config(), 6337, 0.0)
+        pane.vocab_size, pane.running = 6337, Config()
         pane.replace_text("model = { d_model = 64 }\n")
         pane.revert_keys(["model.d_model"])
         assert parse_config(pane.editor.text) == Config()

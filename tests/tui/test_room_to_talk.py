@@ -73,7 +73,7 @@ async def test_escape_just_after_a_completion_ended_is_quiet(scripted) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await ask_and_stream(app, pilot, scripted)
         await pilot.press("escape")
-        await until(pilot, lambda: any(line.startswith("cancel:") for line in app.log_lines))
+        await until(pilot, lambda: any(line.startswith("cancel_sample:") for line in app.log_lines))
         await pilot.pause(0.2)
         assert not app.query("Toast") and app.handler_errors == 0
         await pilot.press("escape")  # a second escape leaves, whatever the engine said

@@ -22,7 +22,7 @@ async def test_two_viewers_sample_at_once_without_crossed_wires(make_link) -> No
         theirs = other.send("sample", prompt="on mat", max_new_tokens=60)
         await pilot.press("g", *"the cat", "enter")
         pane = app.query_one(GeneratePane)
-        await until(pilot, lambda: len(next(iter(pane.streams.values()), "")) > 5)
+        await until(pilot, lambda: len(next((s.text for s in pane.streams.values()), "")) > 5)
         (ours,) = pane.streams
         assert ours != theirs
         assert str(pane.streaming.render()).startswith("the cat")
