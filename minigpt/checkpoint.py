@@ -17,7 +17,10 @@ from typing import Any
 import torch
 
 from minigpt.atomic import write_atomic
+from minigpt.config import ModelConfig
 from minigpt.errors import CheckpointError
+from minigpt.model import Model
+from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("version", "model", "config", "tokenizer", "step")
@@ -59,6 +62,22 @@ def evaluated_weights(state: dict[str, Any]) -> dict[str, Any]:
     """The weights a checkpoint's evals measured, for sampling and inspecting: the running
     average of the weights when training kept one (train.ema_decay), else the weights."""
     return state.get("average", state["model"])
+
+
+def evaluated_model(
+    state: dict[str, Any], config: ModelConfig, source: str | os.PathLike[str]
+) -> tuple[Tokenizer, Model]:
+    """A checkpoint's tokenizer and its model on the CPU with the weights evals measured
+    (evaluated_weights): what sampling, inspecting and exporting use. `source` names the
+    checkpoint in the error raised when the weights do not fit config."""
+    tokenizer = tokenizer_from_state(state["tokenizer"])
+    model = Model(config, tokenizer.vocab_size)
+    try:
+        model.load_state_dict(evaluated_weights(state))
+    except RuntimeError as error:
+        reason = str(error).splitlines()[0]
+        raise CheckpointError(f"{source} does not fit its own config: {reason}") from None
+    return tokenizer, model
 
 
 def _which(version: object) -> str:

@@ -19,7 +19,7 @@ import torch
 
 from minigpt import distributed
 from minigpt.alerts import rates_to_lower
-from minigpt.checkpoint import evaluated_weights, load_checkpoint
+from minigpt.checkpoint import evaluated_model, load_checkpoint
 from minigpt.config import (
     Config,
     apply_values,
@@ -31,7 +31,6 @@ from minigpt.config import (
 from minigpt.display import duration, number
 from minigpt.distributed import Cluster
 from minigpt.engine import Engine
-from minigpt.errors import CheckpointError
 from minigpt.events import (
     AlertEvent,
     CheckpointEvent,
@@ -49,7 +48,7 @@ from minigpt.options import overrides_with_data
 from minigpt.run import Run, load_corpus
 from minigpt.rundir import RunDir, RunLock, default_run_dir
 from minigpt.sampling import Completion
-from minigpt.tokenizer import Tokenizer, tokenizer_from_state
+from minigpt.tokenizer import Tokenizer
 from minigpt.train import Trainer, pick_device
 
 
@@ -219,13 +218,7 @@ def _load_model(args: argparse.Namespace) -> tuple[Config, Tokenizer, Model, int
     values |= parse_overrides(args.overrides)
     values |= {f"sample.{k}": v for k, v in _sample_flags(args).items() if v is not None}
     config = apply_values(config, values)
-    tokenizer = tokenizer_from_state(state["tokenizer"])
-    model = Model(config.model, tokenizer.vocab_size)
-    try:
-        model.load_state_dict(evaluated_weights(state))
-    except RuntimeError as error:
-        reason = str(error).splitlines()[0]
-        raise CheckpointError(f"{ckpt} does not fit its own config: {reason}") from None
+    tokenizer, model = evaluated_model(state, config.model, ckpt)
     model.to(pick_device(config.train.device))
     return config, tokenizer, model, int(state["step"])
 
