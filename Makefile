@@ -2,7 +2,8 @@
 #
 #   make run     create .venv, install everything, open the dashboard on a new run
 #   make train   the same run headless: minigpt train in the foreground
-#   make test    create .venv, install everything with the dev tools, run the tests
+#   make test    create .venv, install everything with the dev tools and the [export]
+#                extra (transformers, tensorboard: `minigpt export`), run the tests
 #                (and list the 15 slowest at the end, to show where the time goes)
 #   make test-numerics
 #                the tests marked `trains` again under each other float arithmetic:
@@ -38,6 +39,11 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+# The export tests need the [export] extra; `make run` does without it (~33 s of install).
+$(VENV)/.installed-export: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[dev,export]"
+	touch $@
+
 setup: $(VENV)/.installed
 
 run: setup
@@ -46,14 +52,14 @@ run: setup
 train: setup
 	$(BIN)/minigpt train
 
-test: setup
+test: $(VENV)/.installed-export
 	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 # OMP_WAIT_POLICY=PASSIVE: with 2 torch threads on a busy machine, a thread that spins
 # waiting for its descheduled partner made the tests 25 times slower; passive waiting
 # changes no result. Two workers, as in `make test`: the tests wait on engines and
 # terminals more than they compute, so they beat one worker even at 2 threads each.
-test-numerics: setup
+test-numerics: $(VENV)/.installed-export
 	@failed=""; \
 	for cell in $(CELLS); do \
 	    kernels=$${cell%/*}; threads=$${cell#*/}; \

@@ -12,12 +12,17 @@ Contract:
 - Whatever `write` or the disk raises propagates unchanged, the temporary file
   removed first; callers turn it into their own error message. The new file's
   mode is the default one (umask), as `open` makes it.
+- `write_folder_atomic(path, write)` does the same for a whole folder (an export):
+  `write` fills a temporary sibling folder, which is then renamed to path. path may
+  be an empty folder, which it replaces; a folder with anything in it is never
+  replaced. A failure removes the temporary folder and the parents the call made.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TypeVar
@@ -51,3 +56,24 @@ def write_text_atomic(path: Path, text: str) -> None:
     """Replace path's content with text (UTF-8) as write_atomic does; OSError propagates."""
     data = text.encode("utf-8")
     write_atomic(path, lambda f: f.write(data))
+
+
+def write_folder_atomic(path: Path, write: Callable[[Path], T]) -> T:
+    """Make the folder path with what write(folder) puts in a temporary folder; write's
+    result, or its error with nothing left behind (see the module docstring)."""
+    path = Path(os.path.abspath(path))
+    made = [parent for parent in path.parents if not parent.exists()]  # deepest first
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(temp, ignore_errors=True)  # a killed export of this pid's
+        temp.mkdir()
+        result = write(temp)
+        os.replace(temp, path)  # refuses (OSError) a path that is a file or holds anything
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        for parent in made:
+            with contextlib.suppress(OSError):  # not empty: someone else is using it now
+                parent.rmdir()
+        raise
+    return result

@@ -47,6 +47,11 @@ class EngineError(MiniGPTError):
     """An engine cannot start (its run is in use) or cannot be reached."""
 
 
+class ExportError(MiniGPTError):
+    """An export cannot be made: its folder is taken or unwritable, its extra is missing, or
+    the model has no faithful form in the target format."""
+
+
 def described(error: BaseException) -> str:
     """An exception as its type and message, for a person."""
     return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from minigpt.atomic import write_atomic, write_text_atomic
+from minigpt.atomic import write_atomic, write_folder_atomic, write_text_atomic
 
 
 @pytest.mark.parametrize("durable", [False, True])
@@ -54,3 +54,43 @@ def test_text_into_a_missing_folder_is_an_oserror_and_creates_nothing(tmp_path: 
     with pytest.raises(FileNotFoundError):
         write_text_atomic(tmp_path / "gone" / "config.toml", "x = 1\n")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_appears_whole_in_place_of_an_empty_one(tmp_path: Path) -> None:
+    """write_folder_atomic fills a hidden .NAME.PID.tmp sibling, then renames it over an
+    empty folder; write's result comes back."""
+    out = tmp_path / "export"
+    out.mkdir()
+    seen = []
+
+    def fill(folder: Path) -> int:
+        """Write one file and note where the writing happens."""
+        seen.extend(os.listdir(tmp_path))
+        return (folder / "weights").write_bytes(b"1234")
+
+    assert write_folder_atomic(out, fill) == 4
+    assert sorted(seen) == sorted(["export", f".export.{os.getpid()}.tmp"])
+    assert os.listdir(tmp_path) == ["export"] and os.listdir(out) == ["weights"]
+
+
+@pytest.mark.parametrize("taken", [False, True])
+def test_a_failed_folder_leaves_nothing_it_made(tmp_path: Path, taken: bool) -> None:
+    """A write that fails, or a folder that holds something when the rename comes, leaves
+    no temporary folder and none of the parents the call made; a taken folder is kept."""
+    out = tmp_path / "a" / "b" / "export"
+    if taken:
+        out.mkdir(parents=True)
+        (out / "mine").write_text("kept", encoding="utf-8")
+
+    def fill(folder: Path) -> None:
+        """Write a file, then fail as a full disk would (unless the folder is taken)."""
+        (folder / "half").write_bytes(b"12")
+        if not taken:
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_folder_atomic(out, fill)
+    if taken:
+        assert os.listdir(out.parent) == ["export"] and os.listdir(out) == ["mine"]
+    else:
+        assert os.listdir(tmp_path) == []
