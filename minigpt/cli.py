@@ -47,12 +47,17 @@ def _needs_torch(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-def _add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
-    """--config, --set, which checkpoint, and the [sample] flags that apply to one prompt."""
-    add_config_args(parser, data=False)
+def _add_source_args(parser: argparse.ArgumentParser) -> None:
+    """Which checkpoint: a run's model.ckpt or a file."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--run-dir", metavar="D", help="use D/model.ckpt")
     source.add_argument("--ckpt", metavar="F", help="use this checkpoint file")
+
+
+def _add_checkpoint_args(parser: argparse.ArgumentParser) -> None:
+    """--config, --set, which checkpoint, and the [sample] flags that apply to one prompt."""
+    add_config_args(parser, data=False)
+    _add_source_args(parser)
     parser.add_argument("--prompt", metavar="T")
     parser.add_argument("--temperature", type=float, metavar="T", help="0 = greedy")
     parser.add_argument("--top-k", type=int, metavar="K", help="0 = off")
@@ -113,6 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
     inspect.set_defaults(func=_needs_torch("cmd_inspect"))
+
+    export = commands.add_parser("export", help="a checkpoint as a transformers model")
+    _add_source_args(export)
+    export.add_argument(
+        "--hf",
+        metavar="OUT",
+        required=True,
+        help="write a folder that transformers' from_pretrained loads",
+    )
+    export.set_defaults(func=_needs_torch("cmd_export"))
 
     bench = commands.add_parser("bench", help="measure training speed")
     add_config_args(bench)

@@ -40,6 +40,7 @@ from minigpt.events import (
     LogEvent,
     StepEvent,
 )
+from minigpt.export_hf import export_hf
 from minigpt.follower import follow
 from minigpt.inspection import inspect_next
 from minigpt.inspection_text import inspection_json, inspection_text, parse_head
@@ -268,6 +269,14 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(json.dumps(inspection_json(result, head), ensure_ascii=False))
     else:
         print(inspection_text(result, head))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the checkpoint as a transformers model (--hf)."""
+    ckpt = RunDir(args.run_dir).model_ckpt if args.run_dir else Path(args.ckpt)
+    export_hf(ckpt, args.hf)
+    print(f"wrote {args.hf}: AutoModelForCausalLM.from_pretrained({args.hf!r}) loads it")
     return 0
 
 

@@ -197,6 +197,11 @@ def test_status_runs_without_torch(tmp_path) -> None:
     [
         # The engine stays free of the UI's libraries.
         ("minigpt, minigpt.cli, minigpt.commands", "textual rich plotext tui"),
+        # Exporting's packages load when an export runs, not with the commands.
+        (
+            "minigpt.cli, minigpt.commands",
+            "transformers tensorboard safetensors tokenizers huggingface_hub",
+        ),
         # Talking to an engine (what the dashboard does) never loads torch, nor does the
         # command line until a command that needs it runs.
         ("minigpt, minigpt.client, minigpt.status, minigpt.cli", "torch numpy"),
