@@ -119,13 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print one JSON object, for scripts")
     inspect.set_defaults(func=_needs_torch("cmd_inspect"))
 
-    export = commands.add_parser("export", help="a checkpoint as a transformers model")
+    export = commands.add_parser(
+        "export", help="a checkpoint as a transformers model, a run's history for TensorBoard"
+    )
     _add_source_args(export)
     export.add_argument(
-        "--hf",
-        metavar="OUT",
-        required=True,
-        help="write a folder that transformers' from_pretrained loads",
+        "--hf", metavar="OUT", help="write a folder that transformers' from_pretrained loads"
+    )
+    export.add_argument(
+        "--tensorboard", metavar="OUT", help="write the run's history as TensorBoard event files"
     )
     export.set_defaults(func=_needs_torch("cmd_export"))
 

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import sys
@@ -31,6 +32,7 @@ from minigpt.config import (
 from minigpt.display import duration, number
 from minigpt.distributed import Cluster
 from minigpt.engine import Engine
+from minigpt.errors import ExportError
 from minigpt.events import (
     AlertEvent,
     CheckpointEvent,
@@ -40,7 +42,9 @@ from minigpt.events import (
     LogEvent,
     StepEvent,
 )
+from minigpt.export_folder import check_destination
 from minigpt.export_hf import export_hf
+from minigpt.export_tensorboard import export_tensorboard
 from minigpt.follower import follow
 from minigpt.inspection import inspect_next
 from minigpt.inspection_text import inspection_json, inspection_text, parse_head
@@ -273,10 +277,28 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write the checkpoint as a transformers model (--hf)."""
+    """Write the checkpoint as a transformers model (--hf) and the run's history as
+    TensorBoard event files (--tensorboard): both, or neither when one fails."""
+    if not (args.hf or args.tensorboard):
+        raise ExportError("say what to export: --hf OUT, --tensorboard OUT, or both")
     ckpt = RunDir(args.run_dir).model_ckpt if args.run_dir else Path(args.ckpt)
-    export_hf(ckpt, args.hf)
-    print(f"wrote {args.hf}: AutoModelForCausalLM.from_pretrained({args.hf!r}) loads it")
+    for out in (args.hf, args.tensorboard):  # both refused before either is written
+        if out:
+            check_destination(out)
+    made: list[Path] = []
+    try:
+        if args.hf:
+            made.append(export_hf(ckpt, args.hf))
+        if args.tensorboard:
+            made.append(export_tensorboard(ckpt.parent, args.tensorboard))  # its run's history
+    except BaseException:
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    if args.hf:
+        print(f"wrote {args.hf}: AutoModelForCausalLM.from_pretrained({args.hf!r}) loads it")
+    if args.tensorboard:
+        print(f"wrote {args.tensorboard}: tensorboard --logdir {args.tensorboard} shows it")
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from minigpt import export_hf
+from minigpt import export_hf, export_tensorboard
 from minigpt.cli import main
 from tests.engine.exports import train_run, write_corpus
 
@@ -65,8 +65,9 @@ def test_a_non_empty_folder_is_refused_and_kept(
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "notes.txt").write_text("mine", encoding="utf-8")
-    _refused(["--run-dir", str(runs["char"]), "--hf", str(taken)], capsys, "is not empty")
-    assert _left(taken) == ["notes.txt"]
+    for flag in ("--hf", "--tensorboard"):
+        _refused(["--run-dir", str(runs["char"]), flag, str(taken)], capsys, "is not empty")
+        assert _left(taken) == ["notes.txt"]
     (tmp_path / "empty").mkdir()
     assert main(["export", "--run-dir", str(runs["char"]), "--hf", str(tmp_path / "empty")]) == 0
     assert "model.safetensors" in _left(tmp_path / "empty")
@@ -98,17 +99,36 @@ def test_a_write_that_fails_midway_leaves_nothing(
     assert _left(tmp_path) == []
 
 
+def test_both_exports_or_neither(
+    runs: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the history cannot be written, the model already exported goes too."""
+
+    monkeypatch.setattr(export_tensorboard, "_write_event", _disk_full)
+    args = ["--run-dir", str(runs["char"]), "--hf", str(tmp_path / "hf")]
+    _refused([*args, "--tensorboard", str(tmp_path / "tb")], capsys, "No space left on device")
+    assert _left(tmp_path) == []
+
+
 def test_the_compact_cl100k_vocabulary_is_refused_with_the_way_out(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """No Hugging Face tokenizer spells a compact vocabulary's unused tokens in bytes as
-    minigpt does, so --hf refuses it, saying to train with the full vocabulary."""
+    minigpt does, so --hf refuses it, saying to train with the full vocabulary; its history
+    still exports alone."""
     run = str(runs["compact"])
-    _refused(["--run-dir", run, "--hf", str(tmp_path / "hf")], capsys, "data.compact_vocab=false")
+    both = ["--run-dir", run, "--hf", str(tmp_path / "hf"), "--tensorboard", str(tmp_path / "tb")]
+    _refused(both, capsys, "--set data.compact_vocab=false")
     assert _left(tmp_path) == []
+    assert main(["export", "--run-dir", run, "--tensorboard", str(tmp_path / "tb")]) == 0
 
 
-@pytest.mark.parametrize(("flag", "module"), [("--hf", "transformers")])
+@pytest.mark.parametrize(
+    ("flag", "module"), [("--hf", "transformers"), ("--tensorboard", "tensorboard")]
+)
 def test_without_the_extra_one_line_says_what_to_install(
     runs: dict[str, Path],
     tmp_path: Path,
@@ -122,3 +142,10 @@ def test_without_the_extra_one_line_says_what_to_install(
     args = ["--run-dir", str(runs["char"]), flag, str(tmp_path / "out")]
     _refused(args, capsys, f"({module} is not installed): pip install 'minigpt-tui[export]'")
     assert _left(tmp_path) == []
+
+
+def test_neither_export_asked_for_is_refused(
+    runs: dict[str, Path], capsys: pytest.CaptureFixture
+) -> None:
+    """export needs --hf, --tensorboard or both."""
+    _refused(["--run-dir", str(runs["char"])], capsys, "--hf OUT, --tensorboard OUT, or both")
