@@ -12,20 +12,19 @@ import pytest
 from minigpt import export_hf, export_tensorboard
 from minigpt.cli import main
 from tests.engine.exports import train_run, write_corpus
-
-pytestmark = pytest.mark.trains
+from tests.warm import ForkServer
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def runs(tmp_path_factory: pytest.TempPathFactory, fork_server: ForkServer) -> dict[str, Path]:
     """Two runs of two steps: the tiny char model, and one on cl100k's compact vocabulary."""
     root = tmp_path_factory.mktemp("export-cli")
     corpus = write_corpus(root)
     short = {"train.max_iters": 2, "train.eval_interval": 2}
     compact = {"data.tokenizer": "cl100k_base", "data.compact_vocab": True}
     return {
-        "char": train_run(root / "char", corpus, **short),
-        "compact": train_run(root / "compact", corpus, **short, **compact),
+        "char": train_run(root / "char", corpus, fork_server, **short),
+        "compact": train_run(root / "compact", corpus, fork_server, **short, **compact),
     }
 
 

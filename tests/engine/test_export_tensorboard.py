@@ -19,8 +19,7 @@ from minigpt.events import (
 from minigpt.export_tensorboard import BLOCK_SCALARS, EVAL_SCALARS, STEP_SCALARS
 from minigpt.rundir import RunDir
 from tests.engine.exports import train_run, write_corpus
-
-pytestmark = pytest.mark.trains
+from tests.warm import ForkServer
 
 RUN: dict[str, object] = {
     "model.num_blocks": 2,
@@ -34,13 +33,15 @@ RUN: dict[str, object] = {
 
 
 @pytest.fixture(scope="module")
-def board(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunDir, object]:
+def board(
+    tmp_path_factory: pytest.TempPathFactory, fork_server: ForkServer
+) -> tuple[RunDir, object]:
     """A run of 12 steps (evals at 0, 5, 10 and 12, a sample at each) with an alert and a
     config change added to its history, exported and read back by EventAccumulator."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     root = tmp_path_factory.mktemp("export-tb")
-    run = RunDir(train_run(root / "run", write_corpus(root), **RUN))
+    run = RunDir(train_run(root / "run", write_corpus(root), fork_server, **RUN))
     run.append(AlertEvent(kind="grad_spike", step=7, message="the gradient norm jumped *10x*"))
     run.append(ConfigAppliedEvent(step=9, changes={"train.learning_rate": [0.001, 0.0005]}))
     run.close()
