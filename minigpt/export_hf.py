@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import torch
@@ -65,10 +66,10 @@ def export_hf(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> Pa
 
     def write(temp: Path) -> None:
         """Fill the temporary folder."""
-        safetensors_torch.save_file(
-            gpt2_weights(model), temp / "model.safetensors", metadata={"format": "pt"}
-        )
+        weights = temp / "model.safetensors"
+        safetensors_torch.save_file(gpt2_weights(model), weights, metadata={"format": "pt"})
         transformers.GPT2Config(**gpt2_config(model)).save_pretrained(temp)
+        shutil.copymode(temp / "config.json", weights)  # safetensors makes it owner-only
         transformers.GenerationConfig(**generation_settings(config)).save_pretrained(temp)
         save_hf_tokenizer(tokenizer, temp, config.model.context_length)
         (temp / "README.md").write_text(card, encoding="utf-8")

@@ -110,7 +110,7 @@ def test_the_exported_weights_are_the_running_average(
     exported: dict[str, tuple[Path, Path]],
 ) -> None:
     """With train.ema_decay on, the export holds the averaged weights sampling uses, not the
-    optimizer's."""
+    optimizer's, in a file as readable as the export's other files."""
     from safetensors.torch import load_file
 
     run, out = exported["char"]
@@ -118,6 +118,8 @@ def test_the_exported_weights_are_the_running_average(
     exported_embedding = load_file(out / "model.safetensors")["transformer.wte.weight"]
     assert torch.equal(exported_embedding, state["average"]["token_embedding.weight"])
     assert not torch.equal(exported_embedding, state["model"]["token_embedding.weight"])
+    modes = {(out / name).stat().st_mode for name in ("model.safetensors", "config.json")}
+    assert len(modes) == 1
 
 
 def test_generation_config_and_model_card_describe_the_run(
