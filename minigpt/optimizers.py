@@ -20,6 +20,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Callable
@@ -33,13 +34,30 @@ from minigpt.model import Model
 MUON_MOMENTUM = 0.95  # torch's default, the value Muon's authors use
 
 
+@functools.cache
+def native_bfloat16(device_type: str) -> bool:
+    """Whether bfloat16 matrix products run on this kind of device's own instructions: on
+    CUDA, and on a CPU with them (oneDNN's check). Elsewhere torch emulates them, some 30
+    times slower than float32 (bench/muon_precision.py)."""
+    if device_type == "cuda":
+        return True
+    if device_type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN
+        return False
+
+
 def orthogonalise(
     matrices: torch.Tensor, coefficients: tuple[float, float, float], steps: int, eps: float
 ) -> torch.Tensor:
-    """Muon's Newton-Schulz iteration on a stack of same-shaped matrices (n, rows, cols),
-    in bfloat16 as torch.optim.Muon does: each one's singular values pushed towards 1."""
+    """Muon's Newton-Schulz iteration on a stack of same-shaped matrices (n, rows, cols):
+    each one's singular values pushed towards 1. In bfloat16 as torch.optim.Muon does where
+    that is native, else in float32, which is as exact and on such a CPU many times faster."""
     a, b, c = coefficients
-    x = matrices.bfloat16()
+    native = native_bfloat16(matrices.device.type)
+    x = matrices.bfloat16() if native else matrices.float()
     tall = x.size(-2) > x.size(-1)
     x = x.mT if tall else x  # the Gram matrix is then the smaller of the two
     x = x / x.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)

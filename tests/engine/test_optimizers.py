@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from minigpt import optimizers
 from minigpt.config import Config, apply_values, restart_keys
 from minigpt.health import block_health
 from minigpt.model import Model
@@ -97,10 +98,11 @@ def test_update_ratio_is_the_weights_actual_change(
         assert ratio == pytest.approx(actual, rel=1e-3 if optimizer == "adamw" else 0.05)
 
 
-def test_stacked_muon_updates_as_torch_muon_does() -> None:
+def test_stacked_muon_updates_as_torch_muon_does(monkeypatch) -> None:
     """Updating the matrices of one shape together changes nothing but the speed: three
     steps on the same gradients leave bit for bit the weights and momentum that
-    torch.optim.Muon leaves."""
+    torch.optim.Muon leaves (in bfloat16, as torch's does, whatever this CPU has)."""
+    monkeypatch.setattr(optimizers, "native_bfloat16", lambda device_type: True)
     stacked_model, torch_model = _model(), _model()
     settings = {"lr": 0.02, "weight_decay": 0.1, "momentum": 0.95}
     stacked = StackedMuon(hidden_matrices(stacked_model), **settings)
@@ -117,3 +119,18 @@ def test_stacked_muon_updates_as_torch_muon_does() -> None:
         assert torch.equal(
             stacked.state[a]["momentum_buffer"], reference.state[b]["momentum_buffer"]
         )
+
+
+def test_without_native_bfloat16_muon_orthogonalises_in_float32(monkeypatch) -> None:
+    """Where bfloat16 is emulated, Newton-Schulz runs in float32: the same orthogonalisation
+    (singular values near 1, as in bfloat16) without bfloat16's rounding."""
+    momenta = torch.randn(3, 48, 16, generator=torch.Generator().manual_seed(2))
+    coefficients, steps, eps = (3.4445, -4.775, 2.0315), 5, 1e-7
+    monkeypatch.setattr(optimizers, "native_bfloat16", lambda device_type: False)
+    exact = optimizers.orthogonalise(momenta, coefficients, steps, eps)
+    monkeypatch.setattr(optimizers, "native_bfloat16", lambda device_type: True)
+    rounded = optimizers.orthogonalise(momenta, coefficients, steps, eps)
+    assert exact.dtype == torch.float32 and rounded.dtype == torch.bfloat16
+    assert torch.allclose(exact, rounded.float(), atol=0.02)
+    singular = torch.linalg.svdvals(exact)
+    assert singular.min() > 0.5 and singular.max() < 1.3
