@@ -43,6 +43,7 @@ from minigpt.events import (
 from tui.compare import CompareScreen, other_runs
 from tui.config_pane import ConfigPane
 from tui.error_panel import ErrorPanel
+from tui.export import export_model
 from tui.generate import GeneratePane
 from tui.help_keys import help_keys
 from tui.inspect_pane import InspectPane
@@ -56,7 +57,7 @@ from tui.top_row import TopRow
 from tui.wording import changes_text, eval_line, header, per_step_ms
 
 CONNECTING, LOST = "connecting", "engine lost"
-ENGINE_COMMANDS = {"toggle_training", "save", "evaluate"}
+ENGINE_COMMANDS = {"toggle_training", "send"}
 # The engine's states; each shows as a CSS class on the screen (others show as they are).
 STATES = {"idle", "running", "paused", "finished", "failed", CONNECTING, LOST}
 STATS_SECONDS = 0.25  # numbers refresh at 4 Hz however fast steps arrive
@@ -72,16 +73,17 @@ class MiniGPTApp(App[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]  # noqa: RUF012 - App's own type
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_training", "Start/Pause"),
-        Binding("s", "save", "Save"),
-        Binding("e", "evaluate", "Eval"),
+        Binding("s", "send('save')", "Save"),
+        Binding("e", "send('eval')", "Eval"),
         Binding("g", "focus_prompt", "Prompt"),
         Binding("i", "inspect", "Inspect"),
         Binding("c", "show_tab('config')", "Config"),
         Binding("l", "show_tab('log')", "Log"),
         Binding("y", "toggle_log_scale", "Log y"),
-        Binding("h", "toggle_health", "Health chart"),
+        Binding("h", "toggle_class('#top', '-health')", "Health chart"),
         Binding("z", "zoom", "Zoom tabs"),
         Binding("o", "compare", "Compare runs"),
+        Binding("x", "export", "Export model"),
         Binding("r", "restart_engine", "Restart engine"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit_menu", "Quit"),
@@ -246,7 +248,11 @@ class MiniGPTApp(App[None]):
         self.askers.clear()  # a new engine answers nothing the last one was asked
         facts, history = hello.model, hello.history
         self.model_facts = facts
-        running = self.running_config(hello.config)
+        try:
+            running: Config | None = config_from_dict(hello.config)
+        except ConfigError as error:  # an engine from another version of minigpt
+            running = None
+            self.config_pane.show_error(f"the engine's config does not fit this dashboard: {error}")
         self.stats = self.top.load(hello.step, running, facts.vocab_size, history)
         self.vocab_size = facts.vocab_size or 0
         self.ms_per_step = per_step_ms(self.stats.train_seconds, self.stats.step)
@@ -263,14 +269,6 @@ class MiniGPTApp(App[None]):
             f"attached to engine pid {number(hello.pid, 'd')} "
             f"({hello.state or '?'}, step {number(hello.step, ',')})"
         )
-
-    def running_config(self, config: dict[str, object]) -> Config | None:
-        """The engine's config as this dashboard reads it; None (said in the pane) if it cannot."""
-        try:
-            return config_from_dict(config)
-        except ConfigError as error:  # an engine from another version of minigpt
-            self.config_pane.show_error(f"the engine's config does not fit this dashboard: {error}")
-            return None
 
     @apply_event.register
     def apply_step(self, event: StepEvent) -> None:
@@ -382,13 +380,9 @@ class MiniGPTApp(App[None]):
         command = {"running": "pause", "paused": "resume"}.get(self.state, "start")
         self.link.send(command)
 
-    def action_save(self) -> None:
-        """s: write a checkpoint now."""
-        self.link.send("save")
-
-    def action_evaluate(self) -> None:
-        """e: estimate the losses now."""
-        self.link.send("eval")
+    def action_send(self, command: str) -> None:
+        """s: write a checkpoint now; e: estimate the losses now."""
+        self.link.send(command)
 
     def action_focus_prompt(self) -> None:
         """g: go to the prompt."""
@@ -413,10 +407,6 @@ class MiniGPTApp(App[None]):
         chart = self.loss_chart
         chart.log_scale = not chart.log_scale
 
-    def action_toggle_health(self) -> None:
-        """h: the gradient-norm chart in the loss chart's place, or back."""
-        self.query_one("#top").toggle_class("-health")
-
     def action_zoom(self) -> None:
         """z: the tabs fill the screen (room for completions and the config), or back."""
         screen = self.screen
@@ -438,6 +428,15 @@ class MiniGPTApp(App[None]):
         """Other runs' curves are drawn: the header shows the state again."""
         self.sub_title = header(self.state, self.model_facts)
         self.log_line(f"comparing with: {', '.join(names) or 'no other run'}")
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def action_export(self) -> None:
+        """x: the last checkpoint as a transformers model in the run directory; says where."""
+        self.call_from_thread(self.notify, "Exporting the last checkpoint...", title="export")
+        done, said = export_model(self.link.run_dir, self.stats.checkpoint_step)
+        self.call_from_thread(self.log_line, f"export: {said}")
+        severity: SeverityLevel = "information" if done else "error"
+        self.call_from_thread(self.notify, said, title="export", severity=severity, timeout=20)
 
     def action_help(self) -> None:
         """?: the key reference."""
@@ -488,10 +487,8 @@ class MiniGPTApp(App[None]):
         the tabs get the room."""
         if not self.screen_stack:  # focus leaves as the app closes
             return
-        pane = self.generate_pane
         inspecting = self.query_one(TabbedContent).active == "inspect"
-        talking = self.focused is pane.prompt or bool(pane.streams) or inspecting
-        self.screen.set_class(talking, "-talking")
+        self.screen.set_class(self.generate_pane.talking or inspecting, "-talking")
 
 
 def make_app(link: Link) -> MiniGPTApp:

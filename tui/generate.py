@@ -280,6 +280,11 @@ class GeneratePane(Vertical):
         if not self.eval_only or entry.at_eval:
             self._write(entry)
 
+    @property
+    def talking(self) -> bool:
+        """Whether the prompt has the keys or a completion asked for here streams."""
+        return self.app.focused is self.prompt or bool(self.streams)
+
     # -- the engine's replies (tui.messages.Asker) ------------------------------
 
     def sent(self, ask: Ask, request: str | None) -> None:

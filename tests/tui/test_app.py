@@ -122,7 +122,7 @@ async def test_engine_lost_keeps_charts_and_r_reconnects(scripted) -> None:
         panel = app.query_one("#error-panel", Static)
         assert panel.border_title == "The engine stopped" and panel.region.height >= 3
         assert app.check_action("restart_engine", ()) is True
-        assert app.check_action("save", ()) is None
+        assert app.check_action("send", ()) is None
         await pilot.press("r")
         scripted.feed(hello(state="idle", step=10, steps=[[n, 2.0, 1e-3] for n in range(11)]))
         await until(pilot, lambda: app.state == "idle")

@@ -1,0 +1,53 @@
+"""x exports the open run's model for transformers, in a subprocess, and says where."""
+
+from pathlib import Path
+
+from minigpt.events import CheckpointEvent
+from tests.engine.exports import train_run, write_corpus
+from tests.tui.pilot import until
+from tests.tui.scripted import ScriptedLink, hello
+from tests.warm import ForkServer
+from tui.app import make_app
+from tui.export import export_folder
+
+
+async def test_x_without_a_checkpoint_says_to_save_first(scripted) -> None:
+    """No model.ckpt yet: nothing runs, and the dashboard says how to get one."""
+    app = make_app(scripted)
+    async with app.run_test(size=(80, 24)) as pilot:
+        scripted.feed(hello())
+        await until(pilot, lambda: app.state == "idle")
+        await pilot.press("x")
+        await until(pilot, lambda: any(line.startswith("export:") for line in app.log_lines))
+        assert "export: No checkpoint to export yet: press s to save one" in app.log_lines[-1]
+        assert not (scripted.run_dir / "export").exists()
+
+
+async def test_x_exports_the_last_checkpoint_into_the_run(
+    tmp_path: Path, fork_server: ForkServer
+) -> None:
+    """A trained run's model.ckpt becomes a transformers folder under export/, and the Log
+    and a notice say where; a second x says it is there already."""
+    run_dir = train_run(
+        tmp_path / "run",
+        write_corpus(tmp_path),
+        fork_server,
+        **{"train.max_iters": 2, "train.eval_interval": 2},
+    )
+    link = ScriptedLink(run_dir)
+    app = make_app(link)
+    async with app.run_test(size=(100, 30)) as pilot:
+        checkpoint = CheckpointEvent(str(run_dir / "model.ckpt"), 2)
+        link.feed(hello(state="finished", step=2, last_checkpoint=checkpoint))
+        await until(pilot, lambda: app.state == "finished")
+        await pilot.press("x")
+        await until(pilot, lambda: any(line.startswith("export:") for line in app.log_lines))
+        out = export_folder(run_dir, 2)
+        assert app.log_lines[-1] == (
+            f"export: Exported step 2 to {out}: AutoModelForCausalLM.from_pretrained('{out}') "
+            "loads it (minigpt export --help for TensorBoard)."
+        )
+        assert (out / "config.json").is_file() and (out / "model.safetensors").is_file()
+        await pilot.press("x")
+        await until(pilot, lambda: "already exported" in app.log_lines[-1])
+        assert app.handler_errors == 0
