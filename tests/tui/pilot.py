@@ -1,11 +1,14 @@
 """Helpers for driving the dashboard with Pilot."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from textual.pilot import Pilot
 from textual.widgets import Static
 
-from tui.app import MiniGPTApp
+from tests.tui import scripted
+from tui.app import CONNECTING, LOST, MiniGPTApp, make_app
+from tui.link import Link
 
 
 async def until(pilot: Pilot, test: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -15,6 +18,20 @@ async def until(pilot: Pilot, test: Callable[[], bool], timeout: float = 60.0) -
             return
         await pilot.pause(0.05)
     raise AssertionError("condition not reached in time")
+
+
+@asynccontextmanager
+async def attached(
+    link: Link, size: tuple[int, int] = (80, 24), hello: scripted.Wire | None = None
+) -> AsyncIterator[tuple[MiniGPTApp, Pilot]]:
+    """The dashboard on link once it applied the engine's hello (fed here when scripted)."""
+    app = make_app(link)
+    async with app.run_test(size=size) as pilot:
+        if isinstance(link, scripted.ScriptedLink):
+            link.feed(hello or scripted.hello())
+        await until(pilot, lambda: app.state != CONNECTING)
+        assert app.state != LOST, f"no hello: {app.log_lines[-1:]}"
+        yield app, pilot
 
 
 def text(app: MiniGPTApp, selector: str) -> str:

@@ -4,7 +4,7 @@ import pytest
 from textual.widgets import Input, Static, TabbedContent
 
 from minigpt.events import AlertEvent, EvalEvent, StepEvent
-from tests.tui.pilot import text, until
+from tests.tui.pilot import attached, text, until
 from tests.tui.scripted import evaluation, hello, step
 from tui.app import make_app
 from tui.charts import HealthChart, LossChart
@@ -31,10 +31,7 @@ async def test_first_frame_comes_before_the_engine(scripted, size) -> None:
 @pytest.mark.parametrize("size", SIZES)
 async def test_space_starts_pauses_and_resumes(scripted, size) -> None:
     """space sends start, pause and resume by state; steps fill the numbers and the chart."""
-    app = make_app(scripted)
-    async with app.run_test(size=size) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted, size) as (app, pilot):
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running")
         scripted.feed(*(step(n) for n in range(1, 6)))
@@ -56,10 +53,7 @@ STATS_WAIT = 0.3  # the numbers refresh 4 times a second
 @pytest.mark.parametrize("size", SIZES)
 async def test_save_eval_and_view_keys(scripted, size) -> None:
     """s saves, e evaluates, c and l switch tabs, y toggles the log scale, z the tabs' size."""
-    app = make_app(scripted)
-    async with app.run_test(size=size) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted, size) as (app, pilot):
         await pilot.press("s")
         await until(pilot, lambda: app.stats.checkpoint_step == 0)
         await pilot.press("e")
@@ -100,11 +94,9 @@ async def test_help_lists_every_key(scripted, size) -> None:
 
 async def test_finished_run_says_so(scripted) -> None:
     """A run at max_iters shows finished, and space is refused with the engine's message."""
-    app = make_app(scripted)
     scripted.respond.step = 100
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello(state="finished", step=100))
-        await until(pilot, lambda: app.state == "finished")
+    async with attached(scripted, hello=hello(state="finished", step=100)) as (app, pilot):
+        assert app.state == "finished"
         assert "step 100 / 100" in text(app, "#step-line")
         await pilot.press("space")
         await until(pilot, lambda: any("max_iters" in line for line in app.log_lines))
@@ -112,9 +104,8 @@ async def test_finished_run_says_so(scripted) -> None:
 
 async def test_engine_lost_keeps_charts_and_r_reconnects(scripted) -> None:
     """A lost engine is reported, the charts stay, and r connects again from a new hello."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello(state="running"), *(step(n) for n in range(1, 11)))
+    async with attached(scripted, hello=hello(state="running")) as (app, pilot):
+        scripted.feed(*(step(n) for n in range(1, 11)))
         await until(pilot, lambda: app.stats.step == 10)
         scripted.lose("the engine closed the connection")
         await until(pilot, lambda: app.state == "engine lost")
@@ -132,10 +123,7 @@ async def test_engine_lost_keeps_charts_and_r_reconnects(scripted) -> None:
 
 async def test_quit_detach_sends_nothing_and_closes(scripted) -> None:
     """q then d closes the dashboard and leaves the engine alone (no shutdown sent)."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello(state="running"))
-        await until(pilot, lambda: app.state == "running")
+    async with attached(scripted, hello=hello(state="running")) as (app, pilot):
         await pilot.press("q")
         assert isinstance(app.screen, QuitScreen)
         await pilot.press("d")
@@ -145,20 +133,14 @@ async def test_quit_detach_sends_nothing_and_closes(scripted) -> None:
 
 async def test_quit_stop_asks_the_engine_to_save_and_stop(scripted) -> None:
     """q then s sends shutdown (which saves) and closes the dashboard."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello(state="running"))
-        await until(pilot, lambda: app.state == "running")
+    async with attached(scripted, hello=hello(state="running")) as (_, pilot):
         await pilot.press("q", "s")
     assert [c["cmd"] for c in scripted.sent] == ["shutdown"]
 
 
 async def test_g_focuses_the_prompt_where_keys_are_text(scripted) -> None:
     """g puts the cursor in the prompt: typed s and e are text, not save and eval."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted) as (app, pilot):
         await pilot.press("g")
         assert app.focused is app.query_one("#prompt", Input)
         await pilot.press(*"see", "enter")
@@ -170,10 +152,8 @@ async def test_g_focuses_the_prompt_where_keys_are_text(scripted) -> None:
 
 async def test_eval_history_and_later_evals_chart_and_log(scripted) -> None:
     """A hello's evals are charted silently; a new eval is charted and logged."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello(step=20, evals=[evaluation(10, 2.6), evaluation(20, 2.5)]))
-        await until(pilot, lambda: app.state == "idle")
+    evals = [evaluation(10, 2.6), evaluation(20, 2.5)]
+    async with attached(scripted, hello=hello(step=20, evals=evals)) as (app, pilot):
         chart = app.query_one(LossChart)
         assert chart.eval_val.xs == [10, 20] and app.stats.val_loss == 2.5
         assert not any("val loss" in line for line in app.log_lines)
@@ -186,10 +166,7 @@ async def test_training_health_shows_in_numbers_log_and_chart(scripted) -> None:
     """Gradient norm and clipped share, update ratio, bits per byte and epochs show in the
     numbers; an alert is logged in plain words and marked on the charts; h swaps the loss
     chart for the gradient norms and back."""
-    app = make_app(scripted)
-    async with app.run_test(size=(160, 48)) as pilot:
-        scripted.feed(hello(state="running"))
-        await until(pilot, lambda: app.state == "running")
+    async with attached(scripted, (160, 48), hello(state="running")) as (app, pilot):
         for n in range(1, 5):
             event = StepEvent(n, 2.5, 1e-3, 5000.0, 12.5, n / 80, grad_norm=1.5, clipped=n % 2 == 0)
             scripted.feed(event.to_dict())
