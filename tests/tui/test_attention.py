@@ -5,10 +5,10 @@ from typing import Any
 from rich.style import Style
 from textual.pilot import Pilot
 
-from tests.tui.pilot import until
-from tests.tui.scripted import ScriptedLink, hello
+from tests.tui.pilot import attached, until
+from tests.tui.scripted import ScriptedLink
 from tests.tui.test_inspect_pane import odds
-from tui.app import MiniGPTApp, make_app
+from tui.app import MiniGPTApp
 from tui.attention import LABEL_WIDTH, LEVELS, AttentionMap
 
 
@@ -48,10 +48,8 @@ def answer_with(scripted: ScriptedLink, tokens: list[str], attention: Any, mean:
     )
 
 
-async def inspect(pilot: Pilot, app: MiniGPTApp, scripted: ScriptedLink, prompt: str) -> None:
+async def inspect(pilot: Pilot, app: MiniGPTApp, prompt: str) -> None:
     """Type a prompt, press i then a, and wait for the heatmap to draw the weights."""
-    scripted.feed(hello())
-    await until(pilot, lambda: app.state == "idle")
     await pilot.press("g", *prompt, "escape", "i", "a")
     heatmap = app.query_one(AttentionMap)
     await until(pilot, lambda: heatmap.matrix() is not None)
@@ -83,9 +81,8 @@ async def test_a_toggles_the_heatmap_and_asks_for_attention(scripted) -> None:
     it and the commands stop asking."""
     tokens = [*"the", "␣", *"cat"]
     answer_with(scripted, tokens, *two_blocks(len(tokens)))
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await inspect(pilot, app, scripted, "the cat")
+    async with attached(scripted) as (app, pilot):
+        await inspect(pilot, app, "the cat")
         first, second = scripted.commands("inspect")
         assert "attention" not in first and second["attention"] is True
         heatmap = app.query_one(AttentionMap)
@@ -109,9 +106,8 @@ async def test_the_weights_show_in_shades_and_the_keys_move_between_heads(script
     following each."""
     tokens = [*"the", "␣", *"cat"]
     answer_with(scripted, tokens, *two_blocks(len(tokens)))
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await inspect(pilot, app, scripted, "the cat")
+    async with attached(scripted) as (app, pilot):
+        await inspect(pilot, app, "the cat")
         heatmap = app.query_one(AttentionMap)
         darkest, lightest = level_colour(heatmap, LEVELS - 1), level_colour(heatmap, 0)
         assert heatmap.border_title == (
@@ -140,9 +136,8 @@ async def test_a_24_token_prompt_fits_80x24(scripted) -> None:
     """At 80x24 the heatmap of a 24-token prompt has every row on screen, labelled."""
     tokens = [*"the quick brown fox jump"]
     answer_with(scripted, tokens, *two_blocks(len(tokens)))
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await inspect(pilot, app, scripted, "".join(tokens))
+    async with attached(scripted) as (app, pilot):
+        await inspect(pilot, app, "".join(tokens))
         heatmap = app.query_one(AttentionMap)
         lines = str(heatmap.cells.render()).split("\n")
         assert len(lines) == 1 + 12  # the axis, two rows a line
@@ -166,10 +161,9 @@ async def test_hostile_attention_draws_without_error(scripted) -> None:
         ("junk", {"a": 1}),
         ([], []),
     ]
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with attached(scripted) as (app, pilot):
         answer_with(scripted, tokens, *cases[0])
-        await inspect(pilot, app, scripted, "the cat")
+        await inspect(pilot, app, "the cat")
         heatmap = app.query_one(AttentionMap)
         assert shade(heatmap, 0, 0) is not None and shade(heatmap, 1, 0) is None  # []
         for attention, mean in cases[1:]:

@@ -4,9 +4,7 @@ import json
 from pathlib import Path
 
 from minigpt.rundir import RunDir
-from tests.tui.pilot import until
-from tests.tui.scripted import hello
-from tui.app import make_app
+from tests.tui.pilot import attached, until
 from tui.compare import CompareScreen, other_runs, val_curve
 
 
@@ -36,10 +34,7 @@ async def test_o_overlays_the_picked_runs(scripted, tmp_path: Path) -> None:
     """The picker lists the other runs; the ticked one's val curve is drawn and named."""
     _finished_run(tmp_path / "lr-3e-3", [3.0, 2.6, 2.2])
     _finished_run(tmp_path / "lr-1e-4", [3.0, 2.9, 2.8])
-    app = make_app(scripted)
-    async with app.run_test(size=(100, 30)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted, (100, 30)) as (app, pilot):
         await pilot.press("o")
         assert isinstance(app.screen, CompareScreen)
         await pilot.press("down", "space", "enter")  # the second in the list: lr-3e-3
@@ -53,10 +48,7 @@ async def test_o_overlays_the_picked_runs(scripted, tmp_path: Path) -> None:
 
 async def test_o_without_other_runs_says_so(scripted) -> None:
     """With no sibling run, the picker says there is none and enter closes it."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted) as (app, pilot):
         await pilot.press("o")
         assert isinstance(app.screen, CompareScreen)
         assert "No other run" in str(app.screen.query_one("#compare-none").render())
@@ -73,11 +65,8 @@ async def test_a_run_to_index_first_shows_its_progress(
     monkeypatch.setattr("minigpt.history_index.PROGRESS_FROM", 0)
     monkeypatch.setattr("minigpt.history_index.ROUND_BYTES", 64)  # a round per line or so
     _finished_run(tmp_path / "old", [3.0 - i / 100 for i in range(200)])
-    app = make_app(scripted)
     said: list[str] = []
-    async with app.run_test(size=(100, 30)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted, (100, 30)) as (app, pilot):
         app.watch(app, "sub_title", lambda text: said.append(text))
         await pilot.press("o", "down", "space", "enter")
         await until(pilot, lambda: list(app.loss_chart.overlays) == ["old"])

@@ -2,9 +2,8 @@
 
 from minigpt.config import Config, apply_values
 from minigpt.events import Candidate, ErrorEvent, InspectionEvent
-from tests.tui.pilot import text, until
+from tests.tui.pilot import attached, text, until
 from tests.tui.scripted import evaluation, hello
-from tui.app import make_app
 from tui.inspect_pane import InspectPane
 
 
@@ -42,10 +41,7 @@ async def test_i_shows_the_odds_of_the_typed_prompt_and_controls_redraw_them(scr
     """i asks for the prompt's odds at the Generate pane's settings; the bars show each stage
     with percentages and the entropy; a new temperature asks again at once; left moves."""
     scripted.respond = lambda c: odds(c) if c["cmd"] == "inspect" else []
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted) as (app, pilot):
         await pilot.press("g", *"the cat", "escape", "i")
         pane = app.query_one(InspectPane)
         await until(pilot, lambda: pane.shown is not None)
@@ -70,10 +66,7 @@ async def test_inspect_after_a_completion_marks_where_it_began_and_follows_train
     f refreshes the bars at each eval; an engine error shows in the pane."""
     answers = {"sample": scripted.respond}
     scripted.respond = lambda c: odds(c) if c["cmd"] == "inspect" else answers["sample"](c)
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted) as (app, pilot):
         await pilot.press("g", *"the", "enter")
         await until(pilot, lambda: bool(app.generate_pane.finished))
         await pilot.press("escape", "i")
@@ -99,11 +92,8 @@ async def test_a_completion_longer_than_the_context_is_inspected_from_its_first_
     first are those the first generated token came from."""
     answers = {"sample": scripted.respond}
     scripted.respond = lambda c: odds(c) if c["cmd"] == "inspect" else answers["sample"](c)
-    app = make_app(scripted)
     config = apply_values(Config(), {"data.tokenizer": "char", "model.context_length": 8})
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello(config=config))
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted, hello=hello(config=config)) as (app, pilot):
         await pilot.press("g", *"the", "enter")
         await until(pilot, lambda: bool(app.generate_pane.finished))
         assert app.generate_pane.finished[-1].text == " sat on the mat"  # 15 tokens, 4 spans

@@ -3,9 +3,7 @@
 from textual.widgets import Static
 
 from minigpt.events import ErrorEvent, SampleTokenEvent
-from tests.tui.pilot import until
-from tests.tui.scripted import hello
-from tui.app import make_app
+from tests.tui.pilot import attached, until
 from tui.generate import GeneratePane
 
 TALK_ROWS = 10  # the completions get at least this many rows while you talk
@@ -17,20 +15,15 @@ def on_screen(app, selector: str) -> bool:
     return region.height > 0 and region.y >= 0 and region.bottom <= app.size.height
 
 
-async def ask_and_stream(app, pilot, scripted) -> None:
-    """Attach, type "the cat" in the prompt, send it, and wait for its stream to show."""
-    scripted.feed(hello())
-    await until(pilot, lambda: app.state == "idle")
+async def ask_and_stream(app, pilot) -> None:
+    """Type "the cat" in the prompt, send it, and wait for its stream to show."""
     await pilot.press("g", *"the cat", "enter")
     await until(pilot, lambda: app.query_one(GeneratePane).has_class("-streaming"))
 
 
 async def test_prompt_and_answer_fit_at_80x24_and_the_charts_come_back(scripted) -> None:
     """g, a prompt and enter: the completions get 10 rows beside the prompt; escape restores."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted) as (app, pilot):
         assert on_screen(app, "#loss")
         await pilot.press("g", *"the cat", "enter")
         pane = app.query_one(GeneratePane)
@@ -51,9 +44,8 @@ async def test_a_streaming_answer_shows_under_its_prompt(scripted) -> None:
     scripted.respond = lambda command: [
         SampleTokenEvent(command["id"], " sat on", 900.0, 0).to_dict()
     ]
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ask_and_stream(app, pilot, scripted)
+    async with attached(scripted) as (app, pilot):
+        await ask_and_stream(app, pilot)
         await pilot.pause()
         assert on_screen(app, "#streaming") and on_screen(app, "#prompt")
         assert str(app.query_one("#streaming", Static).render()).startswith("the cat sat on")
@@ -69,9 +61,8 @@ async def test_escape_just_after_a_completion_ended_is_quiet(scripted) -> None:
         ],
     }
     scripted.respond = lambda command: answers[command["cmd"]](command)
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ask_and_stream(app, pilot, scripted)
+    async with attached(scripted) as (app, pilot):
+        await ask_and_stream(app, pilot)
         await pilot.press("escape")
         await until(pilot, lambda: any(line.startswith("cancel_sample:") for line in app.log_lines))
         await pilot.pause(0.2)
