@@ -1,16 +1,21 @@
 """The Generate pane: streaming, cancel, history, controls, wide text, at-eval samples."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 from rich.cells import cell_len
+from textual.pilot import Pilot
 from textual.widgets import RichLog
 
 from minigpt.config import Config
 from minigpt.events import SampleDoneEvent, SampleTokenEvent, decode
 from tests.tiny import tiny_config
-from tests.tui.pilot import until
-from tests.tui.scripted import FakeEngine, ScriptedLink, hello, step
-from tui.app import MiniGPTApp, make_app
+from tests.tui.pilot import attached, until
+from tests.tui.scripted import FakeEngine, ScriptedLink, Wire, hello, step
+from tui.app import MiniGPTApp
 from tui.generate import GeneratePane
+from tui.link import Link
 from tui.messages import Ask
 
 
@@ -32,14 +37,17 @@ def done(request: str, prompt: str, text: str, step: int, **fields: object) -> S
     )
 
 
-async def ready(app: MiniGPTApp, pilot, start: bool = False) -> GeneratePane:
-    """Wait for the engine (optionally start training) and put the cursor in the prompt."""
-    await until(pilot, lambda: app.state in ("idle", "finished", "paused"))
-    if start:
-        await pilot.press("space")
-        await until(pilot, lambda: app.state == "running" and app.stats.step > 0)
-    await pilot.press("g")
-    return app.query_one(GeneratePane)
+@asynccontextmanager
+async def ready(
+    link: Link, size: tuple[int, int] = (80, 24), hello: Wire | None = None, start: bool = False
+) -> AsyncIterator[tuple[MiniGPTApp, Pilot, GeneratePane]]:
+    """The dashboard attached to link (optionally training), the cursor in the prompt."""
+    async with attached(link, size, hello) as (app, pilot):
+        if start:
+            await pilot.press("space")
+            await until(pilot, lambda: app.state == "running" and app.stats.step > 0)
+        await pilot.press("g")
+        yield app, pilot, app.query_one(GeneratePane)
 
 
 def expect(pane: GeneratePane, request: str, prompt: str) -> None:
@@ -56,9 +64,8 @@ async def ask(pilot, pane: GeneratePane, prompt: str) -> None:
 @pytest.mark.trains
 async def test_streams_then_escape_cancels(make_link) -> None:
     """Text streams in under the step it came from; escape stops it and says so."""
-    app = make_app(make_link("sample.max_new_tokens=100000"))
-    async with app.run_test(size=(100, 30)) as pilot:
-        pane = await ready(app, pilot, start=True)
+    link = make_link("sample.max_new_tokens=100000")
+    async with ready(link, (100, 30), start=True) as (app, pilot, pane):
         await ask(pilot, pane, "the cat")
         await until(pilot, lambda: len(next((s.text for s in pane.streams.values()), "")) > 20)
         assert pane.has_class("-streaming")
@@ -77,11 +84,8 @@ async def test_streams_then_escape_cancels(make_link) -> None:
 
 async def test_prompt_history_walks_and_survives_a_new_dashboard(scripted) -> None:
     """up/down walk earlier prompts and back to the draft; a new dashboard has them too."""
-    app = make_app(scripted)
     prompts = ["the cat", "on mat", "on mat", *(f"cat {n}" for n in range(5)), "the dog"]
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        pane = await ready(app, pilot)
+    async with ready(scripted) as (app, pilot, pane):
         for prompt in prompts:
             await ask(pilot, pane, prompt)
         await until(pilot, lambda: len(pane.finished) == len(prompts))
@@ -103,10 +107,7 @@ async def test_prompt_history_walks_and_survives_a_new_dashboard(scripted) -> No
     # A new dashboard learns the run's completions from the engine's hello.
     history = [done(f"s{n}", prompt, " sat", 0).to_dict() for n, prompt in enumerate(prompts)]
     again = ScriptedLink(scripted.run_dir, respond=FakeEngine())
-    app = make_app(again)
-    async with app.run_test(size=(80, 24)) as pilot:
-        again.feed(hello(samples=history))
-        pane = await ready(app, pilot)
+    async with ready(again, hello=hello(samples=history)) as (app, pilot, pane):
         assert [entry.prompt for entry in pane.finished] == prompts
         assert "the dog" in "\n".join(log_lines(pane.completions))
         await pilot.press("up")
@@ -129,10 +130,7 @@ async def test_each_invalid_control_is_named_and_nothing_is_sent(
     scripted, control, value, message
 ) -> None:
     """A bad setting gets its message, the cursor goes to it, and no sample is asked for."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        pane = await ready(app, pilot)
+    async with ready(scripted) as (app, pilot, pane):
         pane.controls[control].value = value
         await ask(pilot, pane, "the cat")
         assert message in str(pane.status.render()) and pane.status.has_class("-error")
@@ -143,10 +141,8 @@ async def test_each_invalid_control_is_named_and_nothing_is_sent(
 
 async def test_settings_from_the_controls_reach_the_engine(scripted) -> None:
     """The controls start at [sample]; edited ones go with the request and into the note."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello(config=tiny(temperature=0.5, top_p=0.9)))
-        pane = await ready(app, pilot)
+    config = tiny(temperature=0.5, top_p=0.9)
+    async with ready(scripted, hello=hello(config=config)) as (_, pilot, pane):
         assert pane.controls["temperature"].value == "0.5"
         assert pane.controls["top_p"].value == "0.9"
         assert pane.controls["seed"].value == ""
@@ -165,10 +161,7 @@ async def test_settings_from_the_controls_reach_the_engine(scripted) -> None:
 
 async def test_samples_while_running_and_while_paused(scripted) -> None:
     """Each completion names the step of the weights that answered it, running or paused."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted) as (app, pilot):
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running")
         scripted.feed(*(step(n) for n in range(1, 8)))
@@ -190,11 +183,8 @@ async def test_samples_while_running_and_while_paused(scripted) -> None:
 
 async def test_a_finished_run_answers_without_training(scripted) -> None:
     """A finished run's dashboard samples (from the last step's weights); space is refused."""
-    app = make_app(scripted)
     scripted.respond.step = 100
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello(state="finished", step=100))
-        pane = await ready(app, pilot)
+    async with ready(scripted, hello=hello(state="finished", step=100)) as (app, pilot, pane):
         assert app.state == "finished"
         await ask(pilot, pane, "the cat")
         await until(pilot, lambda: bool(pane.finished))
@@ -210,10 +200,7 @@ async def test_wide_characters_unseen_characters_and_long_prompts(tmp_path) -> N
         vocabulary="你好，世界！🙂 the cat 猫 sat.\n",  # noqa: RUF001
     )
     link = ScriptedLink(tmp_path, respond=engine)
-    app = make_app(link)
-    async with app.run_test(size=(80, 24)) as pilot:
-        link.feed(hello(config=tiny()))
-        pane = await ready(app, pilot)
+    async with ready(link, hello=hello(config=tiny())) as (app, pilot, pane):
         await ask(pilot, pane, "你好🙂")
         await until(pilot, lambda: bool(pane.finished))
         assert pane.finished[0].prompt == "你好🙂"
@@ -234,10 +221,8 @@ async def test_wide_characters_unseen_characters_and_long_prompts(tmp_path) -> N
 
 async def test_at_eval_samples_browse_and_copy(scripted) -> None:
     """Evals answer the [sample] prompt; ctrl+t shows only those; ctrl+y copies the last."""
-    app = make_app(scripted)
-    async with app.run_test(size=(100, 30)) as pilot:
-        scripted.feed(hello(config=tiny(at_eval=True, prompt="the cat"), state="paused"))
-        pane = await ready(app, pilot)
+    paused = hello(config=tiny(at_eval=True, prompt="the cat"), state="paused")
+    async with ready(scripted, (100, 30), paused) as (app, pilot, pane):
         for n in (0, 10, 20):
             scripted.feed(done(f"eval-{n}", "the cat", f" sat {n}", n, at_eval=True).to_dict())
         await until(pilot, lambda: len(pane.finished) == 3)
@@ -291,10 +276,7 @@ async def test_ctrl_o_colours_completions_by_confidence(scripted) -> None:
     """ctrl+o colours each generated piece by its probability (prompt bold and plain, a
     legend in the border); completions without spans stay plain; ctrl+o again undoes it."""
     scripted.respond.pieces = [" sat on", " the mat now"]
-    app = make_app(scripted)
-    async with app.run_test(size=(100, 30)) as pilot:
-        scripted.feed(hello())
-        pane = await ready(app, pilot)
+    async with ready(scripted, (100, 30)) as (app, pilot, pane):
         scripted.feed(done("old", "the dog", " ran off", 0).to_dict())  # an older engine's
         await ask(pilot, pane, "the cat")
         await until(pilot, lambda: len(pane.finished) == 2)
