@@ -12,9 +12,9 @@ from minigpt.config_text import key_line, set_value
 from minigpt.events import CheckpointEvent, ConfigAppliedEvent, ErrorEvent, StateEvent
 from minigpt.rundir import RunDir
 from tests.tiny import ENGINE, tiny_config
-from tests.tui.pilot import until
+from tests.tui.pilot import attached, until
 from tests.tui.scripted import FakeEngine, ScriptedLink, evaluation, hello, step
-from tui.app import MiniGPTApp, make_app
+from tui.app import MiniGPTApp
 from tui.config_pane import ConfigPane
 from tui.link import EngineLink
 from tui.screens import RestartScreen, SaveConfigScreen
@@ -47,10 +47,7 @@ def steps_after(run_dir: Path, step: int) -> list[dict]:
 @asynccontextmanager
 async def editing(link: ScriptedLink, size: tuple[int, int]) -> AsyncIterator[tuple]:
     """The dashboard on the scripted link, training at step AT, the cursor in the editor."""
-    app = make_app(link)
-    async with app.run_test(size=size) as pilot:
-        link.feed(hello(config=TINY))
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(link, size, hello(config=TINY)) as (app, pilot):
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running")
         link.feed(*(step(n) for n in range(1, AT + 1)))
@@ -65,9 +62,7 @@ async def editing(link: ScriptedLink, size: tuple[int, int]) -> AsyncIterator[tu
 @asynccontextmanager
 async def editing_engine(link: EngineLink, size: tuple[int, int]) -> AsyncIterator[tuple]:
     """The dashboard on a real engine, training, with the cursor in the Config editor."""
-    app = make_app(link)
-    async with app.run_test(size=size) as pilot:
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(link, size) as (app, pilot):
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running" and app.stats.step > 0)
         await pilot.press("c")

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
-from tests.tui.pilot import until
+from tests.tui.pilot import attached, until
 from tui.app import make_app
 from tui.cli import main
 
@@ -54,9 +54,7 @@ async def test_engine_that_cannot_start_shows_why(make_link, tmp_path, prepare, 
 async def test_panel_goes_when_the_engine_is_back(make_link) -> None:
     """A killed engine: the panel says it stopped; r resumes and the panel goes."""
     link = make_link()
-    app = make_app(link)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(link) as (app, pilot):
         link.client.process.kill()
         await until(pilot, lambda: app.state == "engine lost")
         panel = app.query_one("#error-panel", Static)

@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 from minigpt.engine import Engine
 from minigpt.run import Run
 from tests.engine.test_odd_history import ODD_LINE, append_lines, save_a_run
-from tests.tui.pilot import until
+from tests.tui.pilot import attached
 from tests.tui.scripted import ScriptedLink
-from tui.app import make_app
 
 pytestmark = pytest.mark.trains
 
@@ -40,10 +39,7 @@ async def test_a_hello_from_odd_files_draws(saved, tmp_path_factory, metrics, sa
     finally:
         run.close()
     scripted = ScriptedLink(run_dir)  # a fresh link for each example
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello.to_dict())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted, hello=hello.to_dict()) as (app, _):
         for chart in (app.loss_chart, app.lr_chart):  # drawn now, not on the next tick
             chart.redraw_if_dirty()
             chart.render()

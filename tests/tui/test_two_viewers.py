@@ -5,8 +5,7 @@ import json
 from minigpt.client import Client
 from minigpt.events import SampleDoneEvent
 from minigpt.rundir import RunDir
-from tests.tui.pilot import until
-from tui.app import make_app
+from tests.tui.pilot import attached, until
 from tui.generate import GeneratePane
 
 
@@ -15,9 +14,7 @@ async def test_two_viewers_sample_at_once_without_crossed_wires(make_link) -> No
     text, escape cancels only its own, both completions are listed with distinct ids, and
     the other viewer's config change shows in this dashboard."""
     link = make_link("sample.max_new_tokens=100000")  # ours streams until cancelled
-    app = make_app(link)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(link) as (app, pilot):
         other = Client.connect(link.run_dir)
         theirs = other.send("sample", prompt="on mat", max_new_tokens=60)
         await pilot.press("g", *"the cat", "enter")
