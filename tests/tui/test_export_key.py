@@ -4,21 +4,22 @@ from pathlib import Path
 
 from minigpt.events import CheckpointEvent
 from tests.engine.exports import train_run, write_corpus
-from tests.tui.pilot import until
+from tests.tui.pilot import attached, until
 from tests.tui.scripted import ScriptedLink, hello
 from tests.warm import ForkServer
-from tui.app import make_app
 from tui.export import export_folder
+
+
+def said(app) -> bool:
+    """Whether the export has said how it went, in the Log."""
+    return any(line.startswith("export:") for line in app.log_lines)
 
 
 async def test_x_without_a_checkpoint_says_to_save_first(scripted) -> None:
     """No model.ckpt yet: nothing runs, and the dashboard says how to get one."""
-    app = make_app(scripted)
-    async with app.run_test(size=(80, 24)) as pilot:
-        scripted.feed(hello())
-        await until(pilot, lambda: app.state == "idle")
+    async with attached(scripted) as (app, pilot):
         await pilot.press("x")
-        await until(pilot, lambda: any(line.startswith("export:") for line in app.log_lines))
+        await until(pilot, lambda: said(app))
         assert "export: No checkpoint to export yet: press s to save one" in app.log_lines[-1]
         assert not (scripted.run_dir / "export").exists()
 
@@ -28,20 +29,14 @@ async def test_x_exports_the_last_checkpoint_into_the_run(
 ) -> None:
     """A trained run's model.ckpt becomes a transformers folder under export/, and the Log
     and a notice say where; a second x says it is there already."""
-    run_dir = train_run(
-        tmp_path / "run",
-        write_corpus(tmp_path),
-        fork_server,
-        **{"train.max_iters": 2, "train.eval_interval": 2},
-    )
+    short = {"train.max_iters": 2, "train.eval_interval": 2}
+    run_dir = train_run(tmp_path / "run", write_corpus(tmp_path), fork_server, **short)
+    checkpoint = CheckpointEvent(str(run_dir / "model.ckpt"), 2)
     link = ScriptedLink(run_dir)
-    app = make_app(link)
-    async with app.run_test(size=(100, 30)) as pilot:
-        checkpoint = CheckpointEvent(str(run_dir / "model.ckpt"), 2)
-        link.feed(hello(state="finished", step=2, last_checkpoint=checkpoint))
-        await until(pilot, lambda: app.state == "finished")
+    finished = hello(state="finished", step=2, last_checkpoint=checkpoint)
+    async with attached(link, (100, 30), finished) as (app, pilot):
         await pilot.press("x")
-        await until(pilot, lambda: any(line.startswith("export:") for line in app.log_lines))
+        await until(pilot, lambda: said(app))
         out = export_folder(run_dir, 2)
         assert app.log_lines[-1] == (
             f"export: Exported step 2 to {out}: AutoModelForCausalLM.from_pretrained('{out}') "
