@@ -34,15 +34,19 @@ CELLS ?= default/1 avx2/1 default/2 avx2/2 best/2
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
+INSTALL_TORCH = $(BIN)/pip install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+
 $(VENV)/.installed: $(BIN)/activate pyproject.toml
-	$(BIN)/pip install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(INSTALL_TORCH)
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-# The export tests need the [export] extra; `make run` does without it (~33 s of install).
-$(VENV)/.installed-export: $(VENV)/.installed
+# The tests need the [export] extra too, which `make run` does without (~33 s of install);
+# one pip run for both, as a second one would build the project again.
+$(VENV)/.installed-export: $(BIN)/activate pyproject.toml
+	$(INSTALL_TORCH)
 	$(BIN)/pip install --quiet -e ".[dev,export]"
-	touch $@
+	touch $@ $(VENV)/.installed
 
 setup: $(VENV)/.installed
 
