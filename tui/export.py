@@ -35,7 +35,8 @@ def export_model(run_dir: Path, step: int | None) -> tuple[bool, str]:
         return False, f"Export failed: {error}"
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
-        return False, f"Export failed: {lines[-1] if lines else f'exit code {done.returncode}'}"
+        why = lines[-1].removeprefix("minigpt: error: ") if lines else f"exit {done.returncode}"
+        return False, f"Export failed: {why}"
     return True, (
         f"Exported step {step:,} to {out}: AutoModelForCausalLM.from_pretrained('{out}') "
         "loads it (minigpt export --help for TensorBoard)."

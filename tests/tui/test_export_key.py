@@ -46,3 +46,15 @@ async def test_x_exports_the_last_checkpoint_into_the_run(
         await pilot.press("x")
         await until(pilot, lambda: "already exported" in app.log_lines[-1])
         assert app.handler_errors == 0
+
+
+async def test_x_on_a_damaged_checkpoint_says_why_in_one_line(scripted) -> None:
+    """minigpt export's one line of error is what the dashboard says, and nothing is left."""
+    (scripted.run_dir / "model.ckpt").write_bytes(b"PK\x03\x04" + bytes(100))
+    checkpoint = CheckpointEvent(str(scripted.run_dir / "model.ckpt"), 5)
+    async with attached(scripted, hello=hello(step=5, last_checkpoint=checkpoint)) as (app, pilot):
+        await pilot.press("x")
+        await until(pilot, lambda: said(app), timeout=120)
+        assert app.log_lines[-1].startswith("export: Export failed: ")
+        assert "minigpt: error" not in app.log_lines[-1] and "damaged" in app.log_lines[-1]
+        assert not export_folder(scripted.run_dir, 5).exists()
