@@ -508,6 +508,12 @@ def changed_keys(old: Config, new: Config) -> list[str]:
     return [key for key in before if before[key] != after[key]]
 
 
+def changes(old: Config, new: Config) -> dict[str, list[Any]]:
+    """{dotted key: [old value, new value]} for each key whose value differs."""
+    before, after = flat_values(old), flat_values(new)
+    return {key: [before[key], after[key]] for key in changed_keys(old, new)}
+
+
 def restart_keys(old: Config, new: Config) -> list[str]:
     """The changed keys that need a fresh model or data (i.e. are not hot)."""
     return [key for key in changed_keys(old, new) if not is_hot(key)]

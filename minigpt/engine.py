@@ -32,9 +32,8 @@ from minigpt.alerts import rate_advice
 from minigpt.config import (
     Config,
     apply_values,
-    changed_keys,
+    changes,
     config_to_dict,
-    flat_values,
     parse_config_values,
     restart_keys,
 )
@@ -470,9 +469,7 @@ class Engine:
         except OSError as error:  # the run goes on with the change; only the file is behind
             reason = error.strerror or str(error)
             self._emit(LogEvent("error", f"config.toml not updated ({reason}); the change applies"))
-        flat_old, flat_new = flat_values(old), flat_values(new)
-        changes = {k: [flat_old[k], flat_new[k]] for k in changed_keys(old, new)}
-        event = ConfigAppliedEvent(step=self.run.trainer.step, changes=changes)
+        event = ConfigAppliedEvent(step=self.run.trainer.step, changes=changes(old, new))
         self.run.run_dir.append(event)
         self._publish([dataclasses.replace(event, id=command.id)])  # the asker hears it's done
         if self.state == FINISHED and not self.run.done:

@@ -26,11 +26,13 @@ from minigpt.config import (
     Config,
     apply_values,
     changed_keys,
+    changes,
     config_to_toml,
     flat_values,
     help_text,
     is_hot,
     parse_config,
+    restart_keys,
 )
 from minigpt.config_header import restart_rule_comment
 from minigpt.config_text import key_at, set_value
@@ -199,28 +201,30 @@ class ConfigPane(Vertical):
         config = self.checked()
         if config is None:
             return
-        old, new = flat_values(self.running), flat_values(config)
-        changes = {key: [old[key], new[key]] for key in changed_keys(self.running, config)}
-        if not changes:
+        changed = changes(self.running, config)
+        if not changed:
             self.status.say("Nothing to apply: this is the running config.")
             return
-        restart_keys = [key for key in changes if not is_hot(key)]
-        if not restart_keys:
-            self.send(changes)
+        fresh = restart_keys(self.running, config)
+        if not fresh:
+            self.send(changed)
             return
-        lines = [f"{key}: {changes[key][0]} -> {changes[key][1]}" for key in restart_keys]
+        lines = [f"{key}: {changed[key][0]} -> {changed[key][1]}" for key in fresh]
         plan = "\n".join(self.plan_lines(config))
         screen = RestartScreen(lines, plan, self.step, next_run_dir(self.run_dir))
-        self.app.push_screen(screen, lambda choice: self.restart_chosen(choice, changes))
+        self.app.push_screen(screen, lambda choice: self.restart_chosen(choice, changed, fresh))
 
-    def restart_chosen(self, choice: str | None, changes: dict[str, list[object]]) -> None:
-        """Carry out the restart dialog's answer."""
+    def restart_chosen(
+        self, choice: str | None, changed: dict[str, list[object]], fresh: list[str]
+    ) -> None:
+        """Carry out the restart dialog's answer (fresh: the changed keys that need a fresh
+        model)."""
         if choice == "restart":
-            self.send(changes, restart=True)
+            self.send(changed, restart=True)
         elif choice == "new_run":
             self.post_message(self.NewRunRequested(self, self.editor.text))
         elif choice == "revert":
-            self.revert_keys([key for key in changes if not is_hot(key)])
+            self.revert_keys(fresh)
             self.action_apply()
         else:
             self.status.say("Nothing applied; the editor keeps your text.")

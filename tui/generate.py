@@ -31,7 +31,6 @@ from tui.sampling import RANDOM, SampleControls
 from tui.status_line import StatusLine
 
 SETTINGS = ("temperature", "top_k", "top_p", "max_new_tokens", "seed")  # its controls, in order
-INSPECTED = ("temperature", "top_k", "top_p")  # the settings the Inspect pane starts from
 PROMPT_STYLE = "bold"
 NOTE_STYLE = "dim italic"
 # (below this probability, the style of a generated piece); from there up, plain text.
@@ -262,13 +261,12 @@ class GeneratePane(Vertical):
 
     def inspection(self) -> tuple[str, int | None, dict[str, str]]:
         """What the Inspect pane looks at: the prompt being typed, else the last completion
-        from its first generated token; and the controls it starts from."""
+        from its first generated token; and the controls (it takes those it has)."""
         text, position = self.prompt.value, None
         if not text and self.finished:
             context = self.running.model.context_length if self.running else 1
             text, position = from_first_token(self.finished[-1], context)
-        texts = self.controls.texts()
-        return text, position, {key: texts[key] for key in INSPECTED}
+        return text, position, self.controls.texts()
 
     def finish(self, event: SampleDoneEvent) -> None:
         """A completion finished (anyone's): add it to the list."""

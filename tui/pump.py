@@ -1,6 +1,6 @@
 """Moving an engine's events into the dashboard, from the app's worker thread.
 
-`pump` connects through a link (or starts the engine), then reads events into
+`pump_events` connects through a link (or starts the engine), then reads events into
 an `Inbox` until cancelled or the connection breaks. The app is told by
 messages: EngineStatus while connecting, EngineReady with the hello,
 EventsWaiting when events wait in the inbox, EngineLost with why it stopped.

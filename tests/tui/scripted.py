@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from minigpt.config import Config, apply_values, config_to_dict, flat_values, is_hot
+from minigpt.config import Config, apply_values, changes, config_to_dict, is_hot
 from minigpt.errors import EngineError
 from minigpt.estimate import footprint
 from minigpt.events import (
@@ -278,10 +278,8 @@ class FakeEngine:
 
     def apply(self, values: dict[str, Any], request: str) -> list[Wire]:
         """A hot change, applied at the current step; everyone hears of it, with its id."""
-        old, new = flat_values(self.config), flat_values(apply_values(self.config, values))
-        self.config = apply_values(self.config, values)
-        changes = {key: [old[key], new[key]] for key in values if old.get(key) != new.get(key)}
-        return [ConfigAppliedEvent(self.step, changes, id=request).to_dict()]
+        old, self.config = self.config, apply_values(self.config, values)
+        return [ConfigAppliedEvent(self.step, changes(old, self.config), id=request).to_dict()]
 
     def unseen(self, prompt: str) -> str | None:
         """The char tokenizer's refusal of a prompt with characters it never saw, or None."""
