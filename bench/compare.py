@@ -152,7 +152,7 @@ def compare(name: str, corpora: dict[str, Path], rounds: int, peak: float) -> di
 
 def _vocab_size(config: Config, corpus: Path) -> int:
     """minigpt's vocabulary for the setting (what its FLOP count is based on)."""
-    from minigpt.run import load_corpus
+    from minigpt.service.run import load_corpus
 
     return load_corpus(config).tokenizer.vocab_size
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from engine_overhead import run_bench  # the same bench measurement, same settings
 
-from minigpt.client import Client
 from minigpt.events import StepEvent
+from minigpt.service.client import Client
 
 WARMUP = 10
 TUI = Path(sys.executable).parent / "minigpt-tui"

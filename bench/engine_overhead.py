@@ -27,9 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from minigpt.client import Client
 from minigpt.events import StepEvent
-from minigpt.server import connectable_path
+from minigpt.service.client import Client
+from minigpt.service.server import connectable_path
 
 WARMUP = 10
 

@@ -29,7 +29,7 @@ import torch
 from minigpt.config import Config, apply_values
 from minigpt.config_text import toml_value
 from minigpt.estimate import footprint
-from minigpt.journal import read_jsonl
+from minigpt.rundir.journal import read_jsonl
 
 SETTING = {
     "data.path": "builtin:python-docs",

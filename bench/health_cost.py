@@ -35,7 +35,7 @@ import torch
 from minigpt.config import Config, apply_values
 from minigpt.events import StepEvent
 from minigpt.health import block_health, tokens_per_byte
-from minigpt.run import Run
+from minigpt.service.run import Run
 
 SHAKESPEARE = Path(__file__).parent.parent.parent / "shared" / "data" / "tinyshakespeare.txt"
 NANOGPT_CPU = {

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from minigpt.client import Client
 from minigpt.events import ErrorEvent, Event, InspectionEvent, StepEvent
+from minigpt.service.client import Client
 
 PROMPT = "The for statement in Python differs a bit from what you may be used to in C. " * 4
 

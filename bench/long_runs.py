@@ -50,9 +50,9 @@ from pathlib import Path
 
 import torch
 
-from minigpt.client import Client
-from minigpt.history_index import HistoryIndex
-from minigpt.rundir import RunDir
+from minigpt.rundir.history_index import HistoryIndex
+from minigpt.rundir.layout import RunDir
+from minigpt.service.client import Client
 
 TUI = Path(sys.executable).parent / "minigpt-tui"
 REFERENCE_STEPS = 40

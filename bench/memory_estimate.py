@@ -36,7 +36,7 @@ def measure(values: dict[str, object]) -> dict[str, float]:
     """Estimated and measured memory growth (MiB) of training under config values."""
     from minigpt.config import Config, apply_values
     from minigpt.estimate import footprint
-    from minigpt.run import Run
+    from minigpt.service.run import Run
 
     config = apply_values(Config(), values)
     run = Run.start(config, tempfile.mkdtemp())

@@ -8,7 +8,7 @@ The engine behind the minigpt-tui dashboard, usable on its own:
         run.advance()
 
 Names are imported on first use, so a process that only talks to an engine
-(`minigpt.client`, the dashboard) never loads torch. It never imports
+(`minigpt.service.client`, the dashboard) never loads torch. It never imports
 textual, rich or plotext.
 """
 
@@ -18,7 +18,7 @@ import importlib
 from typing import Any
 
 _HOMES = {
-    "Client": "minigpt.client",
+    "Client": "minigpt.service.client",
     "Completion": "minigpt.sampling",
     "Config": "minigpt.config",
     "ConfigError": "minigpt.errors",
@@ -28,7 +28,7 @@ _HOMES = {
     "EngineError": "minigpt.errors",
     "MiniGPTError": "minigpt.errors",
     "Model": "minigpt.model",
-    "Run": "minigpt.run",
+    "Run": "minigpt.service.run",
     "TokenizerError": "minigpt.errors",
     "Trainer": "minigpt.train",
     "apply_values": "minigpt.config",

@@ -2,6 +2,6 @@
 
 import sys
 
-from minigpt.cli import main
+from minigpt.cli.main import main
 
 sys.exit(main())

@@ -10,7 +10,7 @@ gradients. The matrix products are the same three as in the plain path. (The
 same idea as the fused linear cross-entropy of Liger-Kernel, 2024.)
 
 Values and gradients equal F.cross_entropy(h @ weight.T, targets) up to float
-rounding (tests/engine/test_model.py).
+rounding (tests/minigpt/test_model.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The tests' one tiny config: a char model of one small block that trains in seconds on CPU.
 
 Every test that needs a config builds it here, adding on top the values it relies on
-(`ENGINE` for the engines of tests/conftest.py's config_file, tests/engine/conftest.py's
+(`ENGINE` for the engines of tests/conftest.py's config_file, tests/minigpt/conftest.py's
 `TRAINS` for in-process training), so no test's model or data size changes unseen.
 """
 

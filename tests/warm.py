@@ -32,8 +32,8 @@ PR_GET_CHILD_SUBREAPER = 37
 SERVER = r"""
 import json, os, sys
 import torch
-import minigpt.commands  # what an engine's command loads (cli.py loads it lazily)
-from minigpt.cli import main
+import minigpt.cli.commands  # what an engine's command loads (cli.py loads it lazily)
+from minigpt.cli.main import main
 torch.optim.AdamW(torch.nn.Linear(1, 1).parameters())  # imports torch._dynamo, as engines do
 os.write(1, b"ready\n")
 for line in sys.stdin:
@@ -154,7 +154,7 @@ class ForkServer:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
     def subprocess_module(self) -> SimpleNamespace | ModuleType:
-        """The subprocess module as minigpt.client should see it: Popen forks engines
+        """The subprocess module as minigpt.service.client should see it: Popen forks engines
         (or, without the warm interpreter, the real module)."""
         if self.server is None:
             return subprocess

@@ -1,6 +1,6 @@
 """The minigpt-tui app: watch a run train, steer it with keys, talk to it.
 
-An engine process trains (minigpt.engine), reached through a link (tui/link.py) whose
+An engine process trains (minigpt.service.engine), reached through a link (tui/link.py) whose
 events a worker moves into an inbox (tui/pump.py). The app draws everyone's news (steps,
 evals, states) and hands each reply to the pane that asked (tui/messages.py: Ask); the
 running config goes down into the panes by data binding. See docs/architecture.md.
@@ -44,7 +44,7 @@ from tui.compare import CompareScreen, other_runs
 from tui.config_pane import ConfigPane
 from tui.error_panel import ErrorPanel
 from tui.export import export_model
-from tui.generate import GeneratePane
+from tui.generate_pane import GeneratePane
 from tui.help_keys import help_keys
 from tui.inspect_pane import InspectPane
 from tui.link import Link

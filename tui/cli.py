@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from minigpt.cli.options import add_config_args
 from minigpt.errors import CheckpointError, MiniGPTError
-from minigpt.options import add_config_args
-from minigpt.rundir import RunDir, default_run_dir
+from minigpt.rundir.layout import RunDir, default_run_dir
 from tui.app import make_app
 from tui.link import EngineLink
 

@@ -20,9 +20,9 @@ from textual.screen import ModalScreen
 from textual.widgets import SelectionList, Static
 from textual.worker import WorkerCancelled
 
-from minigpt.history import History
-from minigpt.history_index import Progress
-from minigpt.rundir import RunDir
+from minigpt.rundir.history import History
+from minigpt.rundir.history_index import Progress
+from minigpt.rundir.layout import RunDir
 
 
 def other_runs(run_dir: Path) -> list[Path]:

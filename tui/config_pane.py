@@ -40,7 +40,7 @@ from minigpt.display import byte_size, number
 from minigpt.errors import ConfigError
 from minigpt.estimate import Footprint, fixed_vocab_size, footprint
 from minigpt.events import ConfigAppliedEvent, ConfigRejectedEvent, ErrorEvent, Event
-from minigpt.rundir import next_run_dir
+from minigpt.rundir.layout import next_run_dir
 from tui.messages import Ask
 from tui.screens import RestartScreen, SaveConfigScreen
 from tui.status_line import StatusLine

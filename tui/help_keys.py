@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding, BindingType
 
 from tui.config_pane import ConfigPane
-from tui.generate import GeneratePane
+from tui.generate_pane import GeneratePane
 from tui.inspect_pane import InspectPane
 
 # Keys that work inside a pane besides those in the panes' bindings.

@@ -28,7 +28,7 @@ from minigpt.errors import ConfigError
 from minigpt.events import ErrorEvent, Event, InspectionEvent
 from tui.attention import AttentionMap
 from tui.messages import Ask
-from tui.sampling import SampleControls
+from tui.sampling_controls import SampleControls
 from tui.status_line import StatusLine
 
 STAGES = [("prob", "softmax"), ("prob_temperature", "temp"), ("prob_top_k", "top-k")]

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from minigpt.atomic import write_text_atomic
-from minigpt.client import Client
+from minigpt.cli.options import overrides_with_data
 from minigpt.config import load_config
 from minigpt.errors import EngineError
 from minigpt.events import Event
-from minigpt.options import overrides_with_data
-from minigpt.rundir import RunDir, RunLock, next_run_dir
+from minigpt.rundir.layout import RunDir, RunLock, next_run_dir
+from minigpt.service.client import Client
 
 CONFIG_NAME = "config.toml"  # a new run's config, in its run directory
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeGuard
 
-from minigpt.history_index import spread
+from minigpt.rundir.history_index import spread
 
 MAX_KEPT = 8000  # points a series keeps (even, so halving keeps the last)
 

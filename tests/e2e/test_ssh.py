@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from minigpt.checkpoint import load_checkpoint
-from minigpt.rundir import RunDir, RunLock
+from minigpt.rundir.layout import RunDir, RunLock
 from tests.e2e.terminal import (
     PROGRAM,
     chart_drawn,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from minigpt.cli.status import run_status
 from minigpt.config import Config, config_to_toml
 from minigpt.config_text import key_line
-from minigpt.status import run_status
 from tests.e2e.terminal import (
     PROGRAM,
     chart_drawn,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from minigpt import client as client_module
+from minigpt.service import client as client_module
 from tests.tui.scripted import FakeEngine, ScriptedLink
 from tests.warm import ForkServer
 from tui.link import EngineLink

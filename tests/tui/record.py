@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from minigpt.client import Client
+from minigpt.service.client import Client
 from tests.tiny import tiny_overrides
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "recorded"

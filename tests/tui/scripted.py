@@ -2,7 +2,7 @@
 
 `ScriptedLink` stands where `tui.link.EngineLink` does. What a test `feed`s
 arrives as if from the engine's socket: as wire dicts (so a test may feed
-hostile JSON), decoded into events as `minigpt.client.Client` decodes them.
+hostile JSON), decoded into events as `minigpt.service.client.Client` decodes them.
 Every command the dashboard sends is kept in `sent`. With a `FakeEngine` as
 its responder the link answers commands the way an engine does (states,
 samples, config changes), so the keys can be tested in milliseconds; the real

@@ -9,7 +9,7 @@ from tests.tui.scripted import evaluation, hello, step
 from tui.app import make_app
 from tui.charts import HealthChart, LossChart
 from tui.config_pane import ConfigPane
-from tui.generate import GeneratePane
+from tui.generate_pane import GeneratePane
 from tui.screens import HelpScreen, QuitScreen
 
 SIZES = [(80, 24), (160, 48)]

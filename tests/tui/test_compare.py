@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from minigpt.rundir import RunDir
+from minigpt.rundir.layout import RunDir
 from tests.tui.pilot import attached, until
 from tui.compare import CompareScreen, other_runs, val_curve
 
@@ -62,8 +62,8 @@ async def test_a_run_to_index_first_shows_its_progress(
 ) -> None:
     """A picked run without an index is indexed in the background, its progress in the
     header while the keys work, then its curve is drawn and the header shows the state."""
-    monkeypatch.setattr("minigpt.history_index.PROGRESS_FROM", 0)
-    monkeypatch.setattr("minigpt.history_index.ROUND_BYTES", 64)  # a round per line or so
+    monkeypatch.setattr("minigpt.rundir.history_index.PROGRESS_FROM", 0)
+    monkeypatch.setattr("minigpt.rundir.history_index.ROUND_BYTES", 64)  # a round per line or so
     _finished_run(tmp_path / "old", [3.0 - i / 100 for i in range(200)])
     said: list[str] = []
     async with attached(scripted, (100, 30)) as (app, pilot):

@@ -10,7 +10,7 @@ import pytest
 from minigpt.config import apply_values
 from minigpt.config_text import key_line, set_value
 from minigpt.events import CheckpointEvent, ConfigAppliedEvent, ErrorEvent, StateEvent
-from minigpt.rundir import RunDir
+from minigpt.rundir.layout import RunDir
 from tests.tiny import ENGINE, tiny_config
 from tests.tui.pilot import attached, until
 from tests.tui.scripted import FakeEngine, ScriptedLink, evaluation, hello, step

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from minigpt.events import CheckpointEvent
-from tests.engine.exports import train_run, write_corpus
+from tests.minigpt.export.exports import train_run, write_corpus
 from tests.tui.pilot import attached, until
 from tests.tui.scripted import ScriptedLink, hello
 from tests.warm import ForkServer

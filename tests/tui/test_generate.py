@@ -14,7 +14,7 @@ from tests.tiny import tiny_config
 from tests.tui.pilot import attached, until
 from tests.tui.scripted import FakeEngine, ScriptedLink, Wire, hello, step
 from tui.app import MiniGPTApp
-from tui.generate import GeneratePane
+from tui.generate_pane import GeneratePane
 from tui.link import Link
 from tui.messages import Ask
 

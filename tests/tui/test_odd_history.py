@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from minigpt.engine import Engine
-from minigpt.run import Run
-from tests.engine.test_odd_history import ODD_LINE, append_lines, save_a_run
+from minigpt.service.engine import Engine
+from minigpt.service.run import Run
+from tests.minigpt.rundir.test_odd_history import ODD_LINE, append_lines, save_a_run
 from tests.tui.pilot import attached
 from tests.tui.scripted import ScriptedLink
 

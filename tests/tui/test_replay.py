@@ -9,7 +9,7 @@ from textual.pilot import Pilot
 from tests.tui.pilot import attached, text, until
 from tests.tui.scripted import ScriptedLink, Wire, recording
 from tui.app import MiniGPTApp
-from tui.generate import GeneratePane
+from tui.generate_pane import GeneratePane
 
 # Fed after a recording: the dashboard applies events in order, so once this line is in its
 # Log, every event before it has been applied (an empty queue alone may hide one in flight).

@@ -4,7 +4,7 @@ from textual.widgets import Static
 
 from minigpt.events import ErrorEvent, SampleTokenEvent
 from tests.tui.pilot import attached, until
-from tui.generate import GeneratePane
+from tui.generate_pane import GeneratePane
 
 TALK_ROWS = 10  # the completions get at least this many rows while you talk
 

@@ -2,11 +2,11 @@
 
 import json
 
-from minigpt.client import Client
 from minigpt.events import SampleDoneEvent
-from minigpt.rundir import RunDir
+from minigpt.rundir.layout import RunDir
+from minigpt.service.client import Client
 from tests.tui.pilot import attached, until
-from tui.generate import GeneratePane
+from tui.generate_pane import GeneratePane
 
 
 async def test_two_viewers_sample_at_once_without_crossed_wires(make_link) -> None:

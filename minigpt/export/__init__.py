@@ -1,0 +1,9 @@
+"""Taking a model out: a checkpoint as a transformers model, a run as TensorBoard files.
+
+`hf` writes GPT2LMHeadModel weights with the tokenizer from `tokenizer` and the
+card from `model_card`; `tensorboard` writes a run's history as event files;
+`folder` checks the destination and writes it whole or not at all. The
+[export] extra's packages are imported only inside these functions.
+
+Built on the lesson and the run directory; it never imports the engine service.
+"""

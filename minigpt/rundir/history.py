@@ -1,0 +1,100 @@
+"""A run's history as a view needs it: the whole curve, thinned, at a cost that does not grow
+with the run's length.
+
+Every reader of a run's past goes through `History`: the engine's hello (which lets a
+dashboard redraw everything), and the dashboard's compare overlay. Steps, evaluations, alerts
+and config changes come from the run's index of metrics.jsonl (history_index.py); the latest
+completions from the end of samples.jsonl. A line that is no event this version knows, or an
+event without a step, is skipped and counted rather than trusted.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from minigpt.events import AlertEvent, ConfigAppliedEvent, EvalEvent, SampleDoneEvent, decode
+from minigpt.rundir.history_index import HistoryIndex
+from minigpt.rundir.journal import read_last_lines
+from minigpt.rundir.layout import RunDir
+
+STEP_POINTS = 2000  # step losses in a history, spread over the whole run
+EVAL_POINTS = 2000  # evaluations, likewise
+LATEST_MARKS = 1000  # the latest alerts, and the latest config changes
+RECENT_SAMPLES = 100  # the latest completions (samples.jsonl keeps them all)
+
+
+@dataclass
+class History:
+    """Step losses and evaluations spread over the run, the latest alerts, config changes
+    and completions, and what could not be read."""
+
+    steps: list[tuple[int | None, float | None, float | None]] = field(default_factory=list)
+    evals: list[EvalEvent] = field(default_factory=list)
+    alerts: list[AlertEvent] = field(default_factory=list)
+    config_changes: list[ConfigAppliedEvent] = field(default_factory=list)
+    train_seconds: float = 0.0  # training time so far, across resumes
+    samples: list[SampleDoneEvent] = field(default_factory=list)
+    skipped: int = 0  # lines read that were not usable events
+    notes: list[str] = field(default_factory=list)  # one line per file with skipped lines
+
+    @classmethod
+    def of(cls, index: HistoryIndex, run_dir: RunDir) -> History:
+        """The history an index holds (synced by the caller), with the latest completions.
+        An index damaged since it was opened is rebuilt first."""
+        try:
+            return cls._of(index, run_dir)
+        except sqlite3.DatabaseError:
+            index.reopen()
+            index.sync()
+            return cls._of(index, run_dir)
+
+    @classmethod
+    def _of(cls, index: HistoryIndex, run_dir: RunDir) -> History:
+        """of() without a second chance."""
+        facts = index.facts()
+        history = cls(
+            steps=index.thinned_steps(STEP_POINTS),
+            evals=index.thinned_evals(EVAL_POINTS),
+            alerts=index.latest(AlertEvent, LATEST_MARKS),
+            config_changes=index.latest(ConfigAppliedEvent, LATEST_MARKS),
+            train_seconds=index.train_seconds() or 0.0,
+            skipped=facts.skipped,
+        )
+        if facts.skipped:
+            history.notes.append(
+                f"{run_dir.metrics}: {_lines(facts.skipped)} skipped "
+                f"(the first is line {facts.first_skipped})"
+            )
+        records = read_last_lines(run_dir.samples, RECENT_SAMPLES)
+        history.samples = [e for r in records if isinstance(e := decode(r), SampleDoneEvent)]
+        if unread := len(records) - len(history.samples):
+            history.skipped += unread
+            history.notes.append(
+                f"{run_dir.samples}: {_lines(unread)} among its last {len(records)} skipped"
+            )
+        return history
+
+    @classmethod
+    def read(cls, run_dir: RunDir, progress: Callable[[str, float], None] | None = None) -> History:
+        """The history on disk, indexing what the index does not hold yet."""
+        index = HistoryIndex(run_dir)
+        try:
+            index.sync(progress)
+            return cls.of(index, run_dir)
+        finally:
+            index.close()
+
+    def val_curve(self) -> list[tuple[int, float]]:
+        """(step, val loss) of every evaluation here with a number for it."""
+        return [
+            (e.step, e.val_loss)
+            for e in self.evals
+            if e.step is not None and e.val_loss is not None
+        ]
+
+
+def _lines(count: int) -> str:
+    """'1 unreadable line', '3 unreadable lines'."""
+    return f"{count} unreadable line{'s' * (count > 1)}"

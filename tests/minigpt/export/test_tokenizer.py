@@ -1,0 +1,87 @@
+"""The exported tokenizers: AutoTokenizer encodes to minigpt's ids and decodes back exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minigpt.corpus_text import load_text
+from minigpt.errors import ExportError
+from minigpt.export.tokenizer import save_hf_tokenizer
+from minigpt.tokenizer import ByteTokenizer, CharTokenizer, Cl100kTokenizer, Tokenizer
+from tests.minigpt.export.exports import TEXT
+
+# Whitespace runs, line ends, digits, contractions, accents, CJK, emoji (with a joiner and a
+# skin tone), a combining mark, and special-token text, which minigpt encodes as plain text.
+AWKWARD = [
+    "",
+    " ",
+    "  leading and trailing  ",
+    "\n\n\tindented\n   \n",
+    "x\r\ny\rz",
+    "1 12 123 1234 12345 3.14159 1,000,000",
+    "don't I'M they're we'VE",
+    "café naïve e\u0301 Ünïcödé",
+    "猫は3匹、你好\uff0c世界。",  # a fullwidth comma
+    "🐈 👍🏽 👩‍💻 🙂🙂",
+    "<|endoftext|> <|fim_prefix|>x<|fim_suffix|>",
+    "def f(x):\n    return x ** 2  # squared\n",
+]
+
+
+def _load(tokenizer: Tokenizer, folder: Path) -> object:
+    """tokenizer exported into folder and loaded back with AutoTokenizer."""
+    from transformers import AutoTokenizer
+
+    save_hf_tokenizer(tokenizer, folder, context_length=64)
+    return AutoTokenizer.from_pretrained(folder)
+
+
+def _assert_round_trips(tokenizer: Tokenizer, hf: object, texts: list[str]) -> None:
+    """Each text encodes to minigpt's ids (no tokens added) and decodes back to itself."""
+    for text in texts:
+        ids = tokenizer.encode(text)
+        assert hf(text).input_ids == ids, text  # type: ignore[operator]
+        assert hf.decode(ids) == text  # type: ignore[attr-defined]
+
+
+def test_char_tokenizer_round_trips_and_refuses_unknown_characters(tmp_path: Path) -> None:
+    """A char vocabulary over awkward text (newlines, CJK, emoji, a lone combining mark)
+    exports exactly; a character outside it is refused, as minigpt refuses it."""
+    tokenizer = CharTokenizer("".join(AWKWARD) + TEXT)
+    hf = _load(tokenizer, tmp_path)
+    _assert_round_trips(tokenizer, hf, [*AWKWARD, TEXT])
+    with pytest.raises(Exception, match="UNK"):
+        hf("Ω")  # type: ignore[operator]
+
+
+def test_byte_tokenizer_round_trips_any_text(tmp_path: Path) -> None:
+    """Byte ids are the UTF-8 bytes in transformers too, and every byte value decodes as
+    minigpt decodes it (an invalid sequence as U+FFFD)."""
+    tokenizer = ByteTokenizer()
+    hf = _load(tokenizer, tmp_path)
+    _assert_round_trips(tokenizer, hf, [*AWKWARD, TEXT, "\x00\x01\x7f"])
+    every = list(range(256))
+    assert hf.decode(every) == tokenizer.decode(every)  # type: ignore[attr-defined]
+
+
+def test_cl100k_full_vocabulary_matches_tiktoken(tmp_path: Path) -> None:
+    """cl100k_base over its full id space encodes the Python docs' text and awkward text
+    to tiktoken's ids, and the special tokens' ids decode to their text."""
+    tokenizer = Cl100kTokenizer()
+    hf = _load(tokenizer, tmp_path)
+    docs = load_text("builtin:python-docs")[0][:60_000]
+    _assert_round_trips(tokenizer, hf, [*AWKWARD, docs])
+    specials = [100257, 100258, 100259, 100260, 100276]
+    assert hf.decode(specials) == tokenizer.decode(specials)  # type: ignore[attr-defined]
+
+
+def test_compact_cl100k_vocabulary_is_refused(tmp_path: Path) -> None:
+    """A compact vocabulary has no exact Hugging Face tokenizer: refused, naming the way
+    out, and nothing written."""
+    tokenizer = Cl100kTokenizer(np.arange(300, 400))
+    with pytest.raises(ExportError, match=r"data\.compact_vocab=false"):
+        save_hf_tokenizer(tokenizer, tmp_path, context_length=64)
+    assert list(tmp_path.iterdir()) == []

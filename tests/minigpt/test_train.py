@@ -1,0 +1,199 @@
+"""Training, evaluation, checkpoints and resume."""
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from minigpt.config import apply_values
+from minigpt.errors import CheckpointError
+from minigpt.events import EvalEvent, LogEvent, StepEvent
+from minigpt.service.run import Run
+from minigpt.train import lr_at, wants_compile
+
+pytestmark = pytest.mark.trains
+
+
+def _train(run: Run) -> list:
+    """Advance a run to its end, returning every event."""
+    events = []
+    while not run.done:
+        events.extend(run.advance())
+    run.close()
+    return events
+
+
+def test_loss_falls_on_a_tiny_corpus(corpus_file: Path, tmp_path: Path, tiny_config) -> None:
+    """A few dozen steps take val loss well below its value at step 0."""
+    config = tiny_config(corpus_file, **{"train.max_iters": 60, "train.eval_interval": 60})
+    evals = [e for e in _train(Run.start(config, tmp_path / "run")) if isinstance(e, EvalEvent)]
+    assert [e.step for e in evals] == [0, 60]
+    assert evals[1].val_loss < 0.5 * evals[0].val_loss
+
+
+def test_schedule_warms_up_then_decays_to_min_lr(corpus_file: Path, tiny_config) -> None:
+    """lr rises linearly over warmup_iters, peaks, then follows a cosine down to min_lr."""
+    train = tiny_config(corpus_file, **{"train.warmup_iters": 10, "train.max_iters": 100}).train
+    lrs = [lr_at(step, train) for step in range(101)]
+    assert lrs[0] < lrs[5] < lrs[9] < lrs[10] == pytest.approx(train.learning_rate, rel=0.01)
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
+    assert lrs[100] == pytest.approx(train.min_lr)
+
+
+def test_run_dir_holds_config_metrics_and_loadable_checkpoints(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """A run writes config.toml, event-shaped metrics.jsonl and weights_only-loadable ckpts."""
+    run_dir = tmp_path / "run"
+    _train(Run.start(tiny_config(corpus_file), run_dir))
+    assert (run_dir / "config.toml").read_text().count("[model]") == 1
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, 41))
+    assert set(steps[0]) >= {"time", "step", "loss", "lr", "tokens_per_sec", "ms_per_step"}
+    evals = [e for e in events if e["event"] == "eval"]
+    assert [e["step"] for e in evals] == [0, 20, 40]
+    assert {"train_loss", "val_loss", "best_val_loss"} <= set(evals[0])
+    for name in ("model.ckpt", "best.ckpt"):
+        state = torch.load(run_dir / name, weights_only=True)
+        assert state["step"] in (20, 40)
+        assert state["config"]["model"]["d_model"] == 32
+    assert (run_dir.stat().st_mode & 0o777) == 0o700
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+def test_resume_reproduces_the_uninterrupted_losses(
+    optimizer: str, corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """A run stopped at step 20 and resumed gives the uninterrupted run's losses after it,
+    step and eval, with either optimizer (each keeps its state in the checkpoint, as the
+    weight average the evals use does)."""
+    pinned = {"train.min_lr": 3e-3, "train.warmup_iters": 0, "train.max_iters": 40}
+    pinned |= {"train.optimizer": optimizer}
+    whole = _train(Run.start(tiny_config(corpus_file, **pinned), tmp_path / "whole"))
+    first = tiny_config(corpus_file, **(pinned | {"train.max_iters": 20}))
+    _train(Run.start(first, tmp_path / "split"))
+    resumed = Run.resume(apply_values(first, {"train.max_iters": 40}), tmp_path / "split")
+    rest = _train(resumed)
+    expected = [e.loss for e in whole if isinstance(e, StepEvent) and e.step > 20]
+    got = [e.loss for e in rest if isinstance(e, StepEvent)]
+    assert len(got) == 20
+    assert got == pytest.approx(expected, rel=1e-5)
+    want, have = (
+        [e for e in run if isinstance(e, EvalEvent) and e.step > 20] for run in (whole, rest)
+    )
+    assert want and [e.step for e in have] == [e.step for e in want]
+    assert [e.val_loss for e in have] == pytest.approx([e.val_loss for e in want], rel=1e-5)
+    metrics = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    steps = [json.loads(line)["step"] for line in metrics if '"event": "step"' in line]
+    assert steps == list(range(1, 41))
+
+
+def test_resume_drops_metrics_past_the_checkpoint(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """Events logged after the last checkpoint (lost work) and a torn line are dropped."""
+    run_dir = tmp_path / "run"
+    _train(Run.start(tiny_config(corpus_file, **{"train.max_iters": 20}), run_dir))
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({"event": "step", "step": 21, "loss": 1.0}) + "\n")
+        f.write('{"event": "step", "st')
+    run = Run.resume(None, run_dir)
+    run.close()
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert all(json.loads(line).get("step", 0) <= 20 for line in lines)
+
+
+def test_fresh_start_refuses_to_overwrite_a_run(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """Starting over an existing run dir is refused, and its checkpoint kept."""
+    config = tiny_config(corpus_file, **{"train.max_iters": 20})
+    _train(Run.start(config, tmp_path / "run"))
+    before = (tmp_path / "run" / "model.ckpt").read_bytes()
+    with pytest.raises(CheckpointError, match="--resume"):
+        Run.start(config, tmp_path / "run")
+    assert (tmp_path / "run" / "model.ckpt").read_bytes() == before
+
+
+def test_resume_refuses_a_changed_model_shape(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """Resuming with a different d_model names the key instead of failing inside torch."""
+    config = tiny_config(corpus_file, **{"train.max_iters": 20})
+    _train(Run.start(config, tmp_path / "run"))
+    with pytest.raises(CheckpointError, match=r"model\.d_model"):
+        Run.resume(apply_values(config, {"model.d_model": 64}), tmp_path / "run")
+
+
+def test_damaged_checkpoint_is_reported(corpus_file: Path, tmp_path: Path, tiny_config) -> None:
+    """A truncated model.ckpt gives a CheckpointError naming the file."""
+    _train(Run.start(tiny_config(corpus_file, **{"train.max_iters": 20}), tmp_path / "run"))
+    ckpt = tmp_path / "run" / "model.ckpt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"model\.ckpt"):
+        Run.resume(None, tmp_path / "run")
+
+
+def test_grad_accumulation_matches_a_bigger_batch_in_scale(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """With accumulation the reported loss stays a per-token mean, not a sum."""
+    config = tiny_config(corpus_file, **{"train.grad_accum_steps": 4, "train.max_iters": 1})
+    events = _train(Run.start(config, tmp_path / "run"))
+    step = next(e for e in events if isinstance(e, StepEvent))
+    assert abs(step.loss - events[0].train_loss) < 0.5
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "wanted"),
+    [
+        ("auto", "cuda", True),
+        ("auto", "cpu", False),
+        ("auto", "mps", False),
+        ("true", "cpu", True),
+        ("false", "cuda", False),
+    ],
+)
+def test_compile_auto_means_cuda_only(setting: str, device: str, wanted: bool) -> None:
+    """train.compile = "auto" compiles on CUDA, where it pays, and nowhere else."""
+    assert wants_compile(setting, torch.device(device)) is wanted
+
+
+def test_compile_failure_falls_back_to_eager(
+    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch
+) -> None:
+    """A compiler that fails is reported once, among the run's events though it failed while
+    the trainer was built, and training goes on uncompiled."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C compiler found")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    config = tiny_config(corpus_file, **{"train.compile": "true", "train.max_iters": 3})
+    events = _train(Run.start(config, tmp_path / "run"))
+    logs = [e for e in events if isinstance(e, LogEvent)]
+    assert [log.level for log in logs] == ["warning"] and "no C compiler" in logs[0].message
+    assert [e.step for e in events if isinstance(e, StepEvent)] == [1, 2, 3]
+
+
+def test_a_checkpoint_from_before_the_optimizer_choice_resumes_with_adamw(
+    corpus_file: Path, tmp_path: Path, tiny_config
+) -> None:
+    """A model.ckpt whose config names no optimizer was trained by AdamW alone: it resumes
+    with AdamW and its moments, whatever the default now is."""
+    config = tiny_config(corpus_file, **{"train.optimizer": "adamw", "train.max_iters": 20})
+    _train(Run.start(config, tmp_path / "run"))
+    ckpt = tmp_path / "run" / "model.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    del state["config"]["train"]["optimizer"]
+    torch.save(state, ckpt)
+    resumed = Run.resume(None, tmp_path / "run")
+    try:
+        assert resumed.config.train.optimizer == "adamw"
+        assert [type(o).__name__ for o in resumed.trainer.optimizers] == ["AdamW"]
+        assert resumed.trainer.step == 20
+    finally:
+        resumed.close()
