@@ -13,7 +13,9 @@
 #                any failed; one cell: make test-numerics CELLS=avx2/2. Measured: 10 min
 #                wall, 8 min user CPU, for 5 cells of 127 tests on a shared 2-core
 #                machine; budget 20 min (.ci/run)
-#   make lint    ruff check and format check, and mypy --strict on minigpt/ and tui/
+#   make lint    ruff check and format check, mypy --strict on minigpt/ and tui/, and the
+#                import contracts between the layers (lint-imports, [tool.importlinter]
+#                in pyproject.toml: a wrong import fails with the rule's name)
 #   make clean   remove .venv and build leftovers (runs/ and data/cache/ are kept)
 #
 # TORCH picks the torch build, TORCH_INDEX the index it comes from, e.g. for
@@ -82,6 +84,7 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
