@@ -53,14 +53,10 @@ from tui.messages import Ask, Asker, EngineLost, EngineReady, EngineStatus, Even
 from tui.pump import Inbox, pump_events
 from tui.screens import HelpScreen, QuitScreen
 from tui.terminal import CHECK_SECONDS, terminal_fd, terminal_gone
-from tui.top_row import TopRow
-from tui.wording import changes_text, eval_line, header, per_step_ms
+from tui.top_row import CONNECTING, LOST, TopRow
+from tui.wording import changes_text, eval_line, header
 
-CONNECTING, LOST = "connecting", "engine lost"
 ENGINE_COMMANDS = {"toggle_training", "send"}
-# The engine's states; each shows as a CSS class on the screen (others show as they are).
-STATES = {"idle", "running", "paused", "finished", "failed", CONNECTING, LOST}
-STATS_SECONDS = 0.25  # numbers refresh at 4 Hz however fast steps arrive
 
 
 class MiniGPTApp(App[None]):
@@ -90,11 +86,11 @@ class MiniGPTApp(App[None]):
     ]
 
     state: reactive[str] = reactive(CONNECTING)
-    # Bound into the panes (data_bind in compose): they read these, never set them.
+    # Bound into the top row and panes (data_bind in compose): they read these, never set them.
     running: reactive[Config | None] = reactive(None)
     vocab_size: reactive[int] = reactive(0)
     ms_per_step: reactive[float] = reactive(0.0)  # the measured time of a step
-    step: reactive[int] = reactive(0)  # the step, as often as the numbers refresh
+    step: reactive[int] = reactive(0)  # the step, as often as the top row's numbers refresh
     run_dir: reactive[Path] = reactive(Path())
 
     def __init__(self, link: Link) -> None:
@@ -111,7 +107,7 @@ class MiniGPTApp(App[None]):
         """Charts and numbers on top, tabs below."""
         yield Header()
         yield ErrorPanel(id="error-panel")  # shown while the engine is lost
-        yield TopRow(id="top")
+        yield TopRow(id="top").data_bind(MiniGPTApp.state, MiniGPTApp.running)
         with TabbedContent(id="tabs"):
             with TabPane("Generate", id="generate"):
                 yield GeneratePane().data_bind(MiniGPTApp.running)
@@ -135,18 +131,12 @@ class MiniGPTApp(App[None]):
         self.error_panel = self.query_one(ErrorPanel)
         self.top = self.query_one(TopRow)
         self.loss_chart, self.lr_chart = self.top.loss_chart, self.top.lr_chart
-        self.stats_panel = self.top.stats_panel
         self.generate_pane = self.query_one(GeneratePane)
         self.config_pane = self.query_one(ConfigPane)
         self.inspect_pane = self.query_one(InspectPane)
         self.log_view = self.query_one(LogView)
         self.log_lines = self.log_view.lines_written
-        self.stats = self.top.stats
         self.sub_title = f"{self.link.run_dir} · connecting"
-        self.stats_panel.border_title = CONNECTING
-        self.stats_panel.show(self.stats)
-        self.stats_dirty = False
-        self.set_interval(STATS_SECONDS, self.refresh_stats)
         if (terminal := terminal_fd()) is not None:  # gone: detach, the engine trains on
             self.set_interval(CHECK_SECONDS, lambda: self.detach_if_gone(terminal))
         self.pump()
@@ -188,7 +178,6 @@ class MiniGPTApp(App[None]):
         """Apply every waiting engine event; the numbers refresh on their own timer."""
         for event in self.inbox.take():
             self.apply_safely(event)
-        self.stats_dirty = True
         self.update_talking()  # a completion may have ended
 
     def apply_safely(self, event: Event) -> None:
@@ -226,13 +215,10 @@ class MiniGPTApp(App[None]):
         message.asker.sent(message, request)
         self.update_talking()
 
-    def refresh_stats(self) -> None:
-        """Show the latest numbers, at most a few times a second."""
-        if self.stats_dirty:
-            self.stats_dirty = False
-            self.stats_panel.show(self.stats)
-            self.ms_per_step = self.stats.ms_per_step or 0.0
-            self.step = self.stats.step or 0
+    @on(TopRow.Progress)
+    def progress_shown(self, message: TopRow.Progress) -> None:
+        """The numbers show a new step: it and a step's time go down into the Config pane."""
+        self.step, self.ms_per_step = message.step, message.ms_per_step
 
     # -- applying engine events ----------------------------------------------
 
@@ -253,11 +239,9 @@ class MiniGPTApp(App[None]):
         except ConfigError as error:  # an engine from another version of minigpt
             running = None
             self.config_pane.show_error(f"the engine's config does not fit this dashboard: {error}")
-        self.stats = self.top.load(hello.step, running, facts.vocab_size, history)
         self.vocab_size = facts.vocab_size or 0
-        self.ms_per_step = per_step_ms(self.stats.train_seconds, self.stats.step)
-        self.step = hello.step or 0
         self.running = running
+        self.top.load(hello.step, facts.vocab_size, history)  # after running: it binds that
         self.generate_pane.load_history(history.samples)
         for note in history.skipped:  # odd lines in the run's files: shown once, not fatal
             self.log_line(f"history: {note}")
@@ -292,7 +276,7 @@ class MiniGPTApp(App[None]):
     def apply_checkpoint(self, event: CheckpointEvent) -> None:
         """A checkpoint was written: model.ckpt's step is the one a restart resumes from."""
         if event.path.endswith("model.ckpt"):
-            self.stats.checkpoint_step = event.step
+            self.top.add_checkpoint(event.step)
             self.log_line(f"saved {event.path} (step {number(event.step, ',')})")
 
     @apply_event.register
@@ -308,8 +292,6 @@ class MiniGPTApp(App[None]):
             self.running = apply_values(self.running, values)
         except ConfigError as error:
             self.log_line(f"the applied change does not fit this dashboard: {error}")
-            return
-        self.top.health_chart.set_clip(self.running.train.grad_clip)
 
     @apply_event.register
     def apply_error(self, event: ErrorEvent) -> None:
@@ -355,12 +337,7 @@ class MiniGPTApp(App[None]):
     # -- state ----------------------------------------------------------------
 
     def watch_state(self, old: str, new: str) -> None:
-        """Show the state in the header, as a CSS class, and in which keys apply."""
-        if old in STATES:
-            self.stats_panel.remove_class(f"-{old.replace(' ', '-')}")
-        if new in STATES:
-            self.stats_panel.add_class(f"-{new.replace(' ', '-')}")
-        self.stats_panel.border_title = new  # the header may be cut short on a narrow terminal
+        """Show the state in the header and in which keys apply (the top row shows it too)."""
         self.sub_title = header(new, self.model_facts)
         if (old in (CONNECTING, LOST)) != (new in (CONNECTING, LOST)) or LOST in (old, new):
             self.refresh_bindings()  # which keys apply (see check_action) changed
@@ -433,7 +410,7 @@ class MiniGPTApp(App[None]):
     def action_export(self) -> None:
         """x: the last checkpoint as a transformers model in the run directory; says where."""
         self.call_from_thread(self.notify, "Exporting the last checkpoint...", title="export")
-        done, said = export_model(self.link.run_dir, self.stats.checkpoint_step)
+        done, said = export_model(self.link.run_dir, self.top.stats.checkpoint_step)
         self.call_from_thread(self.log_line, f"export: {said}")
         severity: SeverityLevel = "information" if done else "error"
         self.call_from_thread(self.notify, said, title="export", severity=severity, timeout=20)

@@ -18,7 +18,7 @@ CLIPPED_WINDOW = 50  # steps over which the clipped share is taken
 
 @dataclass
 class RunStats:
-    """Numbers the panel shows; the app keeps them current."""
+    """Numbers the panel shows; the top row keeps them current."""
 
     step: int | None = 0
     max_iters: int | None = 0

@@ -1,5 +1,6 @@
 """The row above the tabs: the loss chart (or the gradient-norm chart), the numbers and the
-learning rate. The app feeds it every step and eval; it keeps the numbers and draws."""
+learning rate. The app feeds it every step and eval and binds it the state and the running
+config; it keeps the numbers, shows them on its own timer, and posts the step it shows."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
 from textual.worker import get_current_worker
 
 from minigpt.config import Config
@@ -17,10 +20,30 @@ from minigpt.events import EvalEvent, HelloHistory, StepEvent
 from tui.charts import HealthChart, LearningRateChart, LossChart
 from tui.compare import val_curves
 from tui.stats import RunStats, StatsPanel
+from tui.wording import per_step_ms
+
+CONNECTING, LOST = "connecting", "engine lost"  # the dashboard's own states, without an engine
+# The engine's states and those; each shows as a CSS class on the numbers (others show as
+# they are).
+STATES = {"idle", "running", "paused", "finished", "failed", CONNECTING, LOST}
+STATS_SECONDS = 0.25  # numbers refresh at 4 Hz however fast steps arrive
 
 
 class TopRow(Horizontal):
     """Charts and numbers of one run."""
+
+    class Progress(Message):
+        """The step the numbers show, and a step's time in ms (0: not known yet)."""
+
+        def __init__(self, step: int, ms_per_step: float) -> None:
+            """Carry the step and its time."""
+            super().__init__()
+            self.step = step
+            self.ms_per_step = ms_per_step
+
+    # Bound to the app's: the engine's state, and the config it runs.
+    state: reactive[str] = reactive("")
+    running: reactive[Config | None] = reactive(None)
 
     def __init__(self, **kwargs: Any) -> None:
         """Make the parts up front, so events can be drawn at any moment."""
@@ -30,6 +53,7 @@ class TopRow(Horizontal):
         self.stats_panel = StatsPanel(id="stats")
         self.lr_chart = LearningRateChart(id="lr")
         self.stats = RunStats()
+        self.stats_dirty = False  # numbers taken since they were last shown
 
     def compose(self) -> ComposeResult:
         """Loss and gradient-norm charts (one shows at a time), then numbers over lr."""
@@ -39,16 +63,32 @@ class TopRow(Horizontal):
             yield self.stats_panel
             yield self.lr_chart
 
-    def load(
-        self,
-        step: int | None,
-        running: Config | None,
-        vocab_size: int | None,
-        history: HelloHistory,
-    ) -> RunStats:
-        """Start over from a hello: its numbers (returned), and the run's history on every
-        chart."""
-        train = running.train if running else None
+    def on_mount(self) -> None:
+        """Show the numbers, then refresh them a few times a second."""
+        self.show_stats()
+        self.set_interval(STATS_SECONDS, self.refresh_stats)
+
+    def watch_state(self, old: str, new: str) -> None:
+        """The state as the numbers' border title and CSS class."""
+        if old in STATES:
+            self.stats_panel.remove_class(f"-{old.replace(' ', '-')}")
+        if new in STATES:
+            self.stats_panel.add_class(f"-{new.replace(' ', '-')}")
+        self.stats_panel.border_title = new  # the header may be cut short on a narrow terminal
+
+    def watch_running(self, config: Config | None) -> None:
+        """A new config in force (a hello, this or another client's change): its max_iters
+        and grad_clip show at once."""
+        if config is None:
+            return
+        self.stats.max_iters = config.train.max_iters
+        self.health_chart.set_clip(config.train.grad_clip)
+        self.show_stats()
+
+    def load(self, step: int | None, vocab_size: int | None, history: HelloHistory) -> None:
+        """Start over from a hello (after its config is bound): its numbers, and the run's
+        history on every chart."""
+        train = self.running.train if self.running else None
         self.stats = stats = RunStats(
             step=step,
             max_iters=train.max_iters if train else None,
@@ -68,12 +108,12 @@ class TopRow(Horizontal):
             self.mark_alert(alert.step)
         if history.last_checkpoint is not None:
             stats.checkpoint_step = history.last_checkpoint.step
-        self.stats_panel.show(stats)
-        return stats
+        self.show_stats()
 
     def add_step(self, event: StepEvent) -> None:
         """A training step: its numbers, and a point on each chart."""
         self.stats.add_step(event)
+        self.stats_dirty = True
         self.loss_chart.add_step(event.step, event.loss)
         self.lr_chart.add_step(event.step, event.lr)
         self.health_chart.add_step(event.step, event.grad_norm)
@@ -82,6 +122,25 @@ class TopRow(Horizontal):
         """An evaluation: its numbers, and its losses on the loss chart."""
         self.loss_chart.add_eval(event.step, event.train_loss, event.val_loss)
         self.stats.add_eval(event)
+        self.stats_dirty = True
+
+    def add_checkpoint(self, step: int | None) -> None:
+        """model.ckpt was written at this step (the one a restart resumes from)."""
+        self.stats.checkpoint_step = step
+        self.stats_dirty = True
+
+    def refresh_stats(self) -> None:
+        """Show the latest numbers, at most a few times a second."""
+        if self.stats_dirty:
+            self.show_stats()
+
+    def show_stats(self) -> None:
+        """Show the numbers now, and post the step and its time for the app to pass down."""
+        self.stats_dirty = False
+        stats = self.stats
+        self.stats_panel.show(stats)
+        ms = stats.ms_per_step or per_step_ms(stats.train_seconds, stats.step)
+        self.post_message(self.Progress(stats.step or 0, ms))
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def compare(

@@ -7,8 +7,9 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from tests.tui import scripted
-from tui.app import CONNECTING, LOST, MiniGPTApp, make_app
+from tui.app import MiniGPTApp, make_app
 from tui.link import Link
+from tui.top_row import CONNECTING, LOST
 
 
 async def until(pilot: Pilot, test: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -50,9 +51,9 @@ async def pause_and_resume(pilot: Pilot, app: MiniGPTApp, hold: float = 0.5) -> 
     """space pauses (the step stays put for `hold` seconds), space resumes; the paused step."""
     await pilot.press("space")
     await until(pilot, lambda: app.state == "paused")
-    paused_at = app.stats.step
+    paused_at = app.top.stats.step
     await pilot.pause(hold)
-    assert app.stats.step == paused_at
+    assert app.top.stats.step == paused_at
     await pilot.press("space")
-    await until(pilot, lambda: app.state == "running" and app.stats.step > paused_at)
+    await until(pilot, lambda: app.state == "running" and app.top.stats.step > paused_at)
     return paused_at

@@ -100,7 +100,7 @@ class AppThread:
         marker = 1_000_000 + self.examples
         self.link.feed(*events, step(marker, loss=1.5))
         deadline = time.monotonic() + timeout
-        while self.app.stats.step != marker:
+        while self.app.top.stats.step != marker:
             assert self.thread.is_alive(), "the dashboard exited"
             assert time.monotonic() < deadline, (
                 f"the dashboard stopped taking events: {self.link.incoming.qsize()} unread, "
@@ -117,9 +117,8 @@ class AppThread:
                 chart.dirty = True
                 chart.redraw_if_dirty()
                 chart.render()
-            app.stats_dirty = True
-            app.refresh_stats()
-            return str(app.stats_panel.step_line.render())
+            app.top.show_stats()
+            return str(app.top.stats_panel.step_line.render())
 
         return self.app.call_from_thread(draw)
 
@@ -148,4 +147,4 @@ def test_any_event_sequence_leaves_the_dashboard_responsive(dashboard, events) -
     dashboard.feed_and_settle(events)  # and after them, an ordinary step is shown
     assert dashboard.app.handler_errors == errors, dashboard.app.log_lines[-1]
     if dashboard.examples % REDRAW_EVERY == 0:  # the charts keep every point until a hello
-        assert f"step {dashboard.app.stats.step:,} /" in dashboard.redraw()
+        assert f"step {dashboard.app.top.stats.step:,} /" in dashboard.redraw()

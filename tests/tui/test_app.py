@@ -3,7 +3,8 @@
 import pytest
 from textual.widgets import Input, Static, TabbedContent
 
-from minigpt.events import AlertEvent, EvalEvent, StepEvent
+from minigpt.events import AlertEvent, ConfigAppliedEvent, EvalEvent, StepEvent
+from tests.tiny import tiny_config
 from tests.tui.pilot import attached, text, until
 from tests.tui.scripted import evaluation, hello, step
 from tui.app import make_app
@@ -25,7 +26,7 @@ async def test_first_frame_comes_before_the_engine(scripted, size) -> None:
         await until(pilot, lambda: app.state == "idle")
         assert "idle" in app.sub_title and "0.01M params" in app.sub_title
         assert "step 0 / 100" in text(app, "#step-line")
-        assert app.stats_panel.has_class("-idle")
+        assert app.top.stats_panel.has_class("-idle")
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -35,19 +36,15 @@ async def test_space_starts_pauses_and_resumes(scripted, size) -> None:
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running")
         scripted.feed(*(step(n) for n in range(1, 6)))
-        await until(pilot, lambda: app.stats.step == 5)
-        assert app.stats_panel.has_class("-running")
+        await until(pilot, lambda: app.top.stats.step == 5)
+        assert app.top.stats_panel.has_class("-running")
         assert len(app.query_one(LossChart).train) == 5
         await pilot.press("space")
         await until(pilot, lambda: app.state == "paused")
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running")
         assert [c["cmd"] for c in scripted.sent] == ["start", "pause", "resume"]
-        await pilot.pause(STATS_WAIT)
-        assert "tokens/s  5,000" in text(app, "#numbers")
-
-
-STATS_WAIT = 0.3  # the numbers refresh 4 times a second
+        await until(pilot, lambda: "tokens/s  5,000" in text(app, "#numbers"))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -55,7 +52,7 @@ async def test_save_eval_and_view_keys(scripted, size) -> None:
     """s saves, e evaluates, c and l switch tabs, y toggles the log scale, z the tabs' size."""
     async with attached(scripted, size) as (app, pilot):
         await pilot.press("s")
-        await until(pilot, lambda: app.stats.checkpoint_step == 0)
+        await until(pilot, lambda: app.top.stats.checkpoint_step == 0)
         await pilot.press("e")
         await until(pilot, lambda: len(app.query_one(LossChart).eval_val) == 1)
         await pilot.press("c")
@@ -102,11 +99,28 @@ async def test_finished_run_says_so(scripted) -> None:
         await until(pilot, lambda: any("max_iters" in line for line in app.log_lines))
 
 
+async def test_another_clients_change_shows_in_the_numbers_at_once(scripted) -> None:
+    """Another client raising max_iters past a finished run's step (and lowering grad_clip)
+    updates the step line, the ETA and the clip line as the change is applied."""
+    config = tiny_config(**{"train.max_iters": 2000})
+    async with attached(scripted, hello=hello("finished", 2067, config)) as (app, pilot):
+        scripted.feed(step(2067))
+        await until(pilot, lambda: "ETA 0s" in text(app, "#numbers"))
+        assert "step 2,067 / 2,000" in text(app, "#step-line")
+        assert not app.top.stats_dirty  # the stats timer has nothing left to show
+        changes = {"train.max_iters": [2000, 3000], "train.grad_clip": [1.0, 0.5]}
+        scripted.feed(ConfigAppliedEvent(2067, changes).to_dict())
+        await until(pilot, lambda: app.running is not None and app.running.train.max_iters > 2000)
+        assert "step 2,067 / 3,000" in text(app, "#step-line")
+        assert "ETA 11s" in text(app, "#numbers")  # 933 steps of 12.5 ms
+        assert app.query_one(HealthChart).clip == 0.5
+
+
 async def test_engine_lost_keeps_charts_and_r_reconnects(scripted) -> None:
     """A lost engine is reported, the charts stay, and r connects again from a new hello."""
     async with attached(scripted, hello=hello(state="running")) as (app, pilot):
         scripted.feed(*(step(n) for n in range(1, 11)))
-        await until(pilot, lambda: app.stats.step == 10)
+        await until(pilot, lambda: app.top.stats.step == 10)
         scripted.lose("the engine closed the connection")
         await until(pilot, lambda: app.state == "engine lost")
         assert len(app.query_one(LossChart).train) == 10  # kept, not cleared
@@ -117,7 +131,7 @@ async def test_engine_lost_keeps_charts_and_r_reconnects(scripted) -> None:
         await pilot.press("r")
         scripted.feed(hello(state="idle", step=10, steps=[[n, 2.0, 1e-3] for n in range(11)]))
         await until(pilot, lambda: app.state == "idle")
-        assert scripted.opened == 2 and app.stats.step == 10
+        assert scripted.opened == 2 and app.top.stats.step == 10
         assert panel.region.height == 0
 
 
@@ -155,7 +169,7 @@ async def test_eval_history_and_later_evals_chart_and_log(scripted) -> None:
     evals = [evaluation(10, 2.6), evaluation(20, 2.5)]
     async with attached(scripted, hello=hello(step=20, evals=evals)) as (app, pilot):
         chart = app.query_one(LossChart)
-        assert chart.eval_val.xs == [10, 20] and app.stats.val_loss == 2.5
+        assert chart.eval_val.xs == [10, 20] and app.top.stats.val_loss == 2.5
         assert not any("val loss" in line for line in app.log_lines)
         scripted.feed(evaluation(30, 2.25))
         await until(pilot, lambda: len(chart.eval_val) == 3)
@@ -175,8 +189,9 @@ async def test_training_health_shows_in_numbers_log_and_chart(scripted) -> None:
         )
         alert = AlertEvent("too_high_lr", 4, "most recent steps were clipped: lower the rate")
         scripted.feed(eval_event.to_dict(), alert.to_dict())
-        await until(pilot, lambda: bool(app.loss_chart.alerts))
-        await pilot.pause(STATS_WAIT)
+        await until(
+            pilot, lambda: bool(app.loss_chart.alerts) and "val bpb   3" in text(app, "#numbers")
+        )
         numbers = text(app, "#numbers")
         assert "grad norm 1.5 · 50% clip" in numbers and "update    2.0e-03" in numbers
         assert "val bpb   3.460 · 0.25 ep" in numbers

@@ -51,7 +51,7 @@ async def editing(link: ScriptedLink, size: tuple[int, int]) -> AsyncIterator[tu
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running")
         link.feed(*(step(n) for n in range(1, AT + 1)))
-        await until(pilot, lambda: app.stats.step == AT)
+        await until(pilot, lambda: app.top.stats.step == AT)
         link.respond.step = AT
         await pilot.press("c")
         pane = app.query_one(ConfigPane)
@@ -64,7 +64,7 @@ async def editing_engine(link: EngineLink, size: tuple[int, int]) -> AsyncIterat
     """The dashboard on a real engine, training, with the cursor in the Config editor."""
     async with attached(link, size) as (app, pilot):
         await pilot.press("space")
-        await until(pilot, lambda: app.state == "running" and app.stats.step > 0)
+        await until(pilot, lambda: app.state == "running" and app.top.stats.step > 0)
         await pilot.press("c")
         pane = app.query_one(ConfigPane)
         assert app.focused is pane.editor
@@ -108,7 +108,7 @@ async def test_hot_change_reaches_the_engine_at_the_next_step(make_link) -> None
             "train.learning_rate": [0.001, 0.004],
             "train.min_lr": [0.001, 0.004],
         }
-        await until(pilot, lambda: app.stats.lr == pytest.approx(0.004))
+        await until(pilot, lambda: app.top.stats.lr == pytest.approx(0.004))
         assert all(
             e["lr"] == pytest.approx(0.004) for e in steps_after(link.run_dir, applied["step"])
         )
@@ -132,7 +132,7 @@ async def test_hot_change_is_sent_and_the_answer_shown(link) -> None:
         assert pane.running.train.learning_rate == 0.004
         assert pane.running_text == pane.editor.text  # the user's text is the running one now
         link.feed(step(AT + 1, lr=0.004))
-        await until(pilot, lambda: app.stats.lr == pytest.approx(0.004))
+        await until(pilot, lambda: app.top.stats.lr == pytest.approx(0.004))
 
 
 BAD_EDITS = [  # (the key whose line is replaced, the bad line, the message shown)
@@ -176,12 +176,12 @@ async def test_diverged_loss_pauses_with_a_hint_and_recovers(link) -> None:
                 config_changes=[ConfigAppliedEvent(AT, {"train.learning_rate": [1e-3, 1e30]})],
             ),
         )
-        await until(pilot, lambda: app.state == "paused" and app.stats.step == AT)
+        await until(pilot, lambda: app.state == "paused" and app.top.stats.step == AT)
         await until(
             pilot, lambda: any("lower train.learning_rate" in line for line in app.log_lines)
         )
-        assert app.stats.checkpoint_step == AT and AT in app.loss_chart.markers
-        assert "paused" in str(app.stats_panel.border_title).lower()
+        assert app.top.stats.checkpoint_step == AT and AT in app.loss_chart.markers
+        assert "paused" in str(app.top.stats_panel.border_title).lower()
         assert app.handler_errors == 0
         await edit(pilot, pane, "train.learning_rate", 0.001)
         await pilot.press("ctrl+s")
@@ -222,7 +222,7 @@ async def test_restart_only_change_asks_first(link) -> None:
         assert "params" in str(app.screen.query_one("#restart-plan").render())
         assert app.screen.focused.id == "cancel"
         link.feed(step(AT + 1))
-        await until(pilot, lambda: app.stats.step == AT + 1)  # training shows on meanwhile
+        await until(pilot, lambda: app.top.stats.step == AT + 1)  # training shows on meanwhile
         await pilot.press("escape")
         assert not isinstance(app.screen, RestartScreen)
         assert "Nothing applied" in str(pane.status.render())
@@ -240,7 +240,7 @@ async def test_restart_from_scratch_builds_the_new_model(link) -> None:
         await ask_restart(pilot, app, pane, "model.d_model", 48)
         text = pane.editor.text
         await pilot.click("#restart")
-        await until(pilot, lambda: app.state == "idle" and app.stats.step == 0)
+        await until(pilot, lambda: app.state == "idle" and app.top.stats.step == 0)
         (sent,) = link.commands("set")
         assert sent["values"] == {"model.d_model": 48} and sent["restart"] is True
         await until(pilot, lambda: pane.running.model.d_model == 48)
@@ -275,7 +275,7 @@ async def test_new_run_keeps_the_old_one(link) -> None:
         new_run = apply_values(TINY, {"model.num_blocks": 2})
         link.feed(hello(config=new_run))
         await until(pilot, lambda: app.state == "idle")
-        assert pane.running.model.num_blocks == 2 and app.stats.step == 0
+        assert pane.running.model.num_blocks == 2 and app.top.stats.step == 0
         assert str(link.run_dir) in app.title
 
 

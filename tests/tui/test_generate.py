@@ -45,7 +45,7 @@ async def ready(
     async with attached(link, size, hello) as (app, pilot):
         if start:
             await pilot.press("space")
-            await until(pilot, lambda: app.state == "running" and app.stats.step > 0)
+            await until(pilot, lambda: app.state == "running" and app.top.stats.step > 0)
         await pilot.press("g")
         yield app, pilot, app.query_one(GeneratePane)
 
@@ -165,7 +165,7 @@ async def test_samples_while_running_and_while_paused(scripted) -> None:
         await pilot.press("space")
         await until(pilot, lambda: app.state == "running")
         scripted.feed(*(step(n) for n in range(1, 8)))
-        await until(pilot, lambda: app.stats.step == 7)
+        await until(pilot, lambda: app.top.stats.step == 7)
         await pilot.press("g")
         pane = app.query_one(GeneratePane)
         scripted.respond.step = 9  # training went on while the sample was queued

@@ -43,7 +43,7 @@ async def test_a_hello_from_odd_files_draws(saved, tmp_path_factory, metrics, sa
         for chart in (app.loss_chart, app.lr_chart):  # drawn now, not on the next tick
             chart.redraw_if_dirty()
             chart.render()
-        assert app.handler_errors == 0 and app.stats.step == 20
+        assert app.handler_errors == 0 and app.top.stats.step == 20
         assert len(app.loss_chart.eval_val) == 3
         notes = [line for line in app.log_lines if line.startswith("history:")]
         assert len(notes) == len(hello.history.skipped)

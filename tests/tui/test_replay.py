@@ -34,9 +34,9 @@ async def test_a_recorded_run_draws_to_its_end(scripted, size) -> None:
     """Steps, evals, the save and the completion of a real run all show, at both sizes."""
     async with replay(scripted, "run", size) as (app, pilot, events):
         evals = [e for e in events if e["event"] == "eval"]
-        assert app.state == "finished" and app.stats.step == 60
+        assert app.state == "finished" and app.top.stats.step == 60
         assert app.loss_chart.eval_val.xs == [e["step"] for e in evals]
-        assert app.stats.checkpoint_step == 60
+        assert app.top.stats.checkpoint_step == 60
         assert len(app.query_one(GeneratePane).finished) == 1
         await pilot.pause(0.6)  # a chart redraw
         assert "step 60 / 60" in text(app, "#step-line")
@@ -52,7 +52,7 @@ async def test_a_recorded_divergence_keeps_the_dashboard_alive(scripted) -> None
         assert any("lower train.learning_rate" in line for line in app.log_lines)
         assert any("val loss -" in line for line in app.log_lines)  # a NaN eval, shown as -
         last_hello = [e for e in events if e["event"] == "hello"][-1]
-        assert app.stats.step == last_hello["step"]
+        assert app.top.stats.step == last_hello["step"]
 
 
 async def test_a_recorded_restart_redraws_from_the_new_hello(scripted) -> None:
@@ -60,7 +60,7 @@ async def test_a_recorded_restart_redraws_from_the_new_hello(scripted) -> None:
     async with replay(scripted, "restart") as (app, _, events):
         hellos = [e for e in events if e["event"] == "hello"]
         assert len(hellos) == 2 and hellos[-1]["step"] == 0
-        assert app.handler_errors == 0 and app.state == "idle" and app.stats.step == 0
+        assert app.handler_errors == 0 and app.state == "idle" and app.top.stats.step == 0
         assert len(app.loss_chart.train) == 0
         assert app.config_pane.running.model.d_model == 16
 
@@ -68,6 +68,6 @@ async def test_a_recorded_restart_redraws_from_the_new_hello(scripted) -> None:
 async def test_a_recorded_torchrun_job_shows_both_ranks_batches(scripted) -> None:
     """Rank 0 of a two-process job reads like any run, counting both ranks' tokens."""
     async with replay(scripted, "torchrun") as (app, _, _):
-        assert app.handler_errors == 0 and app.state == "finished" and app.stats.step == 40
+        assert app.handler_errors == 0 and app.state == "finished" and app.top.stats.step == 40
         assert app.model_facts.tokens_per_step == 2 * 4 * 16  # two ranks' batches
         assert app.loss_chart.eval_val.xs == [0, 20, 40]
