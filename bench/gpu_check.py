@@ -29,7 +29,8 @@ import torch
 from minigpt.config import Config, apply_values
 from minigpt.config_text import toml_value
 from minigpt.estimate import footprint
-from minigpt.rundir.journal import read_jsonl
+from minigpt.events import EvalEvent
+from minigpt.rundir.layout import RunDir
 
 SETTING = {
     "data.path": "builtin:python-docs",
@@ -101,8 +102,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             train = values | {"train.max_iters": args.steps, "train.eval_interval": args.steps}
             _minigpt("train", "--run-dir", folder, "--log-interval", "1000", *_flags(train))
-            evals = [e for e in read_jsonl(Path(folder) / "metrics.jsonl") if e["event"] == "eval"]
-            val_losses[dtype] = evals[-1]["val_loss"]
+            evals = [e for e in RunDir(folder).read_metrics() if isinstance(e, EvalEvent)]
+            val_losses[dtype] = evals[-1].val_loss
     fp32, bf16 = val_losses["float32"], val_losses["bfloat16"]
     lines.append(
         f"val loss after {args.steps} steps: fp32 {fp32:.4f}, bf16 {bf16:.4f}, "

@@ -17,8 +17,8 @@ from minigpt.config import load_config
 from minigpt.display import number
 from minigpt.errors import MiniGPTError
 from minigpt.events import EvalEvent, StepEvent
-from minigpt.rundir.history_index import HistoryIndex, metrics_event
-from minigpt.rundir.journal import read_last_lines
+from minigpt.rundir.history_index import HistoryIndex
+from minigpt.rundir.journal import unreadable
 from minigpt.rundir.layout import RunDir, RunLock
 from minigpt.service.client import Client
 
@@ -43,18 +43,17 @@ class Glance:
             try:
                 if index.in_memory is None and index.sync(limit=UNINDEXED_BYTES):
                     facts = index.facts()
-                    return cls(facts.max_step, index.last_eval(), facts.skipped)
+                    return cls(facts.max_step, index.last_eval(), facts.skipped.count)
             finally:
                 index.close()
         glance = cls()
-        for record in read_last_lines(run_dir.metrics, GLANCED_LINES):
-            event = metrics_event(record)
-            if event is None:
-                glance.skipped += 1
-            elif isinstance(event, StepEvent) and event.step is not None:
+        reading = run_dir.read_metrics(last=GLANCED_LINES)
+        for event in reading:
+            if isinstance(event, StepEvent) and event.step is not None:
                 glance.last_step = max(event.step, glance.last_step or event.step)
             elif isinstance(event, EvalEvent):
                 glance.last_eval = event
+        glance.skipped = reading.skipped.count
         return glance
 
 
@@ -89,7 +88,7 @@ def run_status(path: Path) -> str:
     if glance.last_eval is not None:
         last = glance.last_eval
         losses = f"  val {number(last.val_loss, '.4f')}  best {number(last.best_val_loss, '.4f')}"
-    skipped = f"  ({glance.skipped} unreadable lines skipped)" if glance.skipped else ""
+    skipped = f"  ({unreadable(glance.skipped)} skipped)" if glance.skipped else ""
     return f"{path}  {alive}  {state}  step {number(step, 'd')}/{max_iters}{losses}{skipped}"
 
 

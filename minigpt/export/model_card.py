@@ -3,8 +3,8 @@
 An exported folder travels without its run directory, so its card says what the run
 directory would: which run and checkpoint, the weights chosen, the data (path, training
 tokens, size on disk), the step, the val loss and bits per byte of the last eval at or
-before the checkpoint's step (read from the run's metrics.jsonl when it sits beside the
-checkpoint), the full config, how to load it, and what did not come over.
+before the checkpoint's step (from the run's index, history.sqlite, when the checkpoint sits
+in its run directory), the full config, how to load it, and what did not come over.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 from minigpt.config import Config, config_to_toml
 from minigpt.corpus_text import BUILTIN_PREFIX, TEXT_SUFFIXES
 from minigpt.display import byte_size, number
-from minigpt.events import EvalEvent, decode
-from minigpt.rundir.journal import read_lines
+from minigpt.events import EvalEvent
+from minigpt.rundir.history_index import HistoryIndex
 from minigpt.rundir.layout import RunDir
 from minigpt.tokenizer import Tokenizer
 
@@ -93,13 +93,16 @@ resume from here as it resumes in minigpt), the run's history (see `minigpt expo
 
 
 def last_eval(run_dir: RunDir, step: int) -> EvalEvent | None:
-    """The last eval in the run's metrics.jsonl at or before step, if any."""
-    found = None
-    for _, record in read_lines(run_dir.metrics):
-        event = decode(record)
-        if isinstance(event, EvalEvent) and event.step is not None and event.step <= step:
-            found = event
-    return found
+    """The last eval at or before step in the run's index, if the checkpoint sits in a run
+    directory (one outside any gets no index made beside it)."""
+    if not run_dir.metrics.is_file():
+        return None
+    index = HistoryIndex(run_dir)
+    try:
+        index.sync()
+        return index.last_eval(until=step)
+    finally:
+        index.close()
 
 
 def _sampling(config: Config) -> str:

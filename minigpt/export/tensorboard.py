@@ -6,9 +6,10 @@ Contract:
   and val loss, bits per byte, and each block's update ratio and weight norm; every alert
   and config change as text; and from samples.jsonl every completion as text, each at
   its step and with the wall time it happened at.
-- Each line of metrics.jsonl that is one of these events with a step gives its points, in
-  file order (a resumed run's file holds each step once); a value the event lacks (not
-  recorded, or NaN, which the file keeps as null) gives no point.
+- Each usable line of metrics.jsonl and samples.jsonl (journal.usable: an event of a kind
+  the file holds, with a step) gives its points, in file order (a resumed run's file holds
+  each step once); a value the event lacks (not recorded, or NaN, which the file keeps as
+  null) gives no point.
 - The learning rate is AdamW's, the one a step records; Muon's follows the same schedule
   scaled by muon_learning_rate / learning_rate.
 - torch.utils.tensorboard, and so the tensorboard package, is imported only when called.
@@ -26,13 +27,11 @@ from minigpt.events import (
     AlertEvent,
     ConfigAppliedEvent,
     EvalEvent,
-    Event,
     SampleDoneEvent,
     StepEvent,
-    decode,
 )
 from minigpt.export.folder import check_destination, needs_extra, write_export
-from minigpt.rundir.journal import read_lines
+from minigpt.rundir.journal import MetricsEvent
 from minigpt.rundir.layout import RunDir
 
 # tag -> the field of the event that gives its points
@@ -58,21 +57,18 @@ def export_tensorboard(run_dir: str | os.PathLike[str], out: str | os.PathLike[s
         """Write the event file into the temporary folder."""
         writer = board.SummaryWriter(log_dir=str(temp))
         try:
-            for _, record in read_lines(run.metrics):
-                _write_event(writer, decode(record))
-            for _, record in read_lines(run.samples):
-                _write_event(writer, decode(record))
+            for reading in (run.read_metrics(), run.read_samples()):
+                for event in reading:
+                    _write_event(writer, event)
         finally:
             writer.close()
 
     return write_export(folder, write)
 
 
-def _write_event(writer: Any, event: Event) -> None:
-    """The points one event of the history gives."""
-    step = getattr(event, "step", None)
-    if step is None:
-        return
+def _write_event(writer: Any, event: MetricsEvent | SampleDoneEvent) -> None:
+    """The points one usable event of the history gives."""
+    step = event.step
     scalars: dict[str, float | None] = {}
     if isinstance(event, StepEvent):
         scalars = {tag: getattr(event, name) for tag, name in STEP_SCALARS.items()}

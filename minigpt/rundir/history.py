@@ -4,8 +4,8 @@ with the run's length.
 Every reader of a run's past goes through `History`: the engine's hello (which lets a
 dashboard redraw everything), and the dashboard's compare overlay. Steps, evaluations, alerts
 and config changes come from the run's index of metrics.jsonl (history_index.py); the latest
-completions from the end of samples.jsonl. A line that is no event this version knows, or an
-event without a step, is skipped and counted rather than trusted.
+completions from the end of samples.jsonl. A line that is no usable event (journal.usable: one
+rule for every reader) is skipped and counted rather than trusted, and said once per file.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from minigpt.events import AlertEvent, ConfigAppliedEvent, EvalEvent, SampleDoneEvent, decode
+from minigpt.events import AlertEvent, ConfigAppliedEvent, EvalEvent, SampleDoneEvent
 from minigpt.rundir.history_index import HistoryIndex
-from minigpt.rundir.journal import read_last_lines
 from minigpt.rundir.layout import RunDir
 
 STEP_POINTS = 2000  # step losses in a history, spread over the whole run
@@ -60,20 +59,13 @@ class History:
             alerts=index.latest(AlertEvent, LATEST_MARKS),
             config_changes=index.latest(ConfigAppliedEvent, LATEST_MARKS),
             train_seconds=index.train_seconds() or 0.0,
-            skipped=facts.skipped,
         )
-        if facts.skipped:
-            history.notes.append(
-                f"{run_dir.metrics}: {_lines(facts.skipped)} skipped "
-                f"(the first is line {facts.first_skipped})"
-            )
-        records = read_last_lines(run_dir.samples, RECENT_SAMPLES)
-        history.samples = [e for r in records if isinstance(e := decode(r), SampleDoneEvent)]
-        if unread := len(records) - len(history.samples):
-            history.skipped += unread
-            history.notes.append(
-                f"{run_dir.samples}: {_lines(unread)} among its last {len(records)} skipped"
-            )
+        samples = run_dir.read_samples(last=RECENT_SAMPLES)
+        history.samples = list(samples)
+        for skipped in (facts.skipped, samples.skipped):
+            history.skipped += skipped.count
+            if note := skipped.note():
+                history.notes.append(note)
         return history
 
     @classmethod
@@ -93,8 +85,3 @@ class History:
             for e in self.evals
             if e.step is not None and e.val_loss is not None
         ]
-
-
-def _lines(count: int) -> str:
-    """'1 unreadable line', '3 unreadable lines'."""
-    return f"{count} unreadable line{'s' * (count > 1)}"

@@ -39,6 +39,7 @@ from minigpt.events import (
     StepEvent,
     decode,
 )
+from minigpt.rundir.journal import INT64, METRICS_EVENTS, Skipped, usable
 from minigpt.rundir.layout import RunDir
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of the layout below; any other is rebuilt
@@ -47,7 +48,6 @@ READ_CHUNK = 1 << 20  # bytes of metrics.jsonl read at a time
 ROUND_BYTES = 32 << 20  # bytes indexed per transaction: a killed rebuild keeps what it did
 PROGRESS_FROM = 16 << 20  # a sync with more than this to read reports its progress
 BUSY_S = 10.0  # how long to wait for another process's write transaction
-INT64 = 1 << 63  # SQLite's integers are 64-bit: a step beyond is no step
 MARKS = {
     ConfigAppliedEvent: "config_applied",
     AlertEvent: "alert",
@@ -78,7 +78,6 @@ PRAGMA user_version = {SCHEMA_VERSION};
 TABLES = ("steps", "evals", "marks", "skipped")
 
 Progress = Callable[[str, float], None]
-MetricsEvent = StepEvent | EvalEvent | ConfigAppliedEvent | AlertEvent | CheckpointEvent
 
 
 @dataclass
@@ -97,8 +96,7 @@ class Facts:
     """What a glance at a run needs: how far it trained, and what could not be read."""
 
     max_step: int | None
-    skipped: int
-    first_skipped: int | None  # its line number
+    skipped: Skipped
 
 
 def index_files(path: Path) -> list[Path]:
@@ -247,7 +245,7 @@ class HistoryIndex:
             if not line.strip():
                 continue
             row = _step_row(line)
-            event = None if row is not None else _event(line)
+            event = None if row is not None else usable(line, METRICS_EVENTS)
             if isinstance(event, StepEvent) and event.step is not None:
                 row = (event.step, event.loss, event.lr, event.elapsed)
             if row is not None:
@@ -361,9 +359,13 @@ class HistoryIndex:
         ).fetchall()
         return [event for (line,) in reversed(rows) if isinstance(event := decode(line), kind)]
 
-    def last_eval(self) -> EvalEvent | None:
-        """The latest evaluation."""
-        line = self._scalar("SELECT line FROM evals ORDER BY n DESC LIMIT 1")
+    def last_eval(self, until: int | None = None) -> EvalEvent | None:
+        """The latest evaluation (the latest of a step at or before `until`, when given)."""
+        line = self._scalar(
+            "SELECT line FROM evals WHERE ? IS NULL OR step <= ? ORDER BY n DESC LIMIT 1",
+            until,
+            until,
+        )
         event = None if line is None else decode(line)
         return event if isinstance(event, EvalEvent) else None
 
@@ -376,7 +378,9 @@ class HistoryIndex:
     def facts(self) -> Facts:
         """How far the run trained, and how many lines could not be read."""
         skipped, first = self.db.execute("SELECT count(*), min(line) FROM skipped").fetchone()
-        return Facts(self._scalar("SELECT max_step FROM state"), skipped, first)
+        return Facts(
+            self._scalar("SELECT max_step FROM state"), Skipped(self.metrics, skipped, first)
+        )
 
     def _rows(self, sql: str, picks: list[int]) -> list[Any]:
         """The rows of a query whose `{}` takes a list of row numbers, a batch at a time."""
@@ -452,24 +456,3 @@ def _step_row(line: bytes) -> tuple[int, float | None, float | None, float | Non
     if any(value is not None and type(value) is not float for value in values):
         return None  # an int, or something odd: decoded the slow way
     return (step, *values)
-
-
-def metrics_event(record: Any) -> MetricsEvent | None:
-    """The event a parsed line of metrics.jsonl holds, when it is one that file holds with a
-    usable step; None for anything else (it is skipped and counted)."""
-    event = decode(record)
-    if not isinstance(
-        event, (StepEvent, EvalEvent, ConfigAppliedEvent, AlertEvent, CheckpointEvent)
-    ):
-        return None  # unknown, or no kind metrics.jsonl holds
-    if not isinstance(event.step, int) or not -INT64 <= event.step < INT64:
-        return None
-    return event
-
-
-def _event(line: bytes) -> MetricsEvent | None:
-    """metrics_event() of one line."""
-    try:
-        return metrics_event(json.loads(line))
-    except (ValueError, RecursionError):
-        return None

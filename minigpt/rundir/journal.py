@@ -1,4 +1,5 @@
-"""Append-only JSON-lines files that lose no line to a full disk or a killed process.
+"""Append-only JSON-lines files that lose no line to a full disk or a killed process, and
+the one way they are read back.
 
 metrics.jsonl and samples.jsonl are a run's history. A line that cannot be
 written (disk full, quota, a read-only remount) stays in memory and is written
@@ -9,6 +10,14 @@ of a line that a filling disk cut short is truncated away, so the retry writes
 the line once. A line torn by a killed process is ended with a newline before
 anything else is appended, so it garbles only itself: readers skip it, and
 resuming a run rewrites the file without it.
+
+Every reader (status, the hello's history, resume's alerts, the index, the exports)
+applies one rule, `usable`: a line, once ended by a newline, is an event of a kind its file
+holds with a step that is a whole number SQLite can keep. Any other non-blank line (torn,
+garbled, not UTF-8, JSON of another shape, an unknown event, a step missing or out of
+range) is skipped, counted, and said once per file (`Skipped.note`). `Reading` reads a
+file's last lines at a cost that does not grow with the file; only an export reads a
+whole one.
 """
 
 from __future__ import annotations
@@ -18,44 +27,123 @@ import json
 import os
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from minigpt.events import LogEvent
+from minigpt.events import (
+    AlertEvent,
+    CheckpointEvent,
+    ConfigAppliedEvent,
+    EvalEvent,
+    Event,
+    LogEvent,
+    SampleDoneEvent,
+    StepEvent,
+    decode,
+)
 
 MAX_PENDING = 100_000  # lines kept while the disk refuses them; older ones go first
 BACKWARD_CHUNK = 1 << 16  # bytes read at a time when reading a file from its end
+INT64 = 1 << 63  # SQLite's integers are 64-bit: a step beyond is no step
+
+MetricsEvent = StepEvent | EvalEvent | ConfigAppliedEvent | AlertEvent | CheckpointEvent
+# The events each file holds: any other kind in it is no usable line.
+METRICS_EVENTS: tuple[type[MetricsEvent], ...] = (
+    StepEvent,
+    EvalEvent,
+    ConfigAppliedEvent,
+    AlertEvent,
+    CheckpointEvent,
+)
+SAMPLES_EVENTS: tuple[type[SampleDoneEvent], ...] = (SampleDoneEvent,)
+E = TypeVar("E", bound=Event)
 
 
-NOT_JSON = object()  # what read_lines gives for a line that does not parse
+def usable(line: bytes, kinds: tuple[type[E], ...]) -> E | None:
+    """The event a line holds when it is one of `kinds` (those its file holds) with a step
+    that is a whole number SQLite can keep; None for any other line, which is skipped."""
+    event = decode(line)
+    if not isinstance(event, kinds):
+        return None
+    step = getattr(event, "step", None)
+    if not isinstance(step, int) or not -INT64 <= step < INT64:
+        return None
+    return event
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed JSON value) of each non-blank line of a .jsonl file, NOT_JSON for
-    a torn or garbled one (bytes that are not UTF-8 read as replacement characters);
-    nothing if the file is missing or unreadable."""
+def unreadable(count: int) -> str:
+    """'1 unreadable line', '3 unreadable lines'."""
+    return f"{count} unreadable line{'s' * (count != 1)}"
+
+
+@dataclass
+class Skipped:
+    """The lines of one file that a reader could not use: counted, and said once."""
+
+    path: Path
+    count: int = 0
+    first: int | None = None  # the first one's line number, when read from the file's start
+    among: int | None = None  # the lines read, when only the file's end was
+
+    def note(self) -> str | None:
+        """The one line that says what was skipped, or None when nothing was."""
+        if not self.count:
+            return None
+        if self.among is not None:
+            return f"{self.path}: {unreadable(self.count)} among its last {self.among} skipped"
+        return f"{self.path}: {unreadable(self.count)} skipped (the first is line {self.first})"
+
+
+class Reading(Generic[E]):
+    """The usable events of a .jsonl file, oldest first, read as they are iterated: the
+    last `last` non-blank lines, or (last None: for an export) every line. What was
+    skipped is in `skipped` once iterated; a missing or unreadable file has no lines."""
+
+    def __init__(self, path: Path, kinds: tuple[type[E], ...], last: int | None = None) -> None:
+        """Refer to the file (nothing is read until iterated)."""
+        self.path = path
+        self.kinds = kinds
+        self.last = last
+        self.skipped = Skipped(path)
+
+    def __iter__(self) -> Iterator[E]:
+        """Each usable event; each other line counted in `skipped` (afresh on each pass)."""
+        self.skipped = skipped = Skipped(self.path, among=None if self.last is None else 0)
+        numbered: Iterator[tuple[int | None, bytes]]
+        if self.last is None:
+            numbered = _lines(self.path)
+        else:
+            numbered = ((None, line) for line in _last_lines(self.path, self.last))
+        for number, line in numbered:
+            if skipped.among is not None:
+                skipped.among += 1
+            event = usable(line, self.kinds)
+            if event is not None:
+                yield event
+                continue
+            skipped.count += 1
+            if skipped.first is None:
+                skipped.first = number
+
+
+def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) of each non-blank line of a file; bytes after the last newline
+    (a line being written, or torn) are no line yet. Nothing if the file is missing or
+    unreadable."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, "rb") as f:
             for number, line in enumerate(f, start=1):
-                if line.strip():
-                    yield number, _parsed(line)
+                if line.endswith(b"\n") and line.strip():
+                    yield number, line
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return
 
 
-def _parsed(line: str) -> Any:
-    """One line's JSON value, or NOT_JSON."""
-    try:
-        return json.loads(line)
-    except (ValueError, RecursionError):
-        return NOT_JSON
-
-
-def read_last_lines(path: Path, count: int, max_bytes: int = 64 << 20) -> list[Any]:
-    """The parsed JSON values (NOT_JSON for a garbled one) of the last `count` non-blank
-    lines of a .jsonl file, oldest first, read backwards from its end and no further than
-    `max_bytes`: the cost depends on `count`, not on the file's length. Bytes after the
-    last newline (a line being written, or torn) are no line yet."""
+def _last_lines(path: Path, count: int, max_bytes: int = 64 << 20) -> list[bytes]:
+    """The last `count` non-blank lines of a file, oldest first, read backwards from its end
+    and no further than `max_bytes`: the cost depends on `count`, not on the file's length.
+    Bytes after the last newline are no line yet, as above."""
     found: list[bytes] = []  # newest first
     try:
         with open(path, "rb") as f:
@@ -79,12 +167,7 @@ def read_last_lines(path: Path, count: int, max_bytes: int = 64 << 20) -> list[A
                 found.append(carry)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return []
-    return [_parsed(line.decode("utf-8", "replace")) for line in reversed(found[:count])]
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a .jsonl file, skipping torn or garbled lines; [] if missing."""
-    return [record for _, record in read_lines(path) if isinstance(record, dict)]
+    return found[:count][::-1]
 
 
 class Journal:

@@ -23,13 +23,18 @@ import fcntl
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from minigpt.atomic import write_text_atomic
 from minigpt.config import Config, config_to_toml
 from minigpt.errors import EngineError
-from minigpt.events import Event, LogEvent
-from minigpt.rundir.journal import Journal, read_jsonl
+from minigpt.events import Event, LogEvent, SampleDoneEvent
+from minigpt.rundir.journal import (
+    METRICS_EVENTS,
+    SAMPLES_EVENTS,
+    Journal,
+    MetricsEvent,
+    Reading,
+)
 
 _CONFIG_HEADER = """\
 # The configuration this run uses, rewritten by its engine whenever a change applies.
@@ -101,13 +106,15 @@ class RunDir:
         self._metrics.close()
         self._samples.close()
 
-    def read_metrics(self) -> list[dict[str, Any]]:
-        """Every complete event in metrics.jsonl; a torn or garbled line is skipped."""
-        return read_jsonl(self.metrics)
+    def read_metrics(self, last: int | None = None) -> Reading[MetricsEvent]:
+        """The usable events of metrics.jsonl's last `last` lines (None: all of them, which
+        only an export reads: the index answers everything else)."""
+        return Reading(self.metrics, METRICS_EVENTS, last)
 
-    def read_samples(self) -> list[dict[str, Any]]:
-        """Every complete record in samples.jsonl; a torn or garbled line is skipped."""
-        return read_jsonl(self.samples)
+    def read_samples(self, last: int | None = None) -> Reading[SampleDoneEvent]:
+        """The completions of samples.jsonl's last `last` lines (None: all of them, for an
+        export)."""
+        return Reading(self.samples, SAMPLES_EVENTS, last)
 
 
 class RunLock:

@@ -38,11 +38,9 @@ from minigpt.events import (
     Event,
     LogEvent,
     StepEvent,
-    decode,
 )
 from minigpt.health import bits_per_byte, block_health, tokens_per_byte
 from minigpt.rundir.history_index import HistoryIndex
-from minigpt.rundir.journal import read_last_lines
 from minigpt.rundir.layout import RunDir
 from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from minigpt.train import Trainer
@@ -134,8 +132,8 @@ class Run:
             self.alerts.load_state_dict((state or {})["alerts"])
         except (KeyError, TypeError, ValueError):
             self.alerts = self._fresh_alerts()
-            for record in read_last_lines(self.run_dir.metrics, REPLAYED_LINES):
-                self.alerts.feed(decode(record))
+            for event in self.run_dir.read_metrics(last=REPLAYED_LINES):
+                self.alerts.feed(event)
 
     def _fresh_alerts(self) -> Alerts:
         """Alerts that have seen nothing yet."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from minigpt.checkpoint import load_checkpoint
+from minigpt.events import StepEvent
 from minigpt.rundir.layout import RunDir, RunLock
 from tests.e2e.terminal import (
     PROGRAM,
@@ -121,9 +122,9 @@ def running(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def steps_logged(run_dir: Path) -> list[int]:
+def steps_logged(run_dir: Path) -> list[int | None]:
     """The steps in the run's metrics.jsonl, in order."""
-    return [e["step"] for e in RunDir(run_dir).read_metrics() if e.get("event") == "step"]
+    return [e.step for e in RunDir(run_dir).read_metrics() if isinstance(e, StepEvent)]
 
 
 def field(shown: str, name: str) -> str:

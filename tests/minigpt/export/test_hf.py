@@ -10,7 +10,7 @@ import torch
 from minigpt.checkpoint import evaluated_model, load_checkpoint
 from minigpt.cli.main import main
 from minigpt.config import config_from_dict
-from minigpt.events import EvalEvent, decode
+from minigpt.events import EvalEvent
 from minigpt.model import Model
 from minigpt.rundir.layout import RunDir
 from minigpt.tokenizer import Tokenizer
@@ -133,7 +133,7 @@ def test_generation_config_and_model_card_describe_the_run(
     generation = GenerationConfig.from_pretrained(out)
     assert (generation.do_sample, generation.temperature) == (True, 1.0)
     assert (generation.top_k, generation.top_p, generation.max_length) == (0, 1.0, 64)
-    evals = [e for r in RunDir(run).read_metrics() if isinstance(e := decode(r), EvalEvent)]
+    evals = [e for e in RunDir(run).read_metrics() if isinstance(e, EvalEvent)]
     last = evals[-1]
     assert last.step == 100 and last.val_loss is not None and last.val_bpb is not None
     card = (out / "README.md").read_text(encoding="utf-8")

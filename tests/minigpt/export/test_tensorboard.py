@@ -12,13 +12,12 @@ from minigpt.events import (
     AlertEvent,
     ConfigAppliedEvent,
     EvalEvent,
-    SampleDoneEvent,
     StepEvent,
-    decode,
 )
 from minigpt.export.tensorboard import BLOCK_SCALARS, EVAL_SCALARS, STEP_SCALARS
 from minigpt.rundir.layout import RunDir
 from tests.minigpt.export.exports import train_run, write_corpus
+from tests.minigpt.rundir.unusable import BAD_METRICS, BAD_SAMPLES
 from tests.warm import ForkServer
 
 RUN: dict[str, object] = {
@@ -36,8 +35,9 @@ RUN: dict[str, object] = {
 def board(
     tmp_path_factory: pytest.TempPathFactory, fork_server: ForkServer
 ) -> tuple[RunDir, object]:
-    """A run of 12 steps (evals at 0, 5, 10 and 12, a sample at each) with an alert and a
-    config change added to its history, exported and read back by EventAccumulator."""
+    """A run of 12 steps (evals at 0, 5, 10 and 12, a sample at each) with an alert, a
+    config change and a line of each unusable kind (which no point comes from) added to its
+    history, exported and read back by EventAccumulator."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     root = tmp_path_factory.mktemp("export-tb")
@@ -45,6 +45,9 @@ def board(
     run.append(AlertEvent(kind="grad_spike", step=7, message="the gradient norm jumped *10x*"))
     run.append(ConfigAppliedEvent(step=9, changes={"train.learning_rate": [0.001, 0.0005]}))
     run.close()
+    for path, odd in ((run.metrics, BAD_METRICS), (run.samples, BAD_SAMPLES)):
+        with open(path, "ab") as f:
+            f.write(b"".join(text + b"\n" for text in odd))
     out = root / "tb"
     assert main(["export", "--run-dir", str(run.path), "--tensorboard", str(out)]) == 0
     reader = EventAccumulator(str(out), size_guidance={"scalars": 0, "tensors": 0})
@@ -54,7 +57,7 @@ def board(
 
 def _events(run: RunDir, kind: type) -> list:
     """The run's metrics.jsonl events of one kind."""
-    return [e for r in run.read_metrics() if isinstance(e := decode(r), kind)]
+    return [e for e in run.read_metrics() if isinstance(e, kind)]
 
 
 def _assert_points(reader: object, tag: str, expected: list[tuple[object, float]]) -> None:
@@ -108,7 +111,7 @@ def test_alerts_config_changes_and_samples_are_text_at_their_steps(
     run, reader = board
     assert _texts(reader, "alerts") == [(7, "**grad_spike**: the gradient norm jumped *10x*")]
     assert _texts(reader, "config_changes") == [(9, "`train.learning_rate`: 0.001 → 0.0005")]
-    samples = [e for r in run.read_samples() if isinstance(e := decode(r), SampleDoneEvent)]
+    samples = list(run.read_samples())
     assert [e.step for e in samples] == [0, 5, 10, 12]
     texts = _texts(reader, "samples")
     assert [step for step, _ in texts] == [0, 5, 10, 12]

@@ -24,11 +24,16 @@ from minigpt.events import (
 )
 from minigpt.rundir import journal
 from minigpt.rundir.history_index import HistoryIndex
-from minigpt.rundir.journal import Journal, read_jsonl
+from minigpt.rundir.journal import Journal
 from minigpt.rundir.layout import RunDir
 from minigpt.service.engine import Engine
 from minigpt.service.run import Run
 from minigpt.service.server import Peer
+
+
+def lines(*steps: int) -> str:
+    """The text of a journal holding a {"step": N} record for each of steps."""
+    return "".join(json.dumps({"step": step}) + "\n" for step in steps)
 
 
 class FullDisk:
@@ -60,10 +65,10 @@ def test_journal_keeps_refused_lines_and_catches_up(tmp_path: Path, monkeypatch)
     notices = [log.append({"step": 1})]
     disk.room = 0
     notices += [log.append({"step": step}) for step in range(2, 6)]
-    assert [r["step"] for r in read_jsonl(log.path)] == [1]
+    assert log.path.read_text() == lines(1)
     disk.room = None
     notices += [log.append({"step": 6}), log.append({"step": 7})]
-    assert [r["step"] for r in read_jsonl(log.path)] == [1, 2, 3, 4, 5, 6, 7]
+    assert log.path.read_text() == lines(1, 2, 3, 4, 5, 6, 7)
     levels = [notice and notice.level for notice in notices]
     assert levels == [None, "error", None, None, None, "info", None]
     assert "No space left on device" in notices[1].message
@@ -84,8 +89,7 @@ def test_journal_writes_a_line_the_disk_cut_short_once(
     disk.room = None
     log.append({"step": 4})
     log.close()
-    lines = [json.dumps({"step": step}) + "\n" for step in (1, 2, 3, 4)]
-    assert log.path.read_text() == "".join(lines)  # no piece of the cut line is left
+    assert log.path.read_text() == lines(1, 2, 3, 4)  # no piece of the cut line is left
 
 
 def test_journal_ends_a_torn_line_before_appending(tmp_path: Path) -> None:
@@ -95,7 +99,7 @@ def test_journal_ends_a_torn_line_before_appending(tmp_path: Path) -> None:
     log = Journal(path)
     log.append({"step": 3})
     log.close()
-    assert [r["step"] for r in read_jsonl(path)] == [1, 3]
+    assert path.read_text() == '{"step": 1}\n{"step": 2, "te\n' + lines(3)
 
 
 @pytest.mark.trains
@@ -181,7 +185,7 @@ def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     client.send("shutdown")
     client.process.wait(30)
     assert load_checkpoint(run_dir / "model.ckpt")["step"] >= recovered.step
-    steps = [e["step"] for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
+    steps = [e.step for e in RunDir(run_dir).read_metrics() if isinstance(e, StepEvent)]
     assert steps == list(range(1, steps[-1] + 1))
     index = HistoryIndex(RunDir(run_dir))  # caught up with every line by the engine's exit
     assert index.sync(limit=0) and [s for s, _, _ in index.thinned_steps(len(steps))] == steps
@@ -239,5 +243,6 @@ def test_a_full_disk_met_by_a_save_command_is_told_to_clients(
         engine._handle_inbox(wait=0.0)
     assert [type(e) for e in seen[2:]] == [LogEvent, CheckpointEvent]
     assert seen[2].level == "info" and "written again" in seen[2].message
-    assert [r["event"] for r in read_jsonl(run.run_dir.metrics)] == ["checkpoint"] * 2
+    metrics = run.run_dir.read_metrics()
+    assert [type(e) for e in metrics] == [CheckpointEvent] * 2 and not metrics.skipped.count
     run.close()

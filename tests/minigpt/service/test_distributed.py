@@ -15,7 +15,7 @@ from minigpt.checkpoint import load_checkpoint
 from minigpt.cli.main import main
 from minigpt.distributed import EXIT, Cluster
 from minigpt.events import HelloEvent, StateEvent, StepEvent
-from minigpt.rundir.journal import read_jsonl
+from minigpt.rundir.layout import RunDir
 from minigpt.service.client import Client
 from minigpt.service.follower import follow
 from minigpt.service.run import Run
@@ -71,9 +71,9 @@ def test_rank_0_steers_every_rank_and_the_run_resumes_alone(
     assert os.listdir(tmp_path / "runs") == ["ddp"]
     saved = load_checkpoint(run_dir / "model.ckpt")["step"]
     assert saved >= max(after.step, 60)
-    steps = [e for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
-    assert [e["step"] for e in steps] == list(range(1, saved + 1))
-    losses = [e["loss"] for e in steps]
+    steps = [e for e in RunDir(run_dir).read_metrics() if isinstance(e, StepEvent)]
+    assert [e.step for e in steps] == list(range(1, saved + 1))
+    losses = [e.loss for e in steps]
     assert all(math.isfinite(loss) for loss in losses)
     assert sum(losses[-10:]) < sum(losses[:10])
     sample = ["sample", "--run-dir", str(run_dir), "--prompt", "the", "--max-new-tokens", "9"]

@@ -9,8 +9,8 @@ import pytest
 
 from minigpt.checkpoint import load_checkpoint
 from minigpt.config import Config, apply_values, config_to_toml
-from minigpt.events import CheckpointEvent
-from minigpt.rundir.journal import read_jsonl
+from minigpt.events import CheckpointEvent, StepEvent
+from minigpt.rundir.layout import RunDir
 from minigpt.service.client import Client
 from minigpt.service.run import Run
 from tests.tiny import THREADS
@@ -102,7 +102,7 @@ def test_kill_9_anywhere_then_resume(engines, tmp_path: Path, kill_config: Path)
         assert last - saved <= CHECKPOINT_INTERVAL, context
         client = engines(run_dir, "--resume")
         assert client.hello.step == saved, context
-        steps = [e["step"] for e in read_jsonl(run_dir / "metrics.jsonl") if e["event"] == "step"]
+        steps = [e.step for e in RunDir(run_dir).read_metrics() if isinstance(e, StepEvent)]
         assert steps == list(range(1, saved + 1)), context
         for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
             json.loads(line)  # repaired: no torn line left
