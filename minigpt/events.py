@@ -8,11 +8,17 @@ trust what it reads (an older engine, a hand-edited file, a torn line), so a
 field that is missing or of the wrong type gets its empty value (None for a
 number, "" for text), unknown fields are ignored, and an unknown or unreadable
 event comes back as an `UnknownEvent` that readers pass on or log.
+
+Each class also declares who hears it (`audience`) and, for a reply, whether the
+asker hears more of its command after it (`ends_request`): the one rule for
+replies, read by the engine (`Engine._answer`), the dashboard (tui/replies.py)
+and the tests' fake engine (tests/tui/scripted.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import math
 import sys
@@ -27,11 +33,24 @@ if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 
+class Audience(enum.Enum):
+    """Who hears an event the engine sends."""
+
+    EVERYONE = "everyone"  # news for every client, answering no one: steps, evals, states
+    ASKER = "asker"  # a reply to one command, for its sender alone (everyone's when it has none)
+    # Every client's news, carrying the id of the command it answers: that command's
+    # sender takes it as its answer, the others as news.
+    EVERYONE_AND_ASKER = "everyone and asker"
+
+
 @dataclass
 class Event:
-    """Base event: subclasses set `name` and add their fields."""
+    """Base event: subclasses set `name` and add their fields; replies also set `audience`
+    (and `ends_request` when more replies to the same command follow) and carry an `id`."""
 
     name: ClassVar[str] = "event"
+    audience: ClassVar[Audience] = Audience.EVERYONE
+    ends_request: ClassVar[bool] = True  # False: more replies to the same command follow
     time: float = field(default_factory=time.time, kw_only=True, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +154,8 @@ class SampleTokenEvent(Event):
     """A piece of streamed completion text."""
 
     name: ClassVar[str] = "sample_token"
+    audience: ClassVar[Audience] = Audience.EVERYONE_AND_ASKER
+    ends_request: ClassVar[bool] = False  # the completion goes on, up to its sample_done
     id: str
     text: str
     tokens_per_sec: float | None
@@ -149,6 +170,7 @@ class SampleDoneEvent(Event):
     """A completion finished, was cancelled, or failed."""
 
     name: ClassVar[str] = "sample_done"
+    audience: ClassVar[Audience] = Audience.EVERYONE_AND_ASKER
     id: str
     prompt: str
     text: str
@@ -168,6 +190,7 @@ class ConfigAppliedEvent(Event):
     """A configuration change took effect at this step."""
 
     name: ClassVar[str] = "config_applied"
+    audience: ClassVar[Audience] = Audience.EVERYONE_AND_ASKER
     step: int | None
     changes: dict[str, list[Any]]
     id: str | None = None  # sent to clients: the set command's; not kept in metrics.jsonl
@@ -178,6 +201,7 @@ class ConfigRejectedEvent(Event):
     """A configuration change was valid but needs a restart, so nothing changed."""
 
     name: ClassVar[str] = "config_rejected"
+    audience: ClassVar[Audience] = Audience.ASKER
     needs_restart: list[str]
     reason: str
     id: str | None = None
@@ -188,6 +212,7 @@ class ErrorEvent(Event):
     """Something went wrong; fatal means the engine is exiting."""
 
     name: ClassVar[str] = "error"
+    audience: ClassVar[Audience] = Audience.ASKER
     message: str
     fatal: bool = False
     id: str | None = None
@@ -256,6 +281,7 @@ class InspectionEvent(Event):
     the answer to an `inspect` command (see minigpt/inspection.py)."""
 
     name: ClassVar[str] = "inspection"
+    audience: ClassVar[Audience] = Audience.ASKER
     step: int | None  # the training step of the weights inspected
     prompt_tokens: list[str]  # readable, after cropping
     prompt_ids: list[int]

@@ -2,8 +2,9 @@
 
 An engine process trains (minigpt.service.engine), reached through a link (tui/link.py) whose
 events a worker moves into an inbox (tui/pump.py). The app draws everyone's news (steps,
-evals, states) and hands each reply to the pane that asked (tui/messages.py: Ask); the
-running config goes down into the panes by data binding. See docs/architecture.md.
+evals, states) and hands each reply to the pane that asked (tui/messages.py: Ask), as the
+event's class declares (tui/replies.py); the running config goes down into the panes by
+data binding. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from minigpt.events import (
     EvalEvent,
     Event,
     HelloEvent,
-    InspectionEvent,
     LogEvent,
     ModelFacts,
     SampleDoneEvent,
@@ -49,14 +49,16 @@ from tui.help_keys import help_keys
 from tui.inspect_pane import InspectPane
 from tui.link import Link
 from tui.log_view import LogView
-from tui.messages import Ask, Asker, EngineLost, EngineReady, EngineStatus, EventsWaiting
+from tui.messages import Ask, EngineLost, EngineReady, EngineStatus, EventsWaiting
 from tui.pump import Inbox, pump_events
+from tui.replies import Replies
 from tui.screens import HelpScreen, QuitScreen
 from tui.terminal import CHECK_SECONDS, terminal_fd, terminal_gone
 from tui.top_row import CONNECTING, LOST, TopRow
 from tui.wording import changes_text, eval_line, header
 
 ENGINE_COMMANDS = {"toggle_training", "send"}
+LOGGED_REPLY_CHARS = 300  # of a reply no pane waits for: an inspection's weights run to pages
 
 
 class MiniGPTApp(App[None]):
@@ -98,7 +100,7 @@ class MiniGPTApp(App[None]):
         super().__init__()
         self.link = link
         self.inbox = Inbox()
-        self.askers: dict[str, tuple[Asker, str]] = {}  # request id -> who asked, and what
+        self.replies = Replies()  # the panes waiting for the engine's answers
         self.model_facts: ModelFacts | None = None
         self.handler_errors = 0
         self.set_reactive(MiniGPTApp.run_dir, link.run_dir)
@@ -183,35 +185,25 @@ class MiniGPTApp(App[None]):
     def apply_safely(self, event: Event) -> None:
         """Apply one event; a bug in doing so is shown and logged, and costs only that event."""
         try:
-            asker = self.asker_of(event)
-            if asker is None or isinstance(event, ConfigAppliedEvent):  # a change is news
+            route = self.replies.route(event)
+            if route.news:
                 self.apply_event(event)
-            if asker is not None:
-                asker.answer(event)
+            if route.asker is not None:
+                if isinstance(event, ErrorEvent):  # said in the pane; the Log keeps it too
+                    self.log_line(f"{route.command}: {event.message}")
+                route.asker.answer(event)
         except Exception as error:  # noqa: BLE001 - the one place a dashboard bug is caught
             self.handler_errors += 1
             what = f"{described(error)} while showing a {event.name} event"
             context = f"while applying {event!r}"
             self.log_line(self.error_panel.show_bug(what, context, self.link.run_dir))
 
-    def asker_of(self, event: Event) -> Asker | None:
-        """The pane whose command this event answers (forgotten once answered in full)."""
-        request = getattr(event, "id", None)
-        if not isinstance(request, str) or request not in self.askers:
-            return None
-        if isinstance(event, SampleTokenEvent):  # more of the completion is on its way
-            return self.askers[request][0]
-        asker, cmd = self.askers.pop(request)
-        if isinstance(event, ErrorEvent):  # said in the pane; the Log keeps it too
-            self.log_line(f"{cmd}: {event.message}")
-        return asker
-
     @on(Ask)
     def ask(self, message: Ask) -> None:
         """Send a pane's command; the replies that carry its id go back to the pane."""
         request = self.link.send(message.cmd, **message.args)
         if request is not None:
-            self.askers[request] = (message.asker, message.cmd)
+            self.replies.expect(request, message.asker, message.cmd)
         message.asker.sent(message, request)
         self.update_talking()
 
@@ -224,14 +216,16 @@ class MiniGPTApp(App[None]):
 
     @singledispatchmethod
     def apply_event(self, event: Event) -> None:
-        """Fold one engine event into the UI state (one method per kind of event)."""
-        self.log_line(f"{event.name}: {event}")
+        """Fold one engine event into the UI state (one method per kind of event); a reply
+        with no method, that no pane waits for (tui/replies.py), is logged."""
+        said = f"{event.name} for {getattr(event, 'id', None)}, which no pane waits for: {event}"
+        self.log_line(said[:LOGGED_REPLY_CHARS])
 
     @apply_event.register
     def apply_hello(self, hello: HelloEvent) -> None:
         """Reset every view from a hello (first contact, or a restarted run)."""
         self.error_panel.hide()
-        self.askers.clear()  # a new engine answers nothing the last one was asked
+        self.replies.forget_all()  # a new engine answers nothing the last one was asked
         facts, history = hello.model, hello.history
         self.model_facts = facts
         try:
@@ -309,13 +303,12 @@ class MiniGPTApp(App[None]):
 
     @apply_event.register
     def apply_sample_done(self, event: SampleDoneEvent) -> None:
-        """Someone else's completion, or the engine's at an eval: listed."""
+        """Any completion, asked for here or elsewhere or the engine's at an eval: listed."""
         self.generate_pane.finish(event)
 
-    @apply_event.register(SampleTokenEvent)
-    @apply_event.register(InspectionEvent)
-    def apply_stale_reply(self, event: Event) -> None:
-        """A reply no pane waits for any more (asked of an engine since replaced): dropped."""
+    @apply_event.register
+    def apply_sample_token(self, event: SampleTokenEvent) -> None:
+        """A piece of a completion no pane here streams: it is listed once done."""
 
     @apply_event.register
     def apply_alert(self, event: AlertEvent) -> None:

@@ -293,11 +293,10 @@ class GeneratePane(Vertical):
             self.streams[request] = Streaming(str(ask.args["prompt"]))
 
     def answer(self, event: Event) -> None:
-        """A piece of a completion asked for here, its end, or why it was refused."""
+        """A piece of a completion asked for here, or why it was refused (its end is news
+        for every dashboard: the app hands it to `finish`)."""
         if isinstance(event, SampleTokenEvent):
             self._stream(event)
-        elif isinstance(event, SampleDoneEvent):
-            self.finish(event)
         elif isinstance(event, ErrorEvent) and self.streams.pop(event.id or "", None) is not None:
             self.status.say(event.message, error=True)  # e.g. characters it never saw
         # An error about a cancel: the completion finished on the cancel's way.

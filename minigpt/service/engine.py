@@ -40,6 +40,7 @@ from minigpt.config import (
 from minigpt.distributed import EXIT, STEP, Cluster
 from minigpt.errors import DivergedError, MiniGPTError
 from minigpt.events import (
+    Audience,
     CheckpointEvent,
     ConfigAppliedEvent,
     ConfigRejectedEvent,
@@ -108,7 +109,7 @@ class Engine:
         self.inspector = Inspector(
             trainer=lambda: self.run.trainer,
             sample=lambda: self.run.config.sample,
-            reply=self._reply,
+            reply=self._answer,
         )
         self.samples = SampleQueue(on_text=self._emit, on_done=self._sample_done)
         self.sample_count = 0
@@ -304,9 +305,13 @@ class Engine:
             self.last_step_sent = now
         return due
 
-    def _reply(self, peer: Peer, event: Event) -> None:
-        """Tell one client."""
-        self.server.send(peer, event.to_dict())
+    def _answer(self, peer: Peer, event: Event) -> None:
+        """Answer peer's command where the event's class says (`Event.audience`): a reply to
+        peer alone, anything else to every client."""
+        if event.audience is Audience.ASKER:
+            self.server.send(peer, event.to_dict())
+        else:
+            self._publish([event])
 
     def _set_state(self, state: str, reason: str = "") -> None:
         """Change state and announce it, after the latest step so clients stop on the true step."""
@@ -394,12 +399,12 @@ class Engine:
         """Carry out one command, or refuse the line that was none; any problem goes back to
         its sender only."""
         if isinstance(command, ProtocolError):
-            self._reply(peer, failure_event(None, command))
+            self._answer(peer, failure_event(None, command))
             return
         try:
             getattr(self, f"_cmd_{command.cmd}")(peer, command)
         except Exception as error:  # noqa: BLE001 - a bug must cost one command, not the run
-            self._reply(peer, failure_event(command, error))
+            self._answer(peer, failure_event(command, error))
 
     def _require(self, command: Command, *states: str) -> None:
         """Refuse a command that makes no sense in the current state."""
@@ -459,7 +464,7 @@ class Engine:
                 )
             if not args.get("restart", False):
                 reason = "these keys need a fresh model; send restart=true to start over"
-                self._reply(peer, ConfigRejectedEvent(needs_restart, reason, id=command.id))
+                self._answer(peer, ConfigRejectedEvent(needs_restart, reason, id=command.id))
                 return
             self._restart(new)
             return
@@ -471,7 +476,7 @@ class Engine:
             self._emit(LogEvent("error", f"config.toml not updated ({reason}); the change applies"))
         event = ConfigAppliedEvent(step=self.run.trainer.step, changes=changes(old, new))
         self.run.run_dir.append(event)
-        self._publish([dataclasses.replace(event, id=command.id)])  # the asker hears it's done
+        self._answer(peer, dataclasses.replace(event, id=command.id))  # the asker hears it's done
         if self.state == FINISHED and not self.run.done:
             self._set_state(IDLE, "max_iters raised")
 

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable
 
 from minigpt.config import SampleConfig
-from minigpt.events import Event
+from minigpt.events import Audience, Event
 from minigpt.inspection import inspect_next
 from minigpt.service.protocol import Command, failure_event
 from minigpt.service.server import Peer
@@ -75,6 +75,8 @@ class Inspector:
                 event = self._inspect(command)
             except Exception as error:  # noqa: BLE001 - a bad request costs its answer only
                 event = failure_event(command, error)
+            # Why: news for everyone goes out through the engine's loop, not from this thread.
+            assert event.audience is Audience.ASKER, f"{event.name} is no reply to its asker alone"
             self.reply(peer, event)
             self.requests.task_done()  # requests.join() waits for the answers to what is queued
 

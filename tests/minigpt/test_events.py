@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 
 from minigpt.events import (
     EVENTS,
+    Audience,
     EvalEvent,
+    Event,
     HelloEvent,
     SampleDoneEvent,
     StepEvent,
@@ -97,3 +99,16 @@ def test_missing_and_wrong_fields_read_as_empty() -> None:
     assert hello.step is None and hello.model.vocab_size is None
     assert hello.history.steps == [(1, None, None)] and hello.history.evals == []
     assert decode({"event": "step", "step": 2.0, "loss": 10**400}).loss is None
+
+
+def test_every_event_declares_who_hears_it() -> None:
+    """An event answers an asker exactly when it carries the command's id, and only a
+    reply may leave its request open for more (a sample's tokens)."""
+    classes: list[type[Event]] = [*EVENTS.values(), UnknownEvent]
+    for cls in classes:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert isinstance(cls.audience, Audience) and isinstance(cls.ends_request, bool)
+        assert ("id" in fields) == (cls.audience is not Audience.EVERYONE), cls.name
+        assert cls.ends_request or cls.audience is not Audience.EVERYONE, cls.name
+    streaming = {name for name, cls in EVENTS.items() if not cls.ends_request}
+    assert streaming == {"sample_token"}

@@ -6,7 +6,8 @@ hostile JSON), decoded into events as `minigpt.service.client.Client` decodes th
 Every command the dashboard sends is kept in `sent`. With a `FakeEngine` as
 its responder the link answers commands the way an engine does (states,
 samples, config changes), so the keys can be tested in milliseconds; the real
-engine is left to a few integration tests.
+engine is left to a few integration tests. The link addresses the responder's events
+as the engine does, by the rule each event's class declares (`Event.audience`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from minigpt.config import Config, apply_values, changes, config_to_dict, is_hot
 from minigpt.errors import EngineError
 from minigpt.estimate import footprint
 from minigpt.events import (
+    EVENTS,
+    Audience,
     CheckpointEvent,
     ConfigAppliedEvent,
     ConfigRejectedEvent,
@@ -88,6 +91,14 @@ def hello(state: str = "idle", step: int = 0, config: Config | None = None, **hi
         history=HelloHistory(**(past | history)),
     )
     return event.to_dict()
+
+
+def addressed(wire: Wire, request: str) -> Wire:
+    """An event sent on a command, as the engine sends it: one that answers an asker carries
+    the command's id; news goes out as it is."""
+    if EVENTS[wire["event"]].audience is Audience.EVERYONE:
+        return wire
+    return wire | {"id": request}
 
 
 def step(n: int, loss: float | None = 2.5, lr: float = 1e-3) -> Wire:
@@ -166,7 +177,7 @@ class ScriptedLink:
         command = {"cmd": cmd, "id": request, **args}
         self.sent.append(command)
         if self.respond is not None:
-            self.feed(*self.respond(command))
+            self.feed(*(addressed(wire, request) for wire in self.respond(command)))
         return request
 
     def commands(self, cmd: str) -> list[Wire]:
@@ -222,11 +233,11 @@ class FakeEngine:
 
     def __call__(self, command: Wire) -> list[Wire]:
         """The events the engine would send for this command."""
-        cmd, request = command["cmd"], command["id"]
+        cmd = command["cmd"]
         if cmd in ("start", "resume"):
             if self.step >= self.max_iters:
                 message = f"start: already at max_iters ({self.max_iters}); raise it first"
-                return [ErrorEvent(message, id=request).to_dict()]
+                return [ErrorEvent(message).to_dict()]
             return [self.set_state("running", cmd)]
         if cmd == "pause":
             return [self.set_state("paused", "pause")]
@@ -239,7 +250,7 @@ class FakeEngine:
         if cmd == "set":
             if self.restarts and (keys := self.restart_keys(command["values"])):
                 return self.restart(command, keys)
-            return self.apply(command["values"], command["id"])
+            return self.apply(command["values"])
         return []
 
     def set_state(self, state: str, reason: str) -> Wire:
@@ -251,7 +262,7 @@ class FakeEngine:
         """A completion of the prompt in two pieces, then its end."""
         request, prompt = command["id"], command["prompt"]
         if unseen := self.unseen(prompt):
-            return [ErrorEvent(unseen, id=request).to_dict()]
+            return [ErrorEvent(unseen).to_dict()]
         pieces = self.pieces
         confidence = itertools.cycle(FAKE_CONFIDENCE)
         spans = [
@@ -276,10 +287,10 @@ class FakeEngine:
         )
         return [event.to_dict() for event in (*tokens, done)]
 
-    def apply(self, values: dict[str, Any], request: str) -> list[Wire]:
-        """A hot change, applied at the current step; everyone hears of it, with its id."""
+    def apply(self, values: dict[str, Any]) -> list[Wire]:
+        """A hot change, applied at the current step."""
         old, self.config = self.config, apply_values(self.config, values)
-        return [ConfigAppliedEvent(self.step, changes(old, self.config), id=request).to_dict()]
+        return [ConfigAppliedEvent(self.step, changes(old, self.config)).to_dict()]
 
     def unseen(self, prompt: str) -> str | None:
         """The char tokenizer's refusal of a prompt with characters it never saw, or None."""
@@ -302,7 +313,7 @@ class FakeEngine:
         """Keys that need a fresh model: rejected, or with restart=true a new run from step 0."""
         if not command.get("restart", False):
             reason = "these keys need a fresh model; send restart=true to start over"
-            return [ConfigRejectedEvent(keys, reason, id=command["id"]).to_dict()]
+            return [ConfigRejectedEvent(keys, reason).to_dict()]
         self.config = apply_values(self.config, command["values"])
         self.state, self.step = "idle", 0
         new = hello(config=self.config)

@@ -20,6 +20,7 @@ from minigpt.cli.status import run_status
 from minigpt.config import apply_values
 from minigpt.errors import EngineError
 from minigpt.events import (
+    ConfigAppliedEvent,
     ErrorEvent,
     Event,
     InspectionEvent,
@@ -178,6 +179,22 @@ def test_inspect_answers_its_asker_with_the_odds(spawn, tmp_path: Path) -> None:
     error = client.wait_for(ErrorEvent)
     assert error.id == "bad" and "'d', 'g'" in error.message
     assert other.next_event(0.5) is None  # neither reached the other client
+    other.close()
+
+
+def test_each_reply_reaches_whom_its_class_declares(spawn, tmp_path: Path) -> None:
+    """A change that needs a restart and a refused command are answered to their sender
+    alone; an applied change reaches every client, each copy carrying the asker's id."""
+    asker = spawn(tmp_path / "run")
+    other = Client.connect(tmp_path / "run")
+    asker.send("set", values={"model.d_model": 64}, id="big")
+    assert asker.wait_for("config_rejected").id == "big"
+    asker.send("pause", id="idle")
+    assert asker.wait_for("error").id == "idle"
+    asker.send("set", values={"train.learning_rate": 1e-4}, id="mine")
+    mine = asker.wait_for("config_applied")
+    theirs = other.wait_for(lambda e: e.name in ("config_rejected", "error", "config_applied"))
+    assert isinstance(theirs, ConfigAppliedEvent) and theirs == mine and theirs.id == "mine"
     other.close()
 
 
