@@ -1,5 +1,9 @@
-"""The comment at the top of a config file: what it is, and which changes need a fresh model.
+"""The comments at the top of the config files minigpt writes: what each file is, and (where
+it is one to edit) which changes need a fresh model.
 
+Four files carry one: the shipped defaults (DEFAULT_HEADER), a run's own config.toml, which
+its engine rewrites when a change applies (RUN_HEADER), the dashboard's running config and
+the files saved from it (RUNNING_HEADER), and an exported model's card (EXPORTED_HEADER).
 The sentence on which keys apply at the next step is written from the keys' own
 rule (config.is_hot), so a key that changes its rule changes the sentence.
 """
@@ -62,3 +66,15 @@ DEFAULT_HEADER = """\
 # minigpt default configuration. Every key is optional: a missing key takes the value shown here.
 # Change a key for one run with an override such as  train.max_iters=500  (section.key=value).
 """ + restart_rule_comment()
+
+RUN_HEADER = """\
+# The configuration this run uses, rewritten by its engine whenever a change applies.
+# Start a new run from it with:  minigpt train --config THIS_FILE --run-dir NEW_DIR
+"""
+
+RUNNING_HEADER = (
+    "# The running configuration. Edit it, then ctrl+s applies, ctrl+r reverts, ctrl+o saves"
+    " to a file.\n" + restart_rule_comment()
+)
+
+EXPORTED_HEADER = "# The configuration this model was trained with (minigpt-tui)."

@@ -34,7 +34,7 @@ from minigpt.config import (
     parse_config,
     restart_keys,
 )
-from minigpt.config_header import restart_rule_comment
+from minigpt.config_header import RUNNING_HEADER
 from minigpt.config_text import key_at, set_value
 from minigpt.display import byte_size, number
 from minigpt.errors import ConfigError
@@ -48,10 +48,6 @@ from tui.wording import changes_text
 
 KEYS_HINT = "ctrl+s apply · ctrl+r revert · ctrl+o save to a file · escape leaves"
 EDITOR_SOURCE = "config"  # how error messages name the editor's text
-RUNNING_HEADER = (
-    "# The running configuration. Edit it, then ctrl+s applies, ctrl+r reverts, ctrl+o saves"
-    " to a file.\n" + restart_rule_comment()
-)
 
 
 def toml_editor() -> tuple[TextArea, bool]:

@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from minigpt.config import Config, config_to_toml
+from minigpt.config_header import EXPORTED_HEADER
 from minigpt.corpus_text import BUILTIN_PREFIX, TEXT_SUFFIXES
 from minigpt.display import byte_size, number
 from minigpt.events import EvalEvent
 from minigpt.rundir.history_index import HistoryIndex
 from minigpt.rundir.layout import RunDir
 from minigpt.tokenizer import Tokenizer
-
-_CONFIG_HEADER = "# The configuration this model was trained with (minigpt-tui)."
 
 
 def model_card(ckpt: Path, state: dict[str, Any], config: Config, tokenizer: Tokenizer) -> str:
@@ -87,7 +86,7 @@ resume from here as it resumes in minigpt), the run's history (see `minigpt expo
 ## Config
 
 ```toml
-{config_to_toml(config, _CONFIG_HEADER).rstrip()}
+{config_to_toml(config, EXPORTED_HEADER).rstrip()}
 ```
 """
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from minigpt.atomic import write_text_atomic
 from minigpt.config import Config, config_to_toml
+from minigpt.config_header import RUN_HEADER
 from minigpt.errors import EngineError
 from minigpt.events import Event, LogEvent, SampleDoneEvent
 from minigpt.rundir.journal import (
@@ -35,11 +36,6 @@ from minigpt.rundir.journal import (
     MetricsEvent,
     Reading,
 )
-
-_CONFIG_HEADER = """\
-# The configuration this run uses, rewritten by its engine whenever a change applies.
-# Start a new run from it with:  minigpt train --config THIS_FILE --run-dir NEW_DIR
-"""
 
 
 def default_run_dir() -> Path:
@@ -89,7 +85,7 @@ class RunDir:
 
     def write_config(self, config: Config) -> None:
         """Replace config.toml with the resolved configuration, commented."""
-        write_text_atomic(self.config, config_to_toml(config, _CONFIG_HEADER))
+        write_text_atomic(self.config, config_to_toml(config, RUN_HEADER))
 
     def append(self, event: Event) -> None:
         """Add one event to metrics.jsonl, at once, so another process can read it."""

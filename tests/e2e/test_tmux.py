@@ -8,6 +8,7 @@ import pytest
 
 from minigpt.cli.status import run_status
 from minigpt.config import Config, config_to_toml
+from minigpt.config_header import RUNNING_HEADER
 from minigpt.config_text import key_line
 from tests.e2e.terminal import (
     PROGRAM,
@@ -20,7 +21,6 @@ from tests.e2e.terminal import (
     until,
     wait_for,
 )
-from tui.config_pane import RUNNING_HEADER
 
 
 @pytest.fixture

@@ -23,7 +23,13 @@ from minigpt.config import (
     parse_overrides,
     restart_keys,
 )
-from minigpt.config_header import DEFAULT_HEADER, restart_rule_comment
+from minigpt.config_header import (
+    DEFAULT_HEADER,
+    EXPORTED_HEADER,
+    RUN_HEADER,
+    RUNNING_HEADER,
+    restart_rule_comment,
+)
 from minigpt.errors import ConfigError
 
 try:
@@ -303,6 +309,16 @@ def test_restart_rule_is_the_keys_own(monkeypatch, changed: dict[str, bool]) -> 
     monkeypatch.setattr(config, "is_hot", lambda key: changed.get(key, real(key)))
     assert hot_as_written(restart_rule_comment()) == {key: config.is_hot(key) for key in all_keys()}
     assert DEFAULT_HEADER.endswith(restart_rule_comment()) == (not changed)
+
+
+@pytest.mark.parametrize("header", [DEFAULT_HEADER, RUN_HEADER, RUNNING_HEADER, EXPORTED_HEADER])
+def test_every_header_is_comments_over_the_config(header: str) -> None:
+    """Each config file's header is TOML comment lines only: the file parses to the config
+    written under it, and the header stays its opening."""
+    written = apply_values(Config(), {"train.max_iters": 7})
+    text = config_to_toml(written, header)
+    assert all(line.startswith("#") for line in header.splitlines())
+    assert text.startswith(header) and parse_config(text, "config.toml") == written
 
 
 def test_toml_round_trip() -> None:

@@ -14,8 +14,8 @@ from minigpt.config import (
     is_hot,
     parse_config,
 )
-from minigpt.config_header import DEFAULT_HEADER
-from tui.config_pane import RUNNING_HEADER, ConfigPane
+from minigpt.config_header import DEFAULT_HEADER, RUNNING_HEADER
+from tui.config_pane import ConfigPane
 
 
 class PaneApp(App[None]):
