@@ -3,6 +3,7 @@ the check that every test training a model in-process is marked `trains`."""
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def _count_trainers() -> Iterator[None]:
     """Note every Trainer this process builds."""
     build = Trainer.__init__
 
-    def counted(self: Trainer, *args: object, **kwargs: object) -> None:
+    def counted(self: Trainer, *args: Any, **kwargs: Any) -> None:  # Trainer's, passed on
         global _trainers_built
         _trainers_built += 1
         build(self, *args, **kwargs)

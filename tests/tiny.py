@@ -38,7 +38,7 @@ ENGINE: dict[str, object] = {
 }
 
 
-def tiny_config(corpus: Path | None = None, **values: object) -> Config:
+def tiny_config(corpus: Path | None = None, /, **values: object) -> Config:
     """TINY on corpus (default: the builtin one), with values overriding dotted keys."""
     path = {} if corpus is None else {"data.path": str(corpus)}
     return apply_values(Config(), TINY | path | values)

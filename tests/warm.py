@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 from types import ModuleType, SimpleNamespace
+from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36
 PR_GET_CHILD_SUBREAPER = 37
@@ -129,20 +130,24 @@ class ForkServer:
         self.server = subprocess.Popen(
             [sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
+        assert self.server.stdout is not None, "stdout=PIPE gives the server a stdout"
         assert self.server.stdout.readline() == b"ready\n", "the fork server did not start"
 
-    def popen(self, command: list[str], **kwargs: object) -> subprocess.Popen | Adopted:
+    def popen(self, command: list[str], **kwargs: Any) -> subprocess.Popen[Any] | Adopted:
         """Fork `python -m minigpt ...` with its output in the log file given as stdout;
-        anything else runs as asked."""
+        anything else runs as asked (kwargs are Popen's, passed on as they came)."""
         log = getattr(kwargs.get("stdout"), "name", None)
         if command[1:3] != ["-m", "minigpt"] or not isinstance(log, str):
-            return subprocess.Popen(command, **kwargs)  # type: ignore[arg-type]
+            return subprocess.Popen(command, **kwargs)
+        server = self.server
+        assert server is not None, "popen is handed out only when the warm interpreter runs"
+        assert server.stdin is not None and server.stdout is not None, "both are PIPEs"
         request = {"args": command[3:], "log": log, "env": dict(os.environ), "cwd": os.getcwd()}
         self._subreaper(True)
         try:
-            self.server.stdin.write((json.dumps(request) + "\n").encode())
-            self.server.stdin.flush()
-            pid = self.server.stdout.readline()
+            server.stdin.write((json.dumps(request) + "\n").encode())
+            server.stdin.flush()
+            pid = server.stdout.readline()
         finally:
             self._subreaper(False)
         assert pid.strip().isdigit(), "the fork server died"
@@ -164,6 +169,7 @@ class ForkServer:
         """Let the interpreter exit (engines it forked are not its children any more)."""
         if self.server is None:
             return
+        assert self.server.stdin is not None and self.server.stdout is not None, "both are PIPEs"
         self.server.stdin.close()
         self.server.wait(30)
         self.server.stdout.close()

@@ -56,8 +56,8 @@ def terminals(run_dir: Path) -> Iterator[Callable[..., str]]:
         for pid in dashboards(run_dir):  # one that outlived its terminal must not spin on
             subprocess.run(["kill", "-9", str(pid)], capture_output=True)
         lock = run_dir / "engine.lock"
-        if lock.exists() and (pid := lock.read_text().strip()).isdigit():
-            subprocess.run(["kill", "-9", pid], capture_output=True)
+        if lock.exists() and (engine := lock.read_text().strip()).isdigit():
+            subprocess.run(["kill", "-9", engine], capture_output=True)
 
 
 def keys(session: str, *names: str) -> None:

@@ -108,6 +108,7 @@ def test_edit_learning_rate_while_training(terminal: tuple[str, Path]) -> None:
     keys(session, "c")
     wait_for(session, lambda s: "^s Apply" in s)  # the editor has the keys
     line = key_line(config_to_toml(Config(), RUNNING_HEADER), "train.learning_rate")
+    assert line is not None, "the running config sets train.learning_rate"
     keys(session, *["Down"] * (line - 1), "Home", "S-End")
     wait_for(session, lambda s: "train.learning_rate: peak learning rate" in s)
     keys(session, "-l", "learning_rate = 0.0005")

@@ -7,6 +7,7 @@ import torch
 
 from minigpt.averaging import WeightAverage, warmed_decay
 from minigpt.config import apply_values
+from minigpt.model import Model
 from minigpt.service.run import load_corpus
 from minigpt.train import Trainer
 
@@ -50,7 +51,7 @@ def test_evals_and_samples_use_the_average(corpus_file: Path, tiny_config) -> No
     assert trainer.average is not None and trainer.eval_model is trainer.average.model
     got = trainer.estimate_loss()["val"]
 
-    def by_hand(model: torch.nn.Module) -> float:
+    def by_hand(model: Model) -> float:
         generator = torch.Generator().manual_seed(trainer.config.train.seed + 1)
         with torch.no_grad():
             batches = [

@@ -62,6 +62,7 @@ def test_nan_in_a_samples_settings_reads_as_null() -> None:
     carry it (seen as a hello unequal to itself, once in many generated runs)."""
     line = '{"event": "sample_done", "settings": {"temperature": NaN, "top": [Infinity]}}'
     event = decode(line)
+    assert isinstance(event, SampleDoneEvent)
     assert event.settings == {"temperature": None, "top": [None]}
     assert decode(json.loads(json.dumps(event.to_dict(), allow_nan=False))) == event
 
@@ -98,7 +99,8 @@ def test_missing_and_wrong_fields_read_as_empty() -> None:
     assert isinstance(hello, HelloEvent)
     assert hello.step is None and hello.model.vocab_size is None
     assert hello.history.steps == [(1, None, None)] and hello.history.evals == []
-    assert decode({"event": "step", "step": 2.0, "loss": 10**400}).loss is None
+    step = decode({"event": "step", "step": 2.0, "loss": 10**400})
+    assert isinstance(step, StepEvent) and step.loss is None
 
 
 def test_every_event_declares_who_hears_it() -> None:

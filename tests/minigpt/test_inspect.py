@@ -4,6 +4,7 @@ import json
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -269,6 +270,7 @@ def test_settings_follow_the_sample_configs_rules(setting: str, value: float) ->
     model = Model(ModelConfig(context_length=8, d_model=16, num_heads=2, num_blocks=1), 5)
     with pytest.raises(ConfigError) as refused:
         apply_values(Config(), {f"sample.{setting}": value})
+    settings: dict[str, Any] = {setting: value}  # whichever keyword this case names
     with pytest.raises(ConfigError) as error:
-        inspect_next(model, CharTokenizer("abcde"), "abc", **{setting: value})
+        inspect_next(model, CharTokenizer("abcde"), "abc", **settings)
     assert str(error.value) == str(refused.value)

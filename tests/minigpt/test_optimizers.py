@@ -2,6 +2,7 @@
 
 import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -90,8 +91,8 @@ def test_update_ratio_is_the_weights_actual_change(
     trainer.train_step()
     ratios, _ = block_health(trainer.model.blocks, trainer.optimizers)
     for old, new, ratio in zip(before, trainer.model.blocks, ratios, strict=True):
-        pairs = zip(old.parameters(), new.parameters(), strict=True)
-        pairs = [(a, b) for a, b in pairs if a.dim() == 2]
+        both = zip(old.parameters(), new.parameters(), strict=True)
+        pairs = [(a, b) for a, b in both if a.dim() == 2]
         change = torch.cat([(b - a).flatten() for a, b in pairs])
         weights = torch.cat([b.flatten() for _, b in pairs])
         actual = (change.std() / weights.std()).item()
@@ -104,7 +105,7 @@ def test_stacked_muon_updates_as_torch_muon_does(monkeypatch) -> None:
     torch.optim.Muon leaves (in bfloat16, as torch's does, whatever this CPU has)."""
     monkeypatch.setattr(optimizers, "native_bfloat16", lambda device_type: True)
     stacked_model, torch_model = _model(), _model()
-    settings = {"lr": 0.02, "weight_decay": 0.1, "momentum": 0.95}
+    settings: dict[str, Any] = {"lr": 0.02, "weight_decay": 0.1, "momentum": 0.95}
     stacked = StackedMuon(hidden_matrices(stacked_model), **settings)
     reference = torch.optim.Muon(hidden_matrices(torch_model), **settings)
     generator = torch.Generator().manual_seed(1)

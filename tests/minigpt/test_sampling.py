@@ -55,8 +55,10 @@ def test_each_probability_is_the_filtered_softmax_at_that_step(
     from (after temperature, top-k and top-p), as computed by hand from the logits."""
     generator = torch.Generator().manual_seed(3)
     x = torch.tensor([[104, 105]])
-    options = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
-    for token, prob in model.stream(x, 30, generator=generator, **options):
+    drawn = model.stream(
+        x, 30, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator
+    )
+    for token, prob in drawn:
         with torch.no_grad():
             logits = model(x)[0][0, -1].tolist()
         expected = by_hand(logits, temperature, top_k, top_p)
@@ -121,7 +123,10 @@ def test_sample_events_carry_spans_that_make_up_their_text(model: Model) -> None
 def test_older_and_hostile_span_lines_decode() -> None:
     """Lines without spans read as no spans; NaN, junk and ragged entries read as what fits."""
     old = {"event": "sample_token", "id": "a", "text": "hi", "tokens_per_sec": 1.0, "step": 0}
-    assert decode(old).spans == []
+    token = decode(old)
+    assert isinstance(token, SampleTokenEvent) and token.spans == []
     hostile = '[["h", NaN], ["i"], "x", [1, 0.5], ["!", 0.5, 9], ["?", "sure"], null]'
     line = json.dumps(old)[:-1] + f', "spans": {hostile}}}'
-    assert decode(line).spans == [("h", None), ("i", None), ("", 0.5), ("!", 0.5), ("?", None)]
+    token = decode(line)
+    assert isinstance(token, SampleTokenEvent)
+    assert token.spans == [("h", None), ("i", None), ("", 0.5), ("!", 0.5), ("?", None)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,9 +19,9 @@ pytestmark = pytest.mark.usefixtures("cache_dir")
 LINE = "It was the best of times, it was the worst of times; 你好 🙂.\n"
 
 
-def _prepare(path: Path | str, tokenizer: str = "cl100k_base", **overrides):
+def _prepare(path: Path | str, tokenizer: str = "cl100k_base", **overrides: Any) -> Corpus:
     """prepare_data with small defaults."""
-    settings = dict(compact_vocab=True, train_split=0.9, context_length=8)
+    settings: dict[str, Any] = dict(compact_vocab=True, train_split=0.9, context_length=8)
     settings.update(overrides)
     return prepare_data(str(path), tokenizer, **settings)
 

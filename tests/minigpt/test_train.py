@@ -9,16 +9,16 @@ import torch
 
 from minigpt.config import apply_values
 from minigpt.errors import CheckpointError
-from minigpt.events import EvalEvent, LogEvent, StepEvent
+from minigpt.events import EvalEvent, Event, LogEvent, StepEvent
 from minigpt.service.run import Run
 from minigpt.train import lr_at, wants_compile
 
 pytestmark = pytest.mark.trains
 
 
-def _train(run: Run) -> list:
+def _train(run: Run) -> list[Event]:
     """Advance a run to its end, returning every event."""
-    events = []
+    events: list[Event] = []
     while not run.done:
         events.extend(run.advance())
     run.close()
@@ -30,7 +30,9 @@ def test_loss_falls_on_a_tiny_corpus(corpus_file: Path, tmp_path: Path, tiny_con
     config = tiny_config(corpus_file, **{"train.max_iters": 60, "train.eval_interval": 60})
     evals = [e for e in _train(Run.start(config, tmp_path / "run")) if isinstance(e, EvalEvent)]
     assert [e.step for e in evals] == [0, 60]
-    assert evals[1].val_loss < 0.5 * evals[0].val_loss
+    first, last = evals[0].val_loss, evals[1].val_loss
+    assert first is not None and last is not None, "a run with a val split has a val loss"
+    assert last < 0.5 * first
 
 
 def test_schedule_warms_up_then_decays_to_min_lr(corpus_file: Path, tiny_config) -> None:
@@ -70,19 +72,26 @@ def test_resume_reproduces_the_uninterrupted_losses(
     """A run stopped at step 20 and resumed gives the uninterrupted run's losses after it,
     step and eval, with either optimizer (each keeps its state in the checkpoint, as the
     weight average the evals use does)."""
-    pinned = {"train.min_lr": 3e-3, "train.warmup_iters": 0, "train.max_iters": 40}
+    pinned: dict[str, object] = {
+        "train.min_lr": 3e-3,
+        "train.warmup_iters": 0,
+        "train.max_iters": 40,
+    }
     pinned |= {"train.optimizer": optimizer}
     whole = _train(Run.start(tiny_config(corpus_file, **pinned), tmp_path / "whole"))
     first = tiny_config(corpus_file, **(pinned | {"train.max_iters": 20}))
     _train(Run.start(first, tmp_path / "split"))
     resumed = Run.resume(apply_values(first, {"train.max_iters": 40}), tmp_path / "split")
     rest = _train(resumed)
-    expected = [e.loss for e in whole if isinstance(e, StepEvent) and e.step > 20]
+    expected = [
+        e.loss for e in whole if isinstance(e, StepEvent) and e.step is not None and e.step > 20
+    ]
     got = [e.loss for e in rest if isinstance(e, StepEvent)]
     assert len(got) == 20
     assert got == pytest.approx(expected, rel=1e-5)
     want, have = (
-        [e for e in run if isinstance(e, EvalEvent) and e.step > 20] for run in (whole, rest)
+        [e for e in run if isinstance(e, EvalEvent) and e.step is not None and e.step > 20]
+        for run in (whole, rest)
     )
     assert want and [e.step for e in have] == [e.step for e in want]
     assert [e.val_loss for e in have] == pytest.approx([e.val_loss for e in want], rel=1e-5)
@@ -143,8 +152,10 @@ def test_grad_accumulation_matches_a_bigger_batch_in_scale(
     """With accumulation the reported loss stays a per-token mean, not a sum."""
     config = tiny_config(corpus_file, **{"train.grad_accum_steps": 4, "train.max_iters": 1})
     events = _train(Run.start(config, tmp_path / "run"))
-    step = next(e for e in events if isinstance(e, StepEvent))
-    assert abs(step.loss - events[0].train_loss) < 0.5
+    step, first = next(e for e in events if isinstance(e, StepEvent)), events[0]
+    assert isinstance(first, EvalEvent), "a run opens with its eval at step 0"
+    assert step.loss is not None and first.train_loss is not None, "both measure a loss"
+    assert abs(step.loss - first.train_loss) < 0.5
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,12 @@ def spawn(engines, config_file: Path) -> Callable[..., Client]:
 
 def steps(client: Client, count: int) -> list[StepEvent]:
     """The next `count` step events."""
-    return [client.wait_for(StepEvent) for _ in range(count)]
+    found = []
+    for _ in range(count):
+        step = client.wait_for(StepEvent)
+        assert isinstance(step, StepEvent), "wait_for(StepEvent) gives a StepEvent"
+        found.append(step)
+    return found
 
 
 def in_state(state: str) -> Callable[[Event], bool]:
@@ -62,7 +67,8 @@ def test_two_clients_see_the_same_events(spawn, tmp_path: Path) -> None:
     seen_second = [(e.step, e.loss) for e in steps(second, 12)]
     assert seen_first == seen_second
     assert seen_first[0][0] == 1  # the first step after a start is always sent
-    assert all(a[0] < b[0] for a, b in itertools.pairwise(seen_first))
+    numbers = [step for step, _ in seen_first]
+    assert all(a is not None and b is not None and a < b for a, b in itertools.pairwise(numbers))
     second.close()
 
 
@@ -71,10 +77,17 @@ def test_commands_act_at_step_boundaries(spawn, tmp_path: Path) -> None:
     client = spawn(tmp_path / "run")
     client.send("start")
     assert client.wait_for("state").state == "running"
-    seen = steps(client, 3)
+    seen: list[Event] = [*steps(client, 3)]
     client.send("pause")
-    paused_at = client.wait_for(lambda e: seen.append(e) or in_state("paused")(e))
+
+    def paused(event: Event) -> bool:
+        """Keep every event on the way to the pause; true at the pause."""
+        seen.append(event)
+        return in_state("paused")(event)
+
+    paused_at = client.wait_for(paused)
     last_step = [e for e in seen if isinstance(e, StepEvent)][-1]  # throttled, yet the true last
+    assert last_step.step is not None, "engines number their steps"
     assert not any(isinstance(e, StepEvent) for e in client.events(0.5))
     client.send("save")
     saved = client.wait_for("checkpoint")
@@ -109,6 +122,7 @@ def test_every_pause_follows_the_true_last_step(spawn, tmp_path: Path) -> None:
             event := client.wait_for(lambda e: isinstance(e, (StepEvent, StateEvent)))
         ):
             if isinstance(event, StepEvent):
+                assert event.step is not None, "engines number their steps"
                 last_step = event.step
         client.send("resume")
         resumed = client.wait_for("step")  # the first step after a start is always sent
@@ -255,6 +269,7 @@ def test_cancel_stops_only_the_senders_completions(spawn, tmp_path: Path) -> Non
     a.send("sample", prompt="the", max_new_tokens=100000, id="a-long")
     a.send("cancel_sample")  # a's newest: a-long, queued behind b-long
     done = b.wait_for("sample_done")
+    assert isinstance(done, SampleDoneEvent)
     assert done.id == "a-long" and done.cancelled and done.tokens == 0
     b.send("cancel_sample", sample_id="b-long")
     done = a.wait_for(lambda e: isinstance(e, SampleDoneEvent) and e.id == "b-long")
@@ -285,7 +300,8 @@ def test_bad_input_gets_an_error_and_harms_nothing(
     assert message in error.message
     assert not error.fatal
     client.send("start")
-    assert steps(client, 2)[-1].step >= 2
+    last = steps(client, 2)[-1].step
+    assert last is not None and last >= 2
 
 
 def test_huge_prompt_is_cropped_and_training_goes_on(spawn, tmp_path: Path) -> None:
@@ -349,7 +365,8 @@ def test_long_run_dir_path_works(spawn, tmp_path: Path) -> None:
     run_dir = tmp_path / ("deep-" * 20) / "run"
     assert len(str(run_dir / "engine.sock")) > 108
     client = spawn(run_dir, "--start")
-    assert steps(client, 1)[0].step >= 1
+    first = steps(client, 1)[0].step
+    assert first is not None and first >= 1
     assert (run_dir / "engine.sock").is_symlink()
     assert Client.connect(run_dir).hello.state == "running"
 
@@ -358,6 +375,7 @@ def test_sigterm_saves_a_loadable_checkpoint(spawn, tmp_path: Path) -> None:
     """SIGTERM makes the engine save model.ckpt at its last step and exit."""
     client = spawn(tmp_path / "run", "--start")
     last = steps(client, 13)[-1].step
+    assert last is not None, "engines number their steps"
     client.process.send_signal(signal.SIGTERM)
     assert client.process.wait(30) == 128 + signal.SIGTERM
     state = torch.load(tmp_path / "run" / "model.ckpt", weights_only=True)
@@ -379,7 +397,7 @@ def test_sighup_does_not_stop_a_detached_engine(spawn, tmp_path: Path) -> None:
 def test_kill_9_then_resume_continues_from_the_last_checkpoint(spawn, tmp_path: Path) -> None:
     """After kill -9, --resume starts at the last checkpoint with the history up to it."""
     client = spawn(tmp_path / "run", "--start")
-    client.wait_for(lambda e: isinstance(e, StepEvent) and e.step >= 24)
+    client.wait_for(lambda e: isinstance(e, StepEvent) and e.step is not None and e.step >= 24)
     client.process.kill()
     client.process.wait()
     assert "alive" not in run_status(tmp_path / "run")

@@ -75,7 +75,9 @@ def test_engines_start_train_and_die_without_the_fork_server(
     """Client.spawn runs `python -m minigpt engine` itself; the engine trains and is killed."""
     client = engines(tmp_path / "run", "--config", str(config_file), "--start")
     assert isinstance(client.process, subprocess.Popen)
+    assert isinstance(client.process.args, list), "Client.spawn gives Popen a list"
     assert client.process.args[1:4] == ["-m", "minigpt", "engine"]
-    assert client.wait_for(StepEvent).step >= 1
+    step = client.wait_for(StepEvent)
+    assert isinstance(step, StepEvent) and step.step is not None and step.step >= 1
     client.process.kill()
     assert client.process.wait(30) == -signal.SIGKILL

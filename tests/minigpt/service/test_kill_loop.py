@@ -58,7 +58,9 @@ def _wait_for_checkpoint_write(run_dir: Path) -> None:
 
 def _kill_at(client: Client, run_dir: Path, moment: str, rng: random.Random) -> int:
     """Wait for the moment, kill -9 the engine there; return the last step it reported."""
-    last = client.wait_for("step").step
+    step = client.wait_for("step")
+    assert isinstance(step, StepEvent) and step.step is not None, "engines number their steps"
+    last = step.step
     if moment == "during a checkpoint write":
         _wait_for_checkpoint_write(run_dir)
     else:
@@ -66,6 +68,7 @@ def _kill_at(client: Client, run_dir: Path, moment: str, rng: random.Random) -> 
             client.send("sample", prompt="the cat", max_new_tokens=100_000)
             client.wait_for("sample_token")
         time.sleep(rng.uniform(0, 0.02))
+    assert client.process is not None, "engines() spawns, so the client holds its process"
     client.process.kill()
     client.process.wait()
     return last

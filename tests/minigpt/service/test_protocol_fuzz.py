@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from minigpt.events import StepEvent
 from minigpt.service.client import Client
 from minigpt.service.engine import Engine
 from minigpt.service.protocol import COMMANDS, Command, ProtocolError, parse_command
@@ -125,5 +126,6 @@ def test_live_engine_survives_a_burst_of_garbage(
     again = Client.connect(tmp_path / "run")
     assert again.hello.state == "idle"
     again.send("start")
-    assert again.wait_for("step").step >= 1
+    step = again.wait_for("step")
+    assert isinstance(step, StepEvent) and step.step is not None and step.step >= 1
     again.close()

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,10 +27,10 @@ def slow_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     """Client.spawn starts SLOW_ENGINE instead of the real engine."""
     real_popen = subprocess.Popen
 
-    def popen(command: list[str], **kwargs: object) -> subprocess.Popen:
-        return real_popen([sys.executable, "-c", SLOW_ENGINE], **kwargs)  # type: ignore[arg-type]
+    def popen(command: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        return real_popen([sys.executable, "-c", SLOW_ENGINE], **kwargs)  # Popen's kwargs
 
-    monkeypatch.setattr(client_module.subprocess, "Popen", popen)
+    monkeypatch.setattr(subprocess, "Popen", popen)  # the module client.py calls
     monkeypatch.setattr(client_module, "PROGRESS_EVERY_S", 0.0)
 
 
