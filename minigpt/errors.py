@@ -29,6 +29,21 @@ class TokenizerError(MiniGPTError):
     """Text cannot be encoded, or the tokenizer files are missing or damaged."""
 
 
+class UnseenCharactersError(TokenizerError):
+    """Text holds characters the char tokenizer never saw in its training corpus."""
+
+    def __init__(self, missing: list[str], known: int) -> None:
+        """The characters missing, in the order they first appear (the first ten named),
+        and how many the tokenizer knows."""
+        shown = ", ".join(repr(c) for c in missing[:10])
+        more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
+        super().__init__(
+            f"characters not in this model's vocabulary: {shown}{more}; the char tokenizer"
+            f" only knows the {known} characters of its training corpus"
+        )
+        self.missing = missing
+
+
 class CheckpointError(MiniGPTError):
     """A checkpoint cannot be written, read, or does not fit this run."""
 

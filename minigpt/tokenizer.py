@@ -32,7 +32,7 @@ import numpy as np
 import tiktoken
 import torch
 
-from minigpt.errors import ConfigError, TokenizerError
+from minigpt.errors import ConfigError, TokenizerError, UnseenCharactersError
 
 KINDS = ("cl100k_base", "char", "byte")
 
@@ -196,12 +196,7 @@ class CharTokenizer(Tokenizer):
         unknown = self._codes[np.minimum(ids, self.vocab_size - 1)] != codes
         if unknown.any():
             missing = list(dict.fromkeys(chr(c) for c in codes[unknown].tolist()))
-            shown = ", ".join(repr(c) for c in missing[:10])
-            more = f" (and {len(missing) - 10} more)" if len(missing) > 10 else ""
-            raise TokenizerError(
-                f"characters not in this model's vocabulary: {shown}{more}; the char tokenizer"
-                f" only knows the {self.vocab_size} characters of its training corpus"
-            )
+            raise UnseenCharactersError(missing, self.vocab_size)
         return ids.astype(np.int64, copy=False)
 
     def decode(self, ids: Iterable[int] | np.ndarray | torch.Tensor) -> str:

@@ -43,7 +43,6 @@ from minigpt.events import (
     Audience,
     CheckpointEvent,
     ConfigAppliedEvent,
-    ConfigRejectedEvent,
     ErrorEvent,
     EvalEvent,
     Event,
@@ -61,8 +60,10 @@ from minigpt.service.protocol import (
     PROTOCOL_VERSION,
     Command,
     ProtocolError,
+    at_max_iters,
     failure_event,
     parse_command,
+    restart_refused,
 )
 from minigpt.service.run import Run
 from minigpt.service.sample_queue import SampleQueue
@@ -415,10 +416,7 @@ class Engine:
         """Begin (or continue) training."""
         self._require(command, IDLE, PAUSED, FINISHED, FAILED)
         if self.run.done:
-            raise ProtocolError(
-                f"start: already at max_iters ({self.run.config.train.max_iters}); "
-                "raise train.max_iters first"
-            )
+            raise at_max_iters(self.run.config.train.max_iters)
         self._set_state(RUNNING, command.cmd)
 
     _cmd_resume = _cmd_start
@@ -463,8 +461,7 @@ class Engine:
                     "cannot build in place; stop it and launch a new one"
                 )
             if not args.get("restart", False):
-                reason = "these keys need a fresh model; send restart=true to start over"
-                self._answer(peer, ConfigRejectedEvent(needs_restart, reason, id=command.id))
+                self._answer(peer, restart_refused(needs_restart, command.id))
                 return
             self._restart(new)
             return

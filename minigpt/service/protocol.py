@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from minigpt.errors import MiniGPTError
-from minigpt.events import ErrorEvent
+from minigpt.events import ConfigRejectedEvent, ErrorEvent
 
 PROTOCOL_VERSION = 1
 MAX_LINE_BYTES = 1 << 20  # a longer command line is refused, not buffered without end
@@ -117,6 +117,20 @@ def failure_event(command: Command | None, error: Exception) -> ErrorEvent:
     what = command.cmd if command else "a command"
     message = f"internal error while carrying out {what}: {type(error).__name__}: {error}"
     return ErrorEvent(message, id=request_id)
+
+
+# The engine's refusals, worded here (no torch) so the tests' fake engine gives the same.
+
+
+def at_max_iters(max_iters: int) -> ProtocolError:
+    """Why start (or resume) cannot go on: the run has trained to its max_iters."""
+    return ProtocolError(f"start: already at max_iters ({max_iters}); raise train.max_iters first")
+
+
+def restart_refused(keys: list[str], request_id: str | None) -> ConfigRejectedEvent:
+    """The answer to a set of keys that need a fresh model, sent without restart=true."""
+    reason = "these keys need a fresh model; send restart=true to start over"
+    return ConfigRejectedEvent(keys, reason, id=request_id)
 
 
 def encode(message: dict[str, Any]) -> bytes:

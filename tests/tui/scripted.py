@@ -20,16 +20,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from minigpt.config import Config, apply_values, changes, config_to_dict, is_hot
-from minigpt.errors import EngineError
+from minigpt.config import Config, apply_values, changes, config_to_dict, restart_keys
+from minigpt.errors import EngineError, MiniGPTError, UnseenCharactersError
 from minigpt.estimate import footprint
 from minigpt.events import (
     EVENTS,
     Audience,
     CheckpointEvent,
     ConfigAppliedEvent,
-    ConfigRejectedEvent,
-    ErrorEvent,
     EvalEvent,
     Event,
     HelloEvent,
@@ -41,6 +39,7 @@ from minigpt.events import (
     StepEvent,
     decode,
 )
+from minigpt.service.protocol import at_max_iters, failure_event, restart_refused
 from tests.tiny import tiny_config
 from tui.link import make_next_run
 
@@ -202,7 +201,8 @@ class ScriptedLink:
 
 
 class FakeEngine:
-    """Answers commands as an engine does, without training: a responder for ScriptedLink."""
+    """Answers commands as an engine does, without training, by the engine's own rules and in
+    its words (config.restart_keys, service.protocol's refusals): a responder for ScriptedLink."""
 
     def __init__(
         self,
@@ -236,8 +236,7 @@ class FakeEngine:
         cmd = command["cmd"]
         if cmd in ("start", "resume"):
             if self.step >= self.max_iters:
-                message = f"start: already at max_iters ({self.max_iters}); raise it first"
-                return [ErrorEvent(message).to_dict()]
+                return self.refuse(at_max_iters(self.max_iters))
             return [self.set_state("running", cmd)]
         if cmd == "pause":
             return [self.set_state("paused", "pause")]
@@ -248,10 +247,15 @@ class FakeEngine:
         if cmd == "sample":
             return self.sample(command)
         if cmd == "set":
-            if self.restarts and (keys := self.restart_keys(command["values"])):
-                return self.restart(command, keys)
-            return self.apply(command["values"])
+            new = apply_values(self.config, command["values"])
+            if self.restarts and (keys := restart_keys(self.config, new)):
+                return self.restart(command, keys, new)
+            return self.apply(new)
         return []
+
+    def refuse(self, error: MiniGPTError) -> list[Wire]:
+        """The error the engine answers a command with when it cannot carry it out."""
+        return [failure_event(None, error).to_dict()]
 
     def set_state(self, state: str, reason: str) -> Wire:
         """Change state, as announced."""
@@ -262,7 +266,7 @@ class FakeEngine:
         """A completion of the prompt in two pieces, then its end."""
         request, prompt = command["id"], command["prompt"]
         if unseen := self.unseen(prompt):
-            return [ErrorEvent(unseen).to_dict()]
+            return self.refuse(unseen)
         pieces = self.pieces
         confidence = itertools.cycle(FAKE_CONFIDENCE)
         spans = [
@@ -287,34 +291,23 @@ class FakeEngine:
         )
         return [event.to_dict() for event in (*tokens, done)]
 
-    def apply(self, values: dict[str, Any]) -> list[Wire]:
+    def apply(self, new: Config) -> list[Wire]:
         """A hot change, applied at the current step."""
-        old, self.config = self.config, apply_values(self.config, values)
-        return [ConfigAppliedEvent(self.step, changes(old, self.config)).to_dict()]
+        old, self.config = self.config, new
+        return [ConfigAppliedEvent(self.step, changes(old, new)).to_dict()]
 
-    def unseen(self, prompt: str) -> str | None:
+    def unseen(self, prompt: str) -> UnseenCharactersError | None:
         """The char tokenizer's refusal of a prompt with characters it never saw, or None."""
         if self.vocabulary is None:
             return None
         missing = list(dict.fromkeys(c for c in prompt if c not in self.vocabulary))
-        if not missing:
-            return None
-        known = len(set(self.vocabulary))
-        return (
-            f"characters not in this model's vocabulary: {', '.join(map(repr, missing))}; "
-            f"the char tokenizer only knows the {known} characters of its training corpus"
-        )
+        return UnseenCharactersError(missing, len(set(self.vocabulary))) if missing else None
 
-    def restart_keys(self, values: dict[str, Any]) -> list[str]:
-        """The keys of a set command that need a fresh model."""
-        return [key for key in values if not is_hot(key)]
-
-    def restart(self, command: Wire, keys: list[str]) -> list[Wire]:
+    def restart(self, command: Wire, keys: list[str], new: Config) -> list[Wire]:
         """Keys that need a fresh model: rejected, or with restart=true a new run from step 0."""
         if not command.get("restart", False):
-            reason = "these keys need a fresh model; send restart=true to start over"
-            return [ConfigRejectedEvent(keys, reason).to_dict()]
-        self.config = apply_values(self.config, command["values"])
+            return [restart_refused(keys, None).to_dict()]
+        self.config = new
         self.state, self.step = "idle", 0
         new = hello(config=self.config)
         new["model"]["params"] = footprint(self.config, new["model"]["vocab_size"]).params
