@@ -303,11 +303,12 @@ class FakeEngine:
         missing = list(dict.fromkeys(c for c in prompt if c not in self.vocabulary))
         return UnseenCharactersError(missing, len(set(self.vocabulary))) if missing else None
 
-    def restart(self, command: Wire, keys: list[str], new: Config) -> list[Wire]:
-        """Keys that need a fresh model: rejected, or with restart=true a new run from step 0."""
+    def restart(self, command: Wire, keys: list[str], config: Config) -> list[Wire]:
+        """Keys that need a fresh model: rejected, or with restart=true a new run of `config`
+        from step 0."""
         if not command.get("restart", False):
             return [restart_refused(keys, None).to_dict()]
-        self.config = new
+        self.config = config
         self.state, self.step = "idle", 0
         new = hello(config=self.config)
         new["model"]["params"] = footprint(self.config, new["model"]["vocab_size"]).params
