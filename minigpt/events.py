@@ -276,6 +276,15 @@ class Candidate:
 
 
 @dataclass
+class LensGuess:
+    """One of a block's likeliest next tokens in the logit lens."""
+
+    token: str  # readable, as a Candidate's
+    id: int | None
+    prob: float | None
+
+
+@dataclass
 class InspectionEvent(Event):
     """The odds of the token after prompt_tokens[:position + 1], and how they came about:
     the answer to an `inspect` command (see minigpt/inspection.py)."""
@@ -298,6 +307,47 @@ class InspectionEvent(Event):
     attention: list[list[list[list[float]]]] | None  # [block][head][query][key]
     attention_mean: list[list[list[float]]] | None  # [block][query][key], mean over heads
     id: str | None = None  # the inspect command's
+    # The logit lens: each block's own likeliest next tokens, as the output layer would read
+    # its residual stream (minigpt/learned/lens.py); the last block's are the model's odds.
+    lens: list[list[LensGuess]] = field(default_factory=list)
+
+
+@dataclass
+class HeadRoles:
+    """One attention head's roles at an eval (minigpt/learned/heads.py)."""
+
+    previous_token: float | None  # attention paid to the token just before
+    induction: float | None  # attention paid to the token after an earlier copy's match
+    entropy: float | None  # bits: 0 looks at one token
+
+
+@dataclass
+class MapPoints:
+    """The embedding map: the tokens shown and their places (minigpt/learned/embedding_map.py)."""
+
+    ids: list[int | None]
+    x: list[float | None]
+    y: list[float | None]
+
+
+@dataclass
+class LearnedEvent(Event):
+    """What the model knows at an eval, measured on it then (minigpt/learned/views.py): kept in
+    the run's learned/ folder and broadcast as it is kept. Token ids index the run's vocab
+    in learned/probe.json; probe_loss has an entry per probe token, guess_ids and
+    guess_probs GUESSES entries per probe token (its likeliest next tokens, likeliest first:
+    flat, as lists of plain numbers decode fast)."""
+
+    name: ClassVar[str] = "learned"
+    GUESSES: ClassVar[int] = 5
+    step: int | None
+    probe_loss: list[float | None]  # None for the first token, which has no context
+    guess_ids: list[int | None]
+    guess_probs: list[float | None]
+    position_loss: list[float | None]  # the val loss at each position of the context
+    context_gain: float | None  # the first quarter of positions' mean loss minus the last's
+    heads: list[list[HeadRoles]]  # [block][head]
+    embedding_map: MapPoints
 
 
 @dataclass
@@ -325,6 +375,7 @@ EVENTS: dict[str, type[Event]] = {
         ErrorEvent,
         HelloEvent,
         InspectionEvent,
+        LearnedEvent,
     )
 }
 T = TypeVar("T", bound="DataclassInstance")
@@ -385,6 +436,8 @@ def _coerce(kind: Any, value: Any, spec: dataclasses.Field[Any] | None = None) -
         return kind(value)
     if typing.get_origin(kind) is list:
         (item,) = typing.get_args(kind) or (Any,)
+        if _optional(item):  # every entry keeps its place, as None where it does not fit
+            return [_coerce(item, entry) for entry in value]
         return [_coerce(item, entry) for entry in value if _fits(item, entry)]
     if typing.get_origin(kind) is dict:
         _, item = typing.get_args(kind) or (str, Any)
@@ -398,10 +451,20 @@ def _coerce(kind: Any, value: Any, spec: dataclasses.Field[Any] | None = None) -
     return _to_json(value) if kind is Any else value  # NaN as null, as the wire would have it
 
 
+def _optional(kind: Any) -> bool:
+    """Whether kind is a union with None (`float | None`)."""
+    union = typing.get_origin(kind) in (Union, types.UnionType)
+    return union and type(None) in typing.get_args(kind)
+
+
 def _fits(kind: Any, value: Any) -> bool:
     """Whether a JSON value can stand for a field of this type."""
     if kind is Any:
         return value is not _MISSING
+    if typing.get_origin(kind) in (Union, types.UnionType):
+        return (value is None and _optional(kind)) or any(
+            _fits(option, value) for option in typing.get_args(kind)
+        )
     if isinstance(value, bool):
         return kind is bool
     if kind is float:  # finite, and within float's range (a JSON int may be any size)
