@@ -13,6 +13,7 @@ from minigpt.events import (
     EvalEvent,
     Event,
     HelloEvent,
+    LearnedEvent,
     SampleDoneEvent,
     StepEvent,
     UnknownEvent,
@@ -114,3 +115,12 @@ def test_every_event_declares_who_hears_it() -> None:
         assert cls.ends_request or cls.audience is not Audience.EVERYONE, cls.name
     streaming = {name for name, cls in EVENTS.items() if not cls.ends_request}
     assert streaming == {"sample_token"}
+
+
+def test_lists_of_optional_numbers_keep_every_place() -> None:
+    """A null, NaN or a value of the wrong type in a per-token list reads as None in its
+    place, so the entries after it still belong to their tokens."""
+    learned = decode({"event": "learned", "probe_loss": [None, 1.5, "x", 10**400, 2, True]})
+    assert isinstance(learned, LearnedEvent)
+    assert learned.probe_loss == [None, 1.5, None, None, 2.0, None]
+    assert learned.heads == [] and learned.embedding_map.x == []
