@@ -24,6 +24,18 @@ import torch.nn.functional as F
 CHUNK_ROWS = 256  # rows of logits at a time (256 x 100,277 floats is about 100 MB)
 
 
+def _row_losses(
+    logits: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each row's cross-entropy (chunk,), from logits (chunk, vocab) turned in place into
+    their exps shifted by the row's peak, which are returned with their sums (chunk,)."""
+    picked = logits.gather(1, target[:, None]).squeeze(1)  # (chunk,)
+    peak = logits.amax(dim=1, keepdim=True)  # (chunk, 1)
+    exps = logits.sub_(peak).exp_()  # in place: one exp per logit, not two
+    sums = exps.sum(dim=1)  # (chunk,)
+    return peak.squeeze(1) + sums.log() - picked, exps, sums
+
+
 class _LinearCrossEntropy(torch.autograd.Function):
     """Mean cross-entropy of h @ weight.T against targets; gradients made in forward."""
 
@@ -38,12 +50,8 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, n, CHUNK_ROWS):
             rows = slice(start, start + CHUNK_ROWS)
             target = targets[rows]
-            logits = h[rows] @ weight.T  # (chunk, vocab)
-            picked = logits.gather(1, target[:, None]).squeeze(1)  # (chunk,)
-            peak = logits.amax(dim=1, keepdim=True)  # (chunk, 1)
-            exps = logits.sub_(peak).exp_()  # in place: one exp per logit, not two
-            sums = exps.sum(dim=1)  # (chunk,)
-            total += (peak.squeeze(1) + sums.log() - picked).sum()
+            losses, exps, sums = _row_losses(h[rows] @ weight.T, target)
+            total += losses.sum()
             if grad_h is None and grad_w is None:
                 continue
             # d(mean loss)/d(logits) = (softmax - one_hot) / n, made in place of the exps.
@@ -67,6 +75,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         )
 
 
+def _plain(h: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether the chunked path does not apply: it serves float32 without autocast."""
+    return (
+        h.dtype != torch.float32
+        or weight.dtype != torch.float32
+        or torch.is_autocast_enabled(h.device.type)
+    )
+
+
 def linear_cross_entropy(
     h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
 ) -> torch.Tensor:
@@ -76,12 +93,22 @@ def linear_cross_entropy(
     anything else takes the plain path. With gradients off (an evaluation), the chunks
     make no gradients: ctx.needs_input_grad says only whether the inputs require them.
     """
-    plain = (
-        h.dtype != torch.float32
-        or weight.dtype != torch.float32
-        or torch.is_autocast_enabled(h.device.type)
-    )
-    if plain:
+    if _plain(h, weight):
         return F.cross_entropy(h @ weight.T, targets)
     apply: Callable[..., torch.Tensor] = _LinearCrossEntropy.apply  # untyped in torch
     return apply(h, weight, targets, torch.is_grad_enabled())
+
+
+@torch.no_grad()
+def token_cross_entropy(
+    h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """Each row's cross-entropy (N,) of the logits h @ weight.T, a chunk of logits at a time:
+    the per-token losses an evaluation averages, without gradients."""
+    if _plain(h, weight):
+        return F.cross_entropy(h @ weight.T, targets, reduction="none")
+    out = h.new_empty(h.size(0))
+    for start in range(0, h.size(0), CHUNK_ROWS):
+        rows = slice(start, start + CHUNK_ROWS)
+        out[rows] = _row_losses(h[rows] @ weight.T, targets[rows])[0]
+    return out

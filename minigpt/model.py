@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from minigpt.config import ModelConfig
-from minigpt.linear_cross_entropy import linear_cross_entropy
+from minigpt.linear_cross_entropy import linear_cross_entropy, token_cross_entropy
 
 # When a generated sequence outgrows context_length, the window jumps forward
 # to keep only this fraction of it instead of sliding by one token. Sliding by
@@ -198,14 +198,17 @@ class Model(nn.Module):
         y: torch.Tensor | None = None,
         cache: KVCache | None = None,
         attention: list[torch.Tensor] | None = None,
+        residuals: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Token ids (B, T) -> logits (B, T, vocab) and, given targets y (B, T), the loss.
 
         Given an `attention` list (eval mode, no cache), each block appends its
         attention weights (B, nh, T, T) to it, computed explicitly instead of fused.
+        Given a `residuals` list, each block appends the residual stream (B, T, C) it
+        leaves behind, before the final layer norm (the logit lens reads these).
         """
         B, T = x.shape
-        logits = self.lm_head(self._hidden(x, cache, attention))  # (B, T, vocab)
+        logits = self.lm_head(self._hidden(x, cache, attention, residuals))  # (B, T, vocab)
         if y is None:
             return logits, None
         loss = F.cross_entropy(logits.view(B * T, -1), y.view(B * T))
@@ -217,11 +220,18 @@ class Model(nn.Module):
         h = self._hidden(x).view(B * T, -1)  # (B*T, C)
         return linear_cross_entropy(h, self.lm_head.weight, y.view(B * T))
 
+    def token_losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each position's loss (B, T), without gradients: what the mean loss averages."""
+        B, T = x.shape
+        h = self._hidden(x).view(B * T, -1)  # (B*T, C)
+        return token_cross_entropy(h, self.lm_head.weight, y.view(B * T)).view(B, T)
+
     def _hidden(
         self,
         x: torch.Tensor,
         cache: KVCache | None = None,
         attention: list[torch.Tensor] | None = None,
+        residuals: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Token ids (B, T) -> the final layer-normed vectors (B, T, C) the output layer reads."""
         T = x.size(1)
@@ -233,6 +243,8 @@ class Model(nn.Module):
         h = self.dropout(self.token_embedding(x) + self.position_embedding(positions))  # (B, T, C)
         for i, block in enumerate(self.blocks):
             h = block(h, cache, i, attention)
+            if residuals is not None:
+                residuals.append(h)
         if cache is not None:
             cache.length += T
         return self.ln_final(h)

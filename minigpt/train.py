@@ -116,6 +116,7 @@ class Trainer:
         self.weights_lock = threading.Lock()
         self.step = 0
         self.best_val_loss = math.inf
+        self.position_loss: list[float] = []  # the last eval's val loss at each position
         self.elapsed = 0.0
         self.tokens_seen = 0  # training tokens read, across resumes and batch size changes
 
@@ -287,15 +288,35 @@ class Trainer:
         """
         was_training = self.model.training
         self.model.eval()
-        out = {}
+        out: dict[str, float] = {}
         for split in ("train", "val"):
             generator = torch.Generator().manual_seed(self.config.train.seed + 1)
+            if split == "val":
+                out[split] = self._val_loss(generator)
+                continue
             losses = torch.zeros(self.config.train.eval_iters)
             for i in range(self.config.train.eval_iters):
                 losses[i] = self._eval_loss(*self.batch(split, generator)).item()
             out[split] = losses.mean().item()
         self.model.train(was_training)
         return out
+
+    def _val_loss(self, generator: torch.Generator) -> float:
+        """The val split's mean loss over eval_iters batches; its mean at each position of
+        the context is kept in position_loss, to show how much a longer context helps."""
+        model = self.eval_model
+        sums: torch.Tensor | None = None  # (T,) summed over the batches' rows
+        rows = 0
+        for _ in range(self.config.train.eval_iters):
+            x, y = self.batch("val", generator)
+            with self._autocast():
+                losses = model.token_losses(x, y).double().sum(dim=0).cpu()  # (T,)
+            sums = losses if sums is None else sums + losses
+            rows += x.size(0)
+        assert sums is not None, "eval_iters is at least 1"
+        by_position = sums / rows
+        self.position_loss = by_position.tolist()
+        return by_position.mean().item()
 
     def apply_config(self, config: Config) -> None:
         """Switch to a config that differs only in keys that apply at the next step."""
