@@ -15,6 +15,9 @@ Contract:
 - Each stage's full distribution sums to 1; `candidates` are its `top` rows,
   ordered by the raw softmax, likeliest first. Temperature 0 is greedy: every
   stage puts all its mass on the raw argmax, as `sample_next` does.
+- `lens` is the logit lens: each block's own likeliest next tokens at `position`,
+  its residual stream read through the final layer norm and the output layer as
+  the last block's is; the last block's lens is the raw softmax of the logits.
 - With attention=True, the weights of every block and head come from the
   model's explicit attention path: [block][head][query][key], causal (zero
   above the diagonal) with rows summing to 1.
@@ -33,9 +36,11 @@ import torch.nn.functional as F
 
 from minigpt.config import Config, SampleConfig, apply_values
 from minigpt.errors import ConfigError, TokenizerError
-from minigpt.events import Candidate, InspectionEvent
+from minigpt.events import Candidate, InspectionEvent, LensGuess
 from minigpt.model import Model, keep_top_k, keep_top_p
 from minigpt.tokenizer import Tokenizer
+
+LENS_TOP = 5  # each block's likeliest tokens in the logit lens
 
 # Characters a terminal would show as nothing, or move the cursor for.
 VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥", "\r": "␍"}
@@ -118,10 +123,11 @@ def inspect_next(
     position %= T
     x = torch.tensor([ids], dtype=torch.long, device=next(model.parameters()).device)  # (1, T)
     weights: list[torch.Tensor] | None = [] if attention else None
+    stream: list[torch.Tensor] = []
     was_training = model.training
     model.eval()
     try:
-        logits, _ = model(x, attention=weights)  # (1, T, vocab)
+        logits, _ = model(x, attention=weights, residuals=stream)  # (1, T, vocab)
     finally:
         model.train(was_training)
     probs = stage_probs(logits[0, position], temperature, top_k, top_p)  # (4, vocab)
@@ -149,4 +155,28 @@ def inspect_next(
         ],
         attention=None if att is None else att.tolist(),
         attention_mean=None if att is None else att.mean(dim=1).tolist(),
+        lens=logit_lens(model, tokenizer, stream, position, LENS_TOP),
     )
+
+
+def lens_probs(model: Model, stream: list[torch.Tensor], position: int) -> torch.Tensor:
+    """Each block's next-token probabilities (blocks, vocab) at `position`, read off the
+    residual stream it leaves (`Model.forward`'s `residuals`, each (1, T, C)) the way the
+    output layer reads the last one: through the final layer norm."""
+    h = torch.stack([s[0, position] for s in stream])  # (blocks, C)
+    return F.softmax(model.lm_head(model.ln_final(h)).float(), dim=-1)  # (blocks, vocab)
+
+
+def logit_lens(
+    model: Model, tokenizer: Tokenizer, stream: list[torch.Tensor], position: int, top: int
+) -> list[list[LensGuess]]:
+    """Each block's `top` likeliest next tokens at `position` (see lens_probs)."""
+    probs = lens_probs(model, stream, position)  # (blocks, vocab)
+    best = torch.topk(probs, min(top, probs.size(-1)))
+    return [
+        [
+            LensGuess(readable_token(tokenizer.token_bytes(i)), i, p)
+            for i, p in zip(ids, ps, strict=True)
+        ]
+        for ids, ps in zip(best.indices.tolist(), best.values.tolist(), strict=True)
+    ]
