@@ -104,6 +104,7 @@ class TrainConfig:
         choices=_SWITCHES,
     )
     threads: int = _hot(0, "CPU threads torch may use (0 = auto)", ge=0)
+    learned_views: bool = _hot(True, "at each eval, measure what the model learned (the w view)")
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ def test_the_tree_keeps_every_contract(tree: Path) -> None:
         ("minigpt/rundir/layout.py", "import minigpt.service.client", "families stack"),
         ("minigpt/export/hf.py", "import minigpt.service.engine", "families stack"),
         ("minigpt/service/run.py", "import minigpt.cli.options", "families stack"),
+        ("minigpt/learned/probe.py", "import minigpt.rundir.layout", "families stack"),
         ("minigpt/cli/status.py", "import textual", "never imports the dashboard"),
     ],
 )

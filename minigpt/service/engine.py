@@ -438,7 +438,7 @@ class Engine:
 
     def _cmd_eval(self, peer: Peer, command: Command) -> None:
         """Run estimate_loss now."""
-        self._publish([self.run.evaluate()])
+        self._publish(self.run.eval_events())
 
     def _cmd_shutdown(self, peer: Peer, command: Command) -> None:
         """Exit, saving first unless asked not to."""

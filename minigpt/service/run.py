@@ -30,18 +30,21 @@ from minigpt.batches import Corpus, prepare_data
 from minigpt.checkpoint import load_checkpoint, save_checkpoint
 from minigpt.config import Config, config_from_dict, config_to_dict, restart_keys
 from minigpt.distributed import Cluster
-from minigpt.errors import CheckpointError, DivergedError
+from minigpt.errors import CheckpointError, DivergedError, described
 from minigpt.events import (
     CheckpointEvent,
     ErrorEvent,
     EvalEvent,
     Event,
+    LearnedEvent,
     LogEvent,
     StepEvent,
 )
 from minigpt.health import bits_per_byte, block_health, tokens_per_byte
+from minigpt.learned.views import LearnedViews
 from minigpt.rundir.history_index import HistoryIndex
 from minigpt.rundir.layout import RunDir
+from minigpt.rundir.learned import LearnedRecords
 from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from minigpt.train import Trainer
 
@@ -66,6 +69,8 @@ class Run:
         self.logs: list[LogEvent] = []  # the run's own, until drained (a failed best.ckpt)
         self.alerts = self._fresh_alerts()
         self.tokens_per_byte: dict[str, float] = {}  # per split, counted at the first eval
+        self.records = LearnedRecords(run_dir.path)
+        self.views: LearnedViews | None = None  # made at the first eval that measures them
 
     @classmethod
     def start(
@@ -89,6 +94,7 @@ class Run:
         # it. Deleting it could pull it from under a connection still open on it.)
         for old in (run_dir.model_ckpt, run_dir.best_ckpt, run_dir.samples):
             old.unlink(missing_ok=True)
+        LearnedRecords(run_dir.path).clear()
         run_dir.create()
         run_dir.remove_temporaries()
         run_dir.write_config(config)
@@ -119,6 +125,7 @@ class Run:
         run = cls(run_dir, trainer)
         run.history.sync(progress)
         run.history.truncate_after(trainer.step)
+        run.records.truncate_after(trainer.step)
         run._restore_alerts(state)
         run.last_eval_step = run.saved_step = trainer.step
         return run
@@ -162,7 +169,7 @@ class Run:
         is one optimizer step with the evaluations and checkpoints that fall due.
         """
         if self.first_eval_due:
-            events = self._watched(self.evaluate())
+            events = self.eval_events()
             return self.drain() + events
         events = []
         step_event = self.trainer.train_step()
@@ -170,7 +177,7 @@ class Run:
         events += self._watched(step_event)
         step, train = self.trainer.step, self.config.train
         if step % train.eval_interval == 0 or step == train.max_iters:
-            events += self._watched(self.evaluate())
+            events += self.eval_events()
         if step % train.checkpoint_interval == 0 or step == train.max_iters:
             try:
                 events.append(self.save())
@@ -193,6 +200,38 @@ class Run:
         for alert in alerts:
             self.run_dir.append(alert)
         return [event, *alerts]
+
+    def eval_events(self) -> list[Event]:
+        """An eval, the alerts it raises, and what the model has learned by now."""
+        events = self._watched(self.evaluate())
+        if self.config.train.learned_views:
+            events.append(self.measure_learned())
+        return events
+
+    def measure_learned(self) -> LearnedEvent:
+        """Measure the learned views on the weights just evaluated and keep the record in
+        learned/; a record that cannot be written is said in the run's log."""
+        t = self.trainer
+        if self.views is None:
+            kept = self.records.probe()
+            probe = kept.get("ids") if kept else None
+            context = self.config.model.context_length
+            views = LearnedViews.for_corpus(t.corpus, self.config.train.seed, context, probe)
+            if earlier := self.records.at_or_before(t.step):
+                views.follow(earlier)
+            if kept is None:
+                self._keep(lambda: self.records.write_probe(views.probe()))
+            self.views = views
+        record = self.views.record(t.eval_model, t.step, t.position_loss)
+        self._keep(lambda: self.records.write(record))
+        return record
+
+    def _keep(self, write: Callable[[], object]) -> None:
+        """Write a learned-views file; a failure (a full disk) is logged, training goes on."""
+        try:
+            write()
+        except OSError as error:
+            self.logs.append(LogEvent("warning", f"learned views not kept: {described(error)}"))
 
     def evaluate(self) -> EvalEvent:
         """Run estimate_loss now, with the health figures; a new best val loss also
@@ -264,6 +303,7 @@ class Run:
             state = load_checkpoint(self.run_dir.model_ckpt)
             t.load_state_dict(state)
         self.history.truncate_after(t.step)
+        self.records.truncate_after(t.step)
         self.last_eval_step = t.step
         self._restore_alerts(state)
         alert = self.alerts.diverged(error.step, error.loss)
