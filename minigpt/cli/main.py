@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from minigpt.cli.learned import add_learned_parser
 from minigpt.cli.options import add_config_args
 from minigpt.cli.status import run_status
 from minigpt.errors import MiniGPTError
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="list runs: alive, state, step, val loss")
     status.add_argument("--run-dir", metavar="D", help="only this run (default: all under runs/)")
     status.set_defaults(func=cmd_status)
+
+    add_learned_parser(commands)
 
     sample = commands.add_parser("sample", help="stream text from a checkpoint")
     _add_checkpoint_args(sample)
