@@ -1,6 +1,7 @@
 """Tests for minigpt.config: defaults, overrides, validation messages and round trips."""
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,9 @@ from minigpt.config_header import (
 )
 from minigpt.errors import ConfigError
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
+else:
     import tomli as tomllib
 
 SHIPPED = Path(__file__).parents[2] / "config.toml"

@@ -43,14 +43,14 @@ def test_set_value_keeps_comments_and_the_comment_column() -> None:
     edited = set_value(USER_TEXT, "model.d_model", 128)
     assert edited == USER_TEXT.replace("d_model = 64   # halved", "d_model = 128  # halved")
     edited = set_value(USER_TEXT, "train.learning_rate", 0.001)
-    assert "learning_rate = 0.001 # tuned by hand" in edited
+    assert edited is not None and "learning_rate = 0.001 # tuned by hand" in edited
     assert parse_config(edited).train.learning_rate == 0.001
 
 
 def test_set_value_adds_missing_keys_and_sections() -> None:
     """A key not in the text goes under its section's header, or into a new section."""
     edited = set_value(USER_TEXT, "model.num_blocks", 2)
-    assert "[model]\nnum_blocks = 2\nd_model = 64" in edited
+    assert edited is not None and "[model]\nnum_blocks = 2\nd_model = 64" in edited
     edited = set_value(USER_TEXT, "data.tokenizer", "char")
     assert edited == USER_TEXT + '\n[data]\ntokenizer = "char"\n'
     assert set_value("", "model.dropout", 0.0) == "[model]\ndropout = 0.0\n"

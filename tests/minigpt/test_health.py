@@ -2,6 +2,7 @@
 
 import math
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -156,7 +157,7 @@ def _step(step: int, loss: float | None, norm: float | None = 1.0) -> StepEvent:
     return StepEvent(step, loss, 1e-3, None, None, None, norm, True)
 
 
-def _feed(alerts: Alerts, events: list[Event]) -> list[tuple[str, int | None]]:
+def _feed(alerts: Alerts, events: Sequence[Event]) -> list[tuple[str, int | None]]:
     """(kind, step) of every alert the events raise."""
     return [(a.kind, a.step) for event in events for a in alerts.feed(event)]
 
@@ -184,7 +185,8 @@ def test_a_climbing_loss_raises_too_high_lr_whatever_its_shape() -> None:
         losses = [loss * rng.uniform(0.9, 1.1) for loss in down + up]
         raised = _feed(alerts, [_step(n, x) for n, x in enumerate(losses, start=1)])
         assert [kind for kind, _ in raised] == ["too_high_lr"]
-        assert fall < raised[0][1] <= fall + 40
+        at = raised[0][1]
+        assert at is not None and fall < at <= fall + 40
     plateau = [2.0 * rng.uniform(0.9, 1.1) for _ in range(500)]
     tiny = [rng.choice([1e-4, 5e-3]) for _ in range(500)]
     for losses in (plateau, tiny):
@@ -232,8 +234,8 @@ def test_overfitting_is_a_val_loss_well_above_its_best_while_train_loss_falls() 
     for evals in (wobble, both_rise):
         assert _feed(Alerts(vocab_size=65), evals) == []
     again = Alerts(vocab_size=65)
-    evals = [(2.0, 2.0), (1.9, 2.2), (1.8, 2.01), (1.7, 2.3)]
-    raised = _feed(again, [_eval(n, t, v) for n, (t, v) in enumerate(evals, 1)])
+    losses = [(2.0, 2.0), (1.9, 2.2), (1.8, 2.01), (1.7, 2.3)]
+    raised = _feed(again, [_eval(n, t, v) for n, (t, v) in enumerate(losses, 1)])
     assert raised == [("overfitting", 2), ("overfitting", 4)]
 
 

@@ -41,7 +41,7 @@ from minigpt.events import (
 )
 from minigpt.service.protocol import at_max_iters, failure_event, restart_refused
 from tests.tiny import tiny_config
-from tui.link import make_next_run
+from tui.link import Link, make_next_run
 
 RECORDED = Path(__file__).resolve().parents[1] / "data" / "recorded"
 # The probabilities the fake engine gives the words of its completions, in turn: one
@@ -69,7 +69,7 @@ def hello(state: str = "idle", step: int = 0, config: Config | None = None, **hi
         dtype="float32",
         tokens_per_step=64,
     )
-    past = {
+    past: dict[str, Any] = {
         "metrics": "",
         "steps": [],
         "evals": [],
@@ -113,9 +113,7 @@ def evaluation(n: int, val_loss: float | None = 2.4, train_loss: float | None = 
 class ScriptedClient:
     """What `EngineLink.open` returns: a hello, then whatever the test feeds."""
 
-    def __init__(
-        self, incoming: queue.Queue[Wire | Exception], cancelled: Callable[[], bool]
-    ) -> None:
+    def __init__(self, incoming: queue.Queue[object], cancelled: Callable[[], bool]) -> None:
         """Take the first fed event as the hello (whatever it is, as from a real socket)."""
         self.incoming = incoming
         while (first := self.next_event(timeout=0.05)) is None:
@@ -143,7 +141,7 @@ class ScriptedLink:
         self.run_dir = run_dir
         self.config_file: str | None = None
         self.client: ScriptedClient | None = None
-        self.incoming: queue.Queue[Wire | Exception] = queue.Queue()
+        self.incoming: queue.Queue[object] = queue.Queue()
         self.sent: list[Wire] = []
         self.respond = respond
         self.failure: str | None = None  # set: open() fails with this, as a broken start would
@@ -159,8 +157,8 @@ class ScriptedLink:
         self.client = ScriptedClient(self.incoming, cancelled)
         return self.client
 
-    def feed(self, *events: Wire) -> None:
-        """Events arriving from the engine, in order."""
+    def feed(self, *events: object) -> None:
+        """Events arriving from the engine, in order: any JSON value, as a socket may carry."""
         for event in events:
             self.incoming.put(event)
 
@@ -198,6 +196,9 @@ class ScriptedLink:
         self.close()
         self.run_dir = new
         return new
+
+
+_: type[Link] = ScriptedLink  # the stand-in keeps to the protocol the dashboard takes
 
 
 class FakeEngine:
@@ -269,7 +270,7 @@ class FakeEngine:
             return self.refuse(unseen)
         pieces = self.pieces
         confidence = itertools.cycle(FAKE_CONFIDENCE)
-        spans = [
+        spans: list[list[tuple[str, float | None]]] = [
             [(word, next(confidence)) for word in re.findall(r"\s*\S+|\s+$", piece)]
             for piece in pieces
         ]

@@ -1,11 +1,12 @@
 """The dashboard's keys and views, driven with Pilot through a scripted link (no engine)."""
 
 import pytest
+from textual.binding import Binding
 from textual.widgets import Input, Static, TabbedContent
 
 from minigpt.events import AlertEvent, ConfigAppliedEvent, EvalEvent, StepEvent
 from tests.tiny import tiny_config
-from tests.tui.pilot import attached, text, until
+from tests.tui.pilot import attached, border_title, text, until
 from tests.tui.scripted import evaluation, hello, step
 from tui.app import make_app
 from tui.charts import HealthChart, LossChart
@@ -82,7 +83,7 @@ async def test_help_lists_every_key(scripted, size) -> None:
         assert isinstance(app.screen, HelpScreen)
         shown = str(app.screen.query_one("#help-keys", Static).render())
         for binding in app.BINDINGS:
-            assert binding.description in shown
+            assert isinstance(binding, Binding) and binding.description in shown
         box = app.screen.query_one("#help-box").region
         assert 10 < box.height <= size[1] and box.width > 40  # drawn in full, not squashed
         await pilot.press("escape")
@@ -108,7 +109,10 @@ async def test_another_clients_change_shows_in_the_numbers_at_once(scripted) -> 
         await until(pilot, lambda: "ETA 0s" in text(app, "#numbers"))
         assert "step 2,067 / 2,000" in text(app, "#step-line")
         assert not app.top.stats_dirty  # the stats timer has nothing left to show
-        changes = {"train.max_iters": [2000, 3000], "train.grad_clip": [1.0, 0.5]}
+        changes: dict[str, list[float]] = {
+            "train.max_iters": [2000, 3000],
+            "train.grad_clip": [1.0, 0.5],
+        }
         scripted.feed(ConfigAppliedEvent(2067, changes).to_dict())
         await until(pilot, lambda: app.running is not None and app.running.train.max_iters > 2000)
         assert "step 2,067 / 3,000" in text(app, "#step-line")
@@ -208,7 +212,7 @@ async def test_training_health_shows_in_numbers_log_and_chart(scripted) -> None:
         assert health.norms.ys == [1.5] * 4 and health.clip == 1.0 and health.alerts == [4]
         health.redraw_if_dirty()
         health.render()
-        assert "gradient norm" in health.border_title and app.handler_errors == 0
+        assert "gradient norm" in border_title(health) and app.handler_errors == 0
         await pilot.press("h")
         await pilot.pause()
         assert app.query_one(LossChart).region.height

@@ -5,7 +5,7 @@ from typing import Any
 from rich.style import Style
 from textual.pilot import Pilot
 
-from tests.tui.pilot import attached, until
+from tests.tui.pilot import attached, border_title, until
 from tests.tui.scripted import ScriptedLink
 from tests.tui.test_inspect_pane import odds
 from tui.app import MiniGPTApp
@@ -127,7 +127,7 @@ async def test_the_weights_show_in_shades_and_the_keys_move_between_heads(script
         assert shade(heatmap, 3, 0) == level_colour(heatmap, LEVELS // 2)  # half of it
         assert shade(heatmap, 0, 0) == darkest  # the first token has only itself
         await pilot.press("left")
-        await until(pilot, lambda: "query row 5" in heatmap.border_title)
+        await until(pilot, lambda: "query row 5" in border_title(heatmap))
         assert "◀ row 5 a: 50% on" in screen_text(app)
         assert app.handler_errors == 0
 
@@ -170,7 +170,13 @@ async def test_hostile_attention_draws_without_error(scripted) -> None:
             answer_with(scripted, tokens, attention, mean)
             asked = len(scripted.commands("inspect"))
             await pilot.press("left")
-            await until(pilot, lambda: heatmap.shown.id == scripted.commands("inspect")[-1]["id"])
+            await until(
+                pilot,
+                lambda: (
+                    heatmap.shown is not None
+                    and heatmap.shown.id == scripted.commands("inspect")[-1]["id"]
+                ),
+            )
             assert len(scripted.commands("inspect")) == asked + 1
             await pilot.press("right_square_bracket", "full_stop", "m", "comma", "m")
             await pilot.pause()

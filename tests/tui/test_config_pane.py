@@ -12,7 +12,7 @@ from minigpt.config_text import key_line, set_value
 from minigpt.events import CheckpointEvent, ConfigAppliedEvent, ErrorEvent, StateEvent
 from minigpt.rundir.layout import RunDir
 from tests.tiny import ENGINE, tiny_config
-from tests.tui.pilot import attached, until
+from tests.tui.pilot import attached, shown_step, until
 from tests.tui.scripted import FakeEngine, ScriptedLink, evaluation, hello, step
 from tui.app import MiniGPTApp
 from tui.config_pane import ConfigPane
@@ -52,6 +52,7 @@ async def editing(link: ScriptedLink, size: tuple[int, int]) -> AsyncIterator[tu
         await until(pilot, lambda: app.state == "running")
         link.feed(*(step(n) for n in range(1, AT + 1)))
         await until(pilot, lambda: app.top.stats.step == AT)
+        assert isinstance(link.respond, FakeEngine)
         link.respond.step = AT
         await pilot.press("c")
         pane = app.query_one(ConfigPane)
@@ -64,7 +65,7 @@ async def editing_engine(link: EngineLink, size: tuple[int, int]) -> AsyncIterat
     """The dashboard on a real engine, training, with the cursor in the Config editor."""
     async with attached(link, size) as (app, pilot):
         await pilot.press("space")
-        await until(pilot, lambda: app.state == "running" and app.top.stats.step > 0)
+        await until(pilot, lambda: app.state == "running" and shown_step(app) > 0)
         await pilot.press("c")
         pane = app.query_one(ConfigPane)
         assert app.focused is pane.editor
@@ -200,6 +201,7 @@ async def test_bad_input_is_shown_inline_and_changes_nothing(link, key, bad_line
     async with editing(link, (120, 40)) as (app, pilot, pane):
         lines = pane.editor.text.split("\n")
         number = key_line(pane.editor.text, key)
+        assert number is not None, f"{key} has no line in the editor's text"
         lines[number - 1] = bad_line
         bad_text = "\n".join(lines)
         pane.replace_text(bad_text)

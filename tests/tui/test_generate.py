@@ -2,16 +2,18 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from rich.cells import cell_len
+from textual.content import Content
 from textual.pilot import Pilot
 from textual.widgets import RichLog
 
 from minigpt.config import Config
 from minigpt.events import SampleDoneEvent, SampleTokenEvent, decode
 from tests.tiny import tiny_config
-from tests.tui.pilot import attached, until
+from tests.tui.pilot import attached, border_title, shown_step, until
 from tests.tui.scripted import FakeEngine, ScriptedLink, Wire, hello, step
 from tui.app import MiniGPTApp
 from tui.generate_pane import GeneratePane
@@ -29,8 +31,8 @@ def tiny(**values: object) -> Config:
     return tiny_config(**{"train.max_iters": 100} | {f"sample.{k}": v for k, v in values.items()})
 
 
-def done(request: str, prompt: str, text: str, step: int, **fields: object) -> SampleDoneEvent:
-    """A finished completion as an engine reports it."""
+def done(request: str, prompt: str, text: str, step: int, **fields: Any) -> SampleDoneEvent:
+    """A finished completion as an engine reports it; fields (at_eval, spans) pass as given."""
     settings = {"temperature": 1.0, "max_new_tokens": len(text)}
     return SampleDoneEvent(
         request, prompt, text, len(text), 900.0, step, len(prompt), 0, settings, **fields
@@ -45,7 +47,7 @@ async def ready(
     async with attached(link, size, hello) as (app, pilot):
         if start:
             await pilot.press("space")
-            await until(pilot, lambda: app.state == "running" and app.top.stats.step > 0)
+            await until(pilot, lambda: app.state == "running" and shown_step(app) > 0)
         await pilot.press("g")
         yield app, pilot, app.query_one(GeneratePane)
 
@@ -70,7 +72,7 @@ async def test_streams_then_escape_cancels(make_link) -> None:
         await until(pilot, lambda: len(next((s.text for s in pane.streams.values()), "")) > 20)
         assert pane.has_class("-streaming")
         assert str(pane.streaming.render()).startswith("the cat")
-        assert "weights" in pane.streaming.border_title
+        assert "weights" in border_title(pane.streaming)
         await pilot.press("escape")
         await until(pilot, lambda: bool(pane.finished))
         (entry,) = pane.finished
@@ -232,11 +234,11 @@ async def test_at_eval_samples_browse_and_copy(scripted) -> None:
         await pilot.press("ctrl+t")
         shown = "\n".join(log_lines(pane.completions))
         assert shown.count("sampled at eval") == 3 and "on mat" not in shown
-        assert "'the cat'" in pane.completions.border_title
+        assert "'the cat'" in border_title(pane.completions)
         assert [entry.step for entry in pane.finished if entry.at_eval] == [0, 10, 20]
         await pilot.press("ctrl+t")
         assert "on mat" in "\n".join(log_lines(pane.completions))
-        assert "'the cat'" not in pane.completions.border_title
+        assert "'the cat'" not in border_title(pane.completions)
         await pilot.press("ctrl+y")
         assert app.clipboard == "on mat" + pane.finished[-1].text == "on mat sat on the mat"
         assert "Copied the last completion" in str(pane.status.render())
@@ -258,7 +260,9 @@ async def test_a_new_hello_replaces_history_and_stale_streams() -> None:
         pane.answer(SampleTokenEvent("scripted-1", "x", 9.0, 3))
         assert pane.has_class("-streaming")
         for _ in range(2):  # first contact, then the engine restarted
-            pane.load_history([decode(record)])
+            event = decode(record)
+            assert isinstance(event, SampleDoneEvent)
+            pane.load_history([event])
         assert pane.prompt.history == ["the cat"] and len(pane.finished) == 1
         assert not pane.streams and not pane.has_class("-streaming")
 
@@ -281,7 +285,7 @@ async def test_ctrl_o_colours_completions_by_confidence(scripted) -> None:
         await ask(pilot, pane, "the cat")
         await until(pilot, lambda: len(pane.finished) == 2)
         plain = colours(pane.completions, 2)
-        assert set(plain.values()) == {None} and "confidence" not in pane.completions.border_title
+        assert set(plain.values()) == {None} and "confidence" not in border_title(pane.completions)
         await pilot.press("ctrl+o")
         assert colours(pane.completions, 2) == {
             "the cat": None,
@@ -294,13 +298,13 @@ async def test_ctrl_o_colours_completions_by_confidence(scripted) -> None:
         bold = {s.text: bool(s.style and s.style.bold) for s in pane.completions.lines[2]}
         assert bold["the cat"] and not bold[" sat"] and not bold[" now"]
         assert set(colours(pane.completions, 0).values()) == {None}  # no spans: plain
-        title = pane.completions.border_title
+        title = border_title(pane.completions)
         assert "confidence" in title and "red]0-10%[/" in title and "ctrl+t" in title
         await pilot.press("ctrl+t", "ctrl+t")  # a redraw keeps the colours
         assert colours(pane.completions, 2)[" sat"] == "red"
         await pilot.press("ctrl+o")
         assert set(colours(pane.completions, 2).values()) == {None}
-        assert "confidence" not in pane.completions.border_title
+        assert "confidence" not in border_title(pane.completions)
         assert app.handler_errors == 0
 
 
@@ -313,7 +317,7 @@ async def test_hostile_spans_draw_plain_or_coloured_without_error() -> None:
         def compose(self) -> ComposeResult:
             yield GeneratePane()
 
-    hostile: list[object] = [
+    hostile: list[Any] = [  # spans of any shape, as hostile JSON may carry them
         [("a", None), ("b", float("nan")), ("c", float("inf")), ("d", "sure"), ("e", True)],
         [("a",), ("bcde", 0.5, 1)],  # ragged
         [(1, 0.5), ("bcde", 0.05)],  # a piece that is not text
@@ -328,13 +332,14 @@ async def test_hostile_spans_draw_plain_or_coloured_without_error() -> None:
         pane.action_toggle_confidence()
         for n, spans in enumerate(hostile):
             expect(pane, f"s{n}", "p")
-            pane.answer(SampleTokenEvent(f"s{n}", "abcde", 9.0, 3, spans=spans))  # type: ignore[arg-type]
+            pane.answer(SampleTokenEvent(f"s{n}", "abcde", 9.0, 3, spans=spans))
             assert str(pane.streaming.render()) == "pabcde"
             pane.finish(done(f"s{n}", "p", "abcde", 3, spans=spans))
         expect(pane, "ok", "p")
         pane.answer(SampleTokenEvent("ok", "ab", 9.0, 3, spans=[("ab", 0.05)]))
         pane.answer(SampleTokenEvent("ok", "cde", 9.0, 3, spans=[("cde", 0.9)]))
         streaming = pane.streaming.render()
+        assert isinstance(streaming, Content)  # a Static shows rich Text as Content
         assert [(span.start, span.end) for span in streaming.spans] == [(0, 1), (1, 3)]
         pane.finish(done("ok", "p", "abcde", 3, spans=[("ab", 0.05), ("cde", 0.9)]))
         await pilot.pause()

@@ -2,7 +2,7 @@
 
 from minigpt.config import Config, apply_values
 from minigpt.events import Candidate, ErrorEvent, InspectionEvent
-from tests.tui.pilot import attached, text, until
+from tests.tui.pilot import attached, border_title, text, until
 from tests.tui.scripted import evaluation, hello
 from tui.inspect_pane import InspectPane
 
@@ -50,7 +50,7 @@ async def test_i_shows_the_odds_of_the_typed_prompt_and_controls_redraw_them(scr
         assert asked["temperature"] == 1.0 and asked["top_k"] == 0  # the Generate controls
         bars = text(app, "#inspect-bars")
         assert "60.0%" in bars and "70.0%" in bars and "100.0%" in bars and "cut" in bars
-        assert "entropy 1.16 bits · temp 1" in pane.border_title
+        assert "entropy 1.16 bits · temp 1" in border_title(pane)
         assert app.focused is pane and not app.query_one("#loss").region.height  # room at 80x24
         pane.controls["temperature"].value = "0.5"
         await until(pilot, lambda: scripted.commands("inspect")[-1]["temperature"] == 0.5)

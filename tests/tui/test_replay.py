@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 import pytest
 from textual.pilot import Pilot
 
-from tests.tui.pilot import attached, text, until
+from tests.tui.pilot import attached, running_config, text, until
 from tests.tui.scripted import ScriptedLink, Wire, recording
 from tui.app import MiniGPTApp
 from tui.generate_pane import GeneratePane
@@ -62,12 +62,13 @@ async def test_a_recorded_restart_redraws_from_the_new_hello(scripted) -> None:
         assert len(hellos) == 2 and hellos[-1]["step"] == 0
         assert app.handler_errors == 0 and app.state == "idle" and app.top.stats.step == 0
         assert len(app.loss_chart.train) == 0
-        assert app.config_pane.running.model.d_model == 16
+        assert running_config(app).model.d_model == 16
 
 
 async def test_a_recorded_torchrun_job_shows_both_ranks_batches(scripted) -> None:
     """Rank 0 of a two-process job reads like any run, counting both ranks' tokens."""
     async with replay(scripted, "torchrun") as (app, _, _):
         assert app.handler_errors == 0 and app.state == "finished" and app.top.stats.step == 40
-        assert app.model_facts.tokens_per_step == 2 * 4 * 16  # two ranks' batches
+        facts = app.model_facts
+        assert facts is not None and facts.tokens_per_step == 2 * 4 * 16  # two ranks' batches
         assert app.loss_chart.eval_val.xs == [0, 20, 40]

@@ -5,7 +5,7 @@ from tui.series import MAX_KEPT, Series, thin
 
 def test_thin_keeps_at_most_the_width_and_both_ends() -> None:
     """10,000 points thin to the requested count, first and last kept."""
-    xs = list(range(10_000))
+    xs: list[float] = list(range(10_000))  # a chart's x values: whole steps, typed as floats
     ys = [float(x) for x in xs]
     tx, ty = thin(xs, ys, 80)
     assert len(tx) == 80 and tx[0] == 0 and tx[-1] == 9_999

@@ -5,7 +5,7 @@ import json
 from minigpt.events import SampleDoneEvent
 from minigpt.rundir.layout import RunDir
 from minigpt.service.client import Client
-from tests.tui.pilot import attached, until
+from tests.tui.pilot import attached, running_config, until
 from tui.generate_pane import GeneratePane
 
 
@@ -29,13 +29,13 @@ async def test_two_viewers_sample_at_once_without_crossed_wires(make_link) -> No
         assert "cancelled" in by_prompt["the cat"].note
         assert "cancelled" not in by_prompt["on mat"].note  # theirs ran to its end
         done = other.wait_for(lambda e: isinstance(e, SampleDoneEvent) and e.id == theirs)
-        assert not done.cancelled and done.tokens == 60
+        assert isinstance(done, SampleDoneEvent) and not done.cancelled and done.tokens == 60
         records = [
             json.loads(line) for line in RunDir(link.run_dir).samples.read_text().splitlines()
         ]
         assert sorted(r["id"] for r in records) == sorted({ours, theirs})
         other.send("set", values={"train.learning_rate": 0.002})
-        await until(pilot, lambda: app.config_pane.running.train.learning_rate == 0.002)
+        await until(pilot, lambda: running_config(app).train.learning_rate == 0.002)
         assert any("applied train.learning_rate" in line for line in app.log_lines)
         assert app.handler_errors == 0
         other.close()
