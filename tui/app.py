@@ -32,6 +32,7 @@ from minigpt.events import (
     EvalEvent,
     Event,
     HelloEvent,
+    LearnedEvent,
     LogEvent,
     ModelFacts,
     SampleDoneEvent,
@@ -47,6 +48,7 @@ from tui.export import export_model
 from tui.generate_pane import GeneratePane
 from tui.help_keys import help_keys
 from tui.inspect_pane import InspectPane
+from tui.learned_pane import LearnedPane
 from tui.link import Link
 from tui.log_view import LogView
 from tui.messages import Ask, EngineLost, EngineReady, EngineStatus, EventsWaiting
@@ -75,6 +77,7 @@ class MiniGPTApp(App[None]):
         Binding("e", "send('eval')", "Eval"),
         Binding("g", "focus_prompt", "Prompt"),
         Binding("i", "inspect", "Inspect"),
+        Binding("w", "learned", "Learned"),
         Binding("c", "show_tab('config')", "Config"),
         Binding("l", "show_tab('log')", "Log"),
         Binding("y", "toggle_log_scale", "Log y"),
@@ -115,6 +118,8 @@ class MiniGPTApp(App[None]):
                 yield GeneratePane().data_bind(MiniGPTApp.running)
             with TabPane("Inspect", id="inspect"):
                 yield InspectPane()
+            with TabPane("Learned", id="learned"):
+                yield LearnedPane().data_bind(MiniGPTApp.run_dir)
             with TabPane("Config", id="config"):
                 yield ConfigPane(self.link.config_file).data_bind(
                     MiniGPTApp.running,
@@ -319,6 +324,11 @@ class MiniGPTApp(App[None]):
         self.notify(event.message, title=f"training: {event.kind}", severity="warning", timeout=15)
 
     @apply_event.register
+    def apply_learned(self, event: LearnedEvent) -> None:
+        """What the model learned by an eval: the Learned pane shows it."""
+        self.query_one(LearnedPane).add(event)
+
+    @apply_event.register
     def apply_unknown(self, event: UnknownEvent) -> None:
         """An event this dashboard does not know: logged once per name, otherwise ignored."""
         self.log_view.add_unknown(event)
@@ -365,6 +375,14 @@ class MiniGPTApp(App[None]):
         self.query_one(TabbedContent).active = "inspect"
         self.inspect_pane.focus()
         self.inspect_pane.inspect(*self.generate_pane.inspection())
+
+    def action_learned(self) -> None:
+        """w: what the model has learned, eval by eval; left/right step through the evals.
+        Below 40 rows the tabs fill the screen, as z does, for the charts to be read."""
+        self.query_one(TabbedContent).active = "learned"
+        self.query_one(LearnedPane).focus()
+        if self.screen.has_class("-short") and not self.screen.maximized:
+            self.action_zoom()
 
     def action_show_tab(self, tab: str) -> None:
         """c / l: show the Config tab (and edit) or the Log tab."""

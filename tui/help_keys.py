@@ -7,6 +7,7 @@ from textual.binding import Binding, BindingType
 from tui.config_pane import ConfigPane
 from tui.generate_pane import GeneratePane
 from tui.inspect_pane import InspectPane
+from tui.learned_pane import LearnedPane
 
 # Keys that work inside a pane besides those in the panes' bindings.
 PANE_KEYS = [
@@ -35,5 +36,6 @@ def help_keys(app_bindings: list[BindingType]) -> list[tuple[str, str]]:
         *described_keys(GeneratePane.BINDINGS, " (in the Generate pane)"),
         *described_keys(ConfigPane.BINDINGS, " (in the Config editor)"),
         *described_keys(InspectPane.BINDINGS, " (in the Inspect pane)", hidden=True),
+        *described_keys(LearnedPane.BINDINGS, " (in the Learned pane)", hidden=True),
         *PANE_KEYS,
     ]

@@ -61,12 +61,15 @@ def block(fraction: float | None) -> str:
     return BLOCKS[1 + min(7, max(0, int(fraction * 8)))]
 
 
-def sparkline(values: Sequence[float | None]) -> str:
-    """values as block heights, scaled between their own least and greatest."""
+def sparkline(
+    values: Sequence[float | None], low: float | None = None, high: float | None = None
+) -> str:
+    """values as block heights, from low to high (default: their own least and greatest)."""
     known = [v for v in values if v is not None and math.isfinite(v)]
     if not known:
         return " " * len(values)
-    low, high = min(known), max(known)
+    low = min(known) if low is None else low
+    high = max(known) if high is None else high
     span = high - low or 1.0
     return "".join(block(None if v is None else (v - low) / span) for v in values)
 

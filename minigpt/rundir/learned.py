@@ -86,6 +86,16 @@ class LearnedRecords:
         record = decode(data | {"event": LearnedEvent.name, "step": step})
         return record if isinstance(record, LearnedEvent) else None
 
+    def summary(self, step: int) -> LearnedEvent | None:
+        """The record of this step with only its context gain and head roles read (quick to
+        decode: what a history across many evals needs)."""
+        data = _read_object(self.path / record_name(step))
+        if data is None:
+            return None
+        kept = {key: data.get(key) for key in ("context_gain", "heads")}
+        record = decode(kept | {"event": LearnedEvent.name, "step": step})
+        return record if isinstance(record, LearnedEvent) else None
+
     def at_or_before(self, step: int | None) -> LearnedEvent | None:
         """The last record at or before step (None: the last of all), or None if there is none."""
         steps = [s for s in self.steps() if step is None or s <= step]
