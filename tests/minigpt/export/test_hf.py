@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
@@ -11,10 +12,13 @@ from minigpt.checkpoint import evaluated_model, load_checkpoint
 from minigpt.cli.main import main
 from minigpt.config import config_from_dict
 from minigpt.events import EvalEvent
-from minigpt.model import Model
+from minigpt.model import Block, Model
 from minigpt.rundir.layout import RunDir
 from minigpt.tokenizer import Tokenizer
 from tests.minigpt.export.exports import TEXT, train_run, write_corpus
+
+if TYPE_CHECKING:
+    from transformers import GPT2LMHeadModel, PreTrainedTokenizerBase
 
 pytestmark = pytest.mark.trains
 
@@ -41,7 +45,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
     corpus = write_corpus(root)
     runs = {}
     for kind in ("char", "byte"):
-        run = train_run(root / kind, corpus, **RUN, **{"data.tokenizer": kind})
+        run = train_run(root / kind, corpus, fork_server=None, **RUN, **{"data.tokenizer": kind})
         out = root / f"{kind}-hf"
         assert main(["export", "--run-dir", str(run), "--hf", str(out)]) == 0
         runs[kind] = (run, out)
@@ -56,11 +60,13 @@ def _minigpt(run: Path) -> tuple[Tokenizer, Model, dict]:
     return tokenizer, model.eval(), state
 
 
-def _transformers(out: Path) -> tuple[object, torch.nn.Module]:
+def _transformers(out: Path) -> tuple[PreTrainedTokenizerBase, GPT2LMHeadModel]:
     """The exported tokenizer and model, as transformers loads them."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel
 
-    return AutoTokenizer.from_pretrained(out), AutoModelForCausalLM.from_pretrained(out).eval()
+    model = AutoModelForCausalLM.from_pretrained(out).eval()
+    assert isinstance(model, GPT2LMHeadModel)
+    return AutoTokenizer.from_pretrained(out), model
 
 
 @pytest.mark.parametrize("kind", ["char", "byte"])
@@ -72,6 +78,7 @@ def test_logits_agree_at_every_position_of_a_64_token_prompt(
     run, out = exported[kind]
     tokenizer, model, _ = _minigpt(run)
     for block in model.blocks:  # the layers that start at zero: would a mix-up show?
+        assert isinstance(block, Block)
         assert block.attention.proj.weight.abs().max() > 0.05
         assert block.feed_forward.down.weight.abs().max() > 0.05
     _, hf = _transformers(out)
@@ -103,7 +110,9 @@ def test_greedy_continuation_equals_minigpt_sample_at_temperature_0(
     args = ["sample", "--run-dir", str(run), "--prompt", prompt, "--temperature", "0"]
     assert main([*args, "--max-new-tokens", str(NEW_TOKENS)]) == 0
     printed = capsys.readouterr().out
-    assert printed == prompt + hf_tokenizer.decode(theirs[PROMPT_TOKENS:]) + "\n"
+    continuation = hf_tokenizer.decode(theirs[PROMPT_TOKENS:])
+    assert isinstance(continuation, str)  # one sequence of ids decodes to one text
+    assert printed == prompt + continuation + "\n"
 
 
 def test_the_exported_weights_are_the_running_average(

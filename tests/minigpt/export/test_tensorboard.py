@@ -38,7 +38,8 @@ def board(
     """A run of 12 steps (evals at 0, 5, 10 and 12, a sample at each) with an alert, a
     config change and a line of each unusable kind (which no point comes from) added to its
     history, exported and read back by EventAccumulator."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    # tensorboard ships no type information
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # type: ignore[import-untyped]
 
     root = tmp_path_factory.mktemp("export-tb")
     run = RunDir(train_run(root / "run", write_corpus(root), fork_server, **RUN))

@@ -22,7 +22,6 @@ from minigpt.events import (
     StateEvent,
     StepEvent,
 )
-from minigpt.rundir import journal
 from minigpt.rundir.history_index import HistoryIndex
 from minigpt.rundir.journal import Journal
 from minigpt.rundir.layout import RunDir
@@ -54,7 +53,7 @@ class FullDisk:
             self.room -= written
             return written
 
-        monkeypatch.setattr(journal.os, "write", write)
+        monkeypatch.setattr(os, "write", write)  # the os module journal.py writes with
 
 
 def test_journal_keeps_refused_lines_and_catches_up(tmp_path: Path, monkeypatch) -> None:
@@ -71,7 +70,7 @@ def test_journal_keeps_refused_lines_and_catches_up(tmp_path: Path, monkeypatch)
     assert log.path.read_text() == lines(1, 2, 3, 4, 5, 6, 7)
     levels = [notice and notice.level for notice in notices]
     assert levels == [None, "error", None, None, None, "info", None]
-    assert "No space left on device" in notices[1].message
+    assert notices[1] is not None and "No space left on device" in notices[1].message
 
 
 @pytest.mark.parametrize("cut", [1, 5, -1])
@@ -168,7 +167,9 @@ def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     after room is made the next checkpoint lands and metrics.jsonl has every step."""
     run_dir = tiny_disk / "run"
     client = engines(run_dir, "--config", str(config_file), "--start")
-    good = client.wait_for(lambda e: isinstance(e, CheckpointEvent) and e.step >= 10)
+    good = client.wait_for(
+        lambda e: isinstance(e, CheckpointEvent) and e.step is not None and e.step >= 10
+    )
     # Training runs on while the disk fills, and its next checkpoints may land first, so
     # the disk fills while paused: the checkpoint to keep is the last one before the pause.
     client.send("pause")
@@ -186,7 +187,7 @@ def test_engine_on_a_full_disk_trains_on_and_loses_no_history(
     client.process.wait(30)
     assert load_checkpoint(run_dir / "model.ckpt")["step"] >= recovered.step
     steps = [e.step for e in RunDir(run_dir).read_metrics() if isinstance(e, StepEvent)]
-    assert steps == list(range(1, steps[-1] + 1))
+    assert steps[-1] is not None and steps == list(range(1, steps[-1] + 1))
     index = HistoryIndex(RunDir(run_dir))  # caught up with every line by the engine's exit
     assert index.sync(limit=0) and [s for s, _, _ in index.thinned_steps(len(steps))] == steps
     index.close()
@@ -237,12 +238,16 @@ def test_a_full_disk_met_by_a_save_command_is_told_to_clients(
         engine._receive(Peer(ours, 1), json.dumps({"cmd": "save"}).encode())
         engine._handle_inbox(wait=0.0)
         assert [type(e) for e in seen] == [LogEvent, CheckpointEvent]
-        assert seen[0].level == "error" and "cannot write metrics.jsonl" in seen[0].message
+        refused = seen[0]
+        assert isinstance(refused, LogEvent) and refused.level == "error"
+        assert "cannot write metrics.jsonl" in refused.message
         disk.room = None
         engine._receive(Peer(ours, 1), json.dumps({"cmd": "save"}).encode())
         engine._handle_inbox(wait=0.0)
     assert [type(e) for e in seen[2:]] == [LogEvent, CheckpointEvent]
-    assert seen[2].level == "info" and "written again" in seen[2].message
+    caught_up = seen[2]
+    assert isinstance(caught_up, LogEvent) and caught_up.level == "info"
+    assert "written again" in caught_up.message
     metrics = run.run_dir.read_metrics()
     assert [type(e) for e in metrics] == [CheckpointEvent] * 2 and not metrics.skipped.count
     run.close()

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from minigpt.cli.main import main
 from minigpt.cli.status import run_status
-from minigpt.events import EVENTS, HelloEvent, SampleDoneEvent, decode
+from minigpt.events import EVENTS, HelloEvent, SampleDoneEvent, StepEvent, decode
 from minigpt.rundir.layout import RunDir
 from minigpt.sampling import Completion
 from minigpt.service.engine import Engine
@@ -58,9 +58,12 @@ def resumed_losses(run_dir: Path) -> list[float]:
     """The losses of MORE steps after resuming run_dir."""
     run = Run.resume(None, run_dir)
     try:
-        losses = []
+        losses: list[float] = []
         while len(losses) < MORE:
-            losses += [e.loss for e in run.advance() if e.name == "step"]
+            for event in run.advance():
+                if isinstance(event, StepEvent):
+                    assert event.loss is not None  # a step that trained has its loss
+                    losses.append(event.loss)
         return losses
     finally:
         run.close()
