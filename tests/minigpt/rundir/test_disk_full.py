@@ -142,11 +142,12 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
 def _fill(disk: Path) -> Path:
     """Write a file until the disk is full; return it."""
     filler = disk / "filler"
-    with open(filler, "wb") as f:
+    # Unbuffered: a buffered file keeps the bytes a full disk refused and tries them again
+    # on close, which then raises ENOSPC too (whenever the free space is no whole chunk).
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * (1 << 16))
-                f.flush()
         except OSError as error:
             assert error.errno == errno.ENOSPC
     return filler
