@@ -2,7 +2,8 @@
 
 - previous_token: the mean attention a position pays to the position just before
   it, over the probe text (1 for a head that always looks one token back).
-- induction: on sequences of random tokens repeated once (r r), the mean attention
+- induction: on sequences of random tokens repeated once (r r; each r a quarter of the
+  context long, so the copy is as far back as repeats in text often are), the mean attention
   that a token of the second copy pays to the token just after the same token's
   place in the first copy: the head that predicts "what came next last time".
   A head that attends evenly to what it can see scores about 1/(p+1) at position p
@@ -65,6 +66,11 @@ def repeated_random(vocab: list[int], half: int, count: int) -> torch.Tensor:
     return torch.stack(rows)
 
 
+def repeat_length(context: int, vocab: int) -> int:
+    """How many random tokens are repeated: a quarter of the context, at most the vocabulary."""
+    return max(1, min(context // 4, vocab))
+
+
 def induction_chance(half: int) -> float:
     """The induction score of a head that attends evenly to every position it can see."""
     positions = range(half, 2 * half)  # the second copy's tokens
@@ -85,7 +91,7 @@ def head_scores(
         previous = behind.mean(dim=(1, 3))  # (blocks, nh)
         bits = -(att * torch.log2(att.clamp_min(1e-12))).sum(-1)  # (blocks, W, nh, T)
         entropy = bits[..., 1:].mean(dim=(1, 3))  # position 0 can only look at itself
-    half = max(1, c.context_length // 2)
+    half = repeat_length(c.context_length, len(vocab))
     repeats = repeated_random(vocab, half, REPEATS)  # (R, 2*half)
     att = attention(model, repeats.to(next(model.parameters()).device)).cpu()
     j = torch.arange(half)

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from minigpt.config import ModelConfig
-from minigpt.learned.embedding_map import embedding_map
 from minigpt.inspection import inspect_next, lens_probs
+from minigpt.learned.embedding_map import embedding_map
 from minigpt.learned.probe import choose_probe, score_probe, windows
 from minigpt.learned.views import context_gain
 from minigpt.model import Block, Model
