@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from minigpt.config import load_config
+from minigpt.events import LearnedEvent
 from minigpt.learned.views import LearnedViews
 from minigpt.service.run import Run
 
@@ -46,12 +47,12 @@ def main() -> None:
         for _ in range(20):
             run.trainer.train_step()
         t = run.trainer
-        views = LearnedViews.for_corpus(t.corpus, config.train.seed)
+        views = LearnedViews.for_corpus(t.corpus, config.train.seed, config.model.context_length)
         kernels = torch.backends.cpu.get_cpu_capability()
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {kernels} kernels")
         print(f"vocab {t.corpus.tokenizer.vocab_size}, probe {len(views.probe_ids)} tokens, "
               f"map {len(views.map_ids)} tokens")  # fmt: skip
-        records: list[dict[str, object]] = []
+        records: list[LearnedEvent] = []
         ratios = []
         for round_ in range(args.rounds):
             measure = lambda: records.append(views.record(t.eval_model, t.step, t.position_loss))  # noqa: E731
@@ -62,7 +63,7 @@ def main() -> None:
             ratios.append(views_s / eval_s)
             print(f"round {round_ + 1}: eval {eval_s * 1000:.0f} ms, "
                   f"views {views_s * 1000:.0f} ms, ratio {ratios[-1]:.3f}")  # fmt: skip
-        size = len(json.dumps(records[-1], separators=(",", ":")).encode())
+        size = len(json.dumps(records[-1].to_dict(), separators=(",", ":")).encode())
         probe = len(json.dumps(views.probe(), ensure_ascii=False).encode())
         print(f"median views / eval: {statistics.median(ratios):.3f} "
               f"(min {min(ratios):.3f}, max {max(ratios):.3f})")  # fmt: skip

@@ -220,6 +220,13 @@ class Model(nn.Module):
         h = self._hidden(x).view(B * T, -1)  # (B*T, C)
         return linear_cross_entropy(h, self.lm_head.weight, y.view(B * T))
 
+    def final_hidden(
+        self, x: torch.Tensor, attention: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Token ids (B, T) -> the vectors (B, T, C) the output layer reads, for a caller
+        that needs the logits of only some positions (`attention` as in forward)."""
+        return self._hidden(x, None, attention)
+
     def token_losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each position's loss (B, T), without gradients: what the mean loss averages."""
         B, T = x.shape
