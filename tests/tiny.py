@@ -29,6 +29,7 @@ TINY: dict[str, object] = {
     "train.threads": THREADS,
     "data.tokenizer": "char",
     "sample.at_eval": False,  # tests that want samples at evals ask for them
+    "train.learned_views": False,  # likewise the learned views (tests/minigpt/learned/)
 }
 # The engines tests start on config_file: they run until stopped, checkpointing often.
 ENGINE: dict[str, object] = {

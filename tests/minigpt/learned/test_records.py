@@ -13,6 +13,9 @@ from minigpt.service.run import Run
 pytestmark = pytest.mark.trains
 
 
+ON = {"train.learned_views": True}
+
+
 def _train(run: Run) -> list[Event]:
     """Advance a run to its end, returning every event."""
     events: list[Event] = []
@@ -27,7 +30,7 @@ def test_every_eval_keeps_a_record_and_says_it(
 ) -> None:
     """Each eval is followed by a learned event, kept as learned/step-N.json, which reads
     back as the same event; probe.json names the probe's tokens and the vocabulary."""
-    events = _train(Run.start(tiny_config(corpus_file), tmp_path / "run"))
+    events = _train(Run.start(tiny_config(corpus_file, **ON), tmp_path / "run"))
     evals = [e.step for e in events if isinstance(e, EvalEvent)]
     learned = [e for e in events if isinstance(e, LearnedEvent)]
     assert [e.step for e in learned] == evals == [0, 20, 40]
@@ -43,7 +46,7 @@ def test_every_eval_keeps_a_record_and_says_it(
     assert len(probe["ids"]) == len(probe["text"]) == len(learned[-1].probe_loss) > 100
     assert len(learned[-1].guess_ids) == LearnedEvent.GUESSES * len(probe["ids"])
     assert all(0 <= i < len(probe["vocab"]) for i in learned[-1].guess_ids if i is not None)
-    context = tiny_config(corpus_file).model.context_length
+    context = tiny_config(corpus_file, **ON).model.context_length
     assert len(learned[-1].position_loss) == context
 
 
@@ -51,7 +54,7 @@ def test_the_position_curve_is_the_val_loss_spread_over_positions(
     corpus_file: Path, tmp_path: Path, tiny_config
 ) -> None:
     """The mean of the val loss by position is the eval's val loss."""
-    events = _train(Run.start(tiny_config(corpus_file), tmp_path / "run"))
+    events = _train(Run.start(tiny_config(corpus_file, **ON), tmp_path / "run"))
     last_eval = [e for e in events if isinstance(e, EvalEvent)][-1]
     last_learned = [e for e in events if isinstance(e, LearnedEvent)][-1]
     curve = [loss for loss in last_learned.position_loss if loss is not None]
@@ -63,13 +66,13 @@ def test_resume_drops_the_records_of_lost_steps_and_keeps_the_probe(
 ) -> None:
     """Records after the checkpoint's step go on resume; the probe stays the same."""
     run_dir = tmp_path / "run"
-    _train(Run.start(tiny_config(corpus_file, **{"train.max_iters": 20}), run_dir))
+    _train(Run.start(tiny_config(corpus_file, **ON, **{"train.max_iters": 20}), run_dir))
     records = LearnedRecords(run_dir)
     (records.path / "step-000000030.json").write_text(
         (records.path / "step-000000020.json").read_text()
     )
     probe = records.probe()
-    run = Run.resume(tiny_config(corpus_file, **{"train.max_iters": 40}), run_dir)
+    run = Run.resume(tiny_config(corpus_file, **ON, **{"train.max_iters": 40}), run_dir)
     assert records.steps() == [0, 20]
     _train(run)
     assert records.steps() == [0, 20, 40]

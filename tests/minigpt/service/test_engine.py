@@ -24,11 +24,13 @@ from minigpt.events import (
     ErrorEvent,
     Event,
     InspectionEvent,
+    LearnedEvent,
     SampleDoneEvent,
     SampleTokenEvent,
     StateEvent,
     StepEvent,
 )
+from minigpt.rundir.learned import LearnedRecords
 from minigpt.service.client import Client
 from minigpt.service.engine import Engine
 from minigpt.service.run import Run
@@ -70,6 +72,23 @@ def test_two_clients_see_the_same_events(spawn, tmp_path: Path) -> None:
     numbers = [step for step, _ in seen_first]
     assert all(a is not None and b is not None and a < b for a, b in itertools.pairwise(numbers))
     second.close()
+
+
+def test_every_client_hears_what_the_model_learned_at_an_eval(
+    spawn, tmp_path: Path, config_file: Path
+) -> None:
+    """With the learned views on, each eval is followed by a learned event to every client,
+    and the record is in the run's learned/ folder."""
+    config_file.write_text(
+        config_file.read_text().replace("learned_views = false", "learned_views = true")
+    )
+    client = spawn(tmp_path / "run")
+    other = Client.connect(tmp_path / "run")
+    client.send("eval")
+    heard = [c.wait_for(LearnedEvent) for c in (client, other)]
+    assert all(isinstance(e, LearnedEvent) and e.step == 0 and e.probe_loss for e in heard)
+    assert LearnedRecords(tmp_path / "run").steps() == [0]
+    other.close()
 
 
 def test_commands_act_at_step_boundaries(spawn, tmp_path: Path) -> None:
