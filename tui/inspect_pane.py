@@ -10,7 +10,9 @@ controls change the bars at once (the engine answers from the current weights,
 nothing is retrained); with "follow training" on, the bars refresh at each eval.
 With the attention heatmap on (a), the bars give way to one head's attention
 weights for the text, the current position's row marked, and each question asks
-the engine for them.
+the engine for them. With the logit lens on (n), they give way to each block's own
+likeliest next tokens, read off its residual stream as the output layer reads the
+last block's: where in the model the answer forms.
 """
 
 from __future__ import annotations
@@ -46,6 +48,22 @@ def bar(fraction: float | None) -> Text:
     return Text(probability_bar(fraction, BAR_WIDTH))
 
 
+def lens_rows(event: InspectionEvent) -> Text:
+    """The logit lens as a row per block: its likeliest tokens with their odds, the last
+    block's being the model's own (the raw softmax)."""
+    rows = [Text("each block's own guess (logit lens): the last is the model's", style="bold")]
+    for index, guesses in enumerate(event.lens):
+        row = Text(f"block {index:<2} ")
+        for guess in guesses:
+            mark = "bold" if guess.id is not None and guess.id == event.next_id else ""
+            row.append(f"{token_label(guess.token, TOKEN_WIDTH)}", style=mark)
+            row.append(f"{number(guess.prob, '.0%'):>4}  ")
+        rows.append(row)
+    if not event.lens:
+        rows.append(Text("(this engine sent no lens)", style="dim"))
+    return Text("\n").join(rows)
+
+
 class InspectPane(Vertical, can_focus=True):
     """Candidates as bars at each of generate's steps, for one position of a text."""
 
@@ -54,6 +72,7 @@ class InspectPane(Vertical, can_focus=True):
         Binding("right", "move(1)", "Later token"),
         Binding("f", "toggle_follow", "Follow training"),
         Binding("a", "toggle_attention", "Attention"),
+        Binding("n", "toggle_lens", "Logit lens"),
         Binding("[", "block(-1)", "Earlier block", show=False),
         Binding("]", "block(1)", "Next block"),
         Binding("comma", "head(-1)", "Earlier head", key_display=",", show=False),
@@ -145,7 +164,7 @@ class InspectPane(Vertical, can_focus=True):
             if candidate.id is not None and candidate.id == event.next_id:
                 row.append("◀ next", style="bold")
             rows.append(row)
-        self.bars.update(Text("\n").join(rows))
+        self.bars.update(lens_rows(event) if self.has_class("-lens") else Text("\n").join(rows))
         if self.has_class("-attention"):
             self.heatmap.show(event)
 
@@ -189,6 +208,12 @@ class InspectPane(Vertical, can_focus=True):
             self.heatmap.show(self.shown)
         if self.text:
             self.request()
+
+    def action_toggle_lens(self) -> None:
+        """n: each block's own guesses (the logit lens) in place of the bars, or back."""
+        self.toggle_class("-lens")
+        if self.shown is not None:
+            self.show(self.shown)
 
     def action_block(self, offset: int) -> None:
         """[ / ]: the heatmap of an earlier or later block."""

@@ -1,7 +1,7 @@
 """The Inspect pane: the next-token odds as bars at each of generate's steps."""
 
 from minigpt.config import Config, apply_values
-from minigpt.events import Candidate, ErrorEvent, InspectionEvent
+from minigpt.events import Candidate, ErrorEvent, InspectionEvent, LensGuess
 from tests.tui.pilot import attached, border_title, text, until
 from tests.tui.scripted import evaluation, hello
 from tui.inspect_pane import InspectPane
@@ -33,6 +33,7 @@ def odds(command: dict) -> list[dict]:
         attention=None,
         attention_mean=None,
         id=command["id"],
+        lens=[[LensGuess("s", 2, 0.3), LensGuess("␣", 1, 0.2)], [LensGuess("␣", 1, 0.6)]],
     )
     return [answer.to_dict()]
 
@@ -57,6 +58,22 @@ async def test_i_shows_the_odds_of_the_typed_prompt_and_controls_redraw_them(scr
         await pilot.press("left")
         await until(pilot, lambda: scripted.commands("inspect")[-1].get("position") == 5)
         assert app.handler_errors == 0
+
+
+async def test_n_shows_each_blocks_own_guesses(scripted) -> None:
+    """n: the bars give way to the logit lens, a row per block with its likeliest tokens;
+    n again brings the bars back."""
+    scripted.respond = lambda c: odds(c) if c["cmd"] == "inspect" else []
+    async with attached(scripted) as (app, pilot):
+        await pilot.press("g", *"the cat", "escape", "i")
+        pane = app.query_one(InspectPane)
+        await until(pilot, lambda: pane.shown is not None)
+        await pilot.press("n")
+        lens = text(app, "#inspect-bars").splitlines()
+        assert lens[1].split() == ["block", "0", "s", "30%", "␣", "20%"]
+        assert lens[2].split() == ["block", "1", "␣", "60%"]
+        await pilot.press("n")
+        assert "60.0%" in text(app, "#inspect-bars")
 
 
 async def test_inspect_after_a_completion_marks_where_it_began_and_follows_training(
