@@ -27,7 +27,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, Static
 
-from minigpt.display import number
+from minigpt.display import cells, number, token_label
 from minigpt.events import LearnedEvent
 from minigpt.learned.reading import (
     Probe,
@@ -48,10 +48,16 @@ VIEWS = ("probe", "positions", "heads", "map")
 HISTORY_EVALS = 48  # evals read for the heads' and the context gain's history, spread
 CACHED = 8  # whole records kept in memory
 MOVED = 5  # tokens listed as moved most, with the change on
+TOKEN_CELLS = 12  # the most a token takes in the line under the text
 NO_RECORDS = (
     "No learned records in this run yet: they come with each eval. A run trained before "
     "they existed, or with train.learned_views = false, has none."
 )
+
+
+def short(token: str) -> str:
+    """A token's text cut to TOKEN_CELLS cells (a table rule can be a token of 60 dashes)."""
+    return token_label(token, TOKEN_CELLS).rstrip() if cells(token) > TOKEN_CELLS else token
 
 
 class LearnedPane(Vertical, can_focus=True):
@@ -210,11 +216,11 @@ class LearnedPane(Vertical, can_focus=True):
         self._scroll_to_cursor(text)
         i = self.cursor
         loss = record.probe_loss[i] if i < len(record.probe_loss) else None
-        top = " · ".join(f"{probe.token(t)} {p:.0%}" for t, p in guesses(record, i))
-        line = f"{probe.text[i]!r}: loss {number(loss, '.2f')} · guessed {top or '-'}"
+        top = " · ".join(f"{short(probe.token(t))} {p:.0%}" for t, p in guesses(record, i))
+        line = f"{short(probe.text[i])!r}: loss {number(loss, '.2f')} · guessed {top or '-'}"
         if change is not None:
             moved = most_moved(probe.text, change, MOVED)
-            line += "\nmoved most: " + ", ".join(f"{m.text} {m.change:+.1f}" for m in moved)
+            line += "\nmoved most: " + ", ".join(f"{short(m.text)} {m.change:+.1f}" for m in moved)
         elif self.change:
             line += "\n(the first eval has nothing to compare with)"
         return line
