@@ -9,26 +9,20 @@ import torch
 
 from minigpt.config import apply_values
 from minigpt.errors import CheckpointError
-from minigpt.events import EvalEvent, Event, LogEvent, StepEvent
+from minigpt.events import EvalEvent, LogEvent, StepEvent
 from minigpt.service.run import Run
 from minigpt.train import lr_at, wants_compile
+from tests.minigpt.runs import train_to_end
 
 pytestmark = pytest.mark.trains
-
-
-def _train(run: Run) -> list[Event]:
-    """Advance a run to its end, returning every event."""
-    events: list[Event] = []
-    while not run.done:
-        events.extend(run.advance())
-    run.close()
-    return events
 
 
 def test_loss_falls_on_a_tiny_corpus(corpus_file: Path, tmp_path: Path, tiny_config) -> None:
     """A few dozen steps take val loss well below its value at step 0."""
     config = tiny_config(corpus_file, **{"train.max_iters": 60, "train.eval_interval": 60})
-    evals = [e for e in _train(Run.start(config, tmp_path / "run")) if isinstance(e, EvalEvent)]
+    evals = [
+        e for e in train_to_end(Run.start(config, tmp_path / "run")) if isinstance(e, EvalEvent)
+    ]
     assert [e.step for e in evals] == [0, 60]
     first, last = evals[0].val_loss, evals[1].val_loss
     assert first is not None and last is not None, "a run with a val split has a val loss"
@@ -49,7 +43,7 @@ def test_run_dir_holds_config_metrics_and_loadable_checkpoints(
 ) -> None:
     """A run writes config.toml, event-shaped metrics.jsonl and weights_only-loadable ckpts."""
     run_dir = tmp_path / "run"
-    _train(Run.start(tiny_config(corpus_file), run_dir))
+    train_to_end(Run.start(tiny_config(corpus_file), run_dir))
     assert (run_dir / "config.toml").read_text().count("[model]") == 1
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     steps = [e for e in events if e["event"] == "step"]
@@ -78,11 +72,11 @@ def test_resume_reproduces_the_uninterrupted_losses(
         "train.max_iters": 40,
     }
     pinned |= {"train.optimizer": optimizer}
-    whole = _train(Run.start(tiny_config(corpus_file, **pinned), tmp_path / "whole"))
+    whole = train_to_end(Run.start(tiny_config(corpus_file, **pinned), tmp_path / "whole"))
     first = tiny_config(corpus_file, **(pinned | {"train.max_iters": 20}))
-    _train(Run.start(first, tmp_path / "split"))
+    train_to_end(Run.start(first, tmp_path / "split"))
     resumed = Run.resume(apply_values(first, {"train.max_iters": 40}), tmp_path / "split")
-    rest = _train(resumed)
+    rest = train_to_end(resumed)
     expected = [
         e.loss for e in whole if isinstance(e, StepEvent) and e.step is not None and e.step > 20
     ]
@@ -105,7 +99,7 @@ def test_resume_drops_metrics_past_the_checkpoint(
 ) -> None:
     """Events logged after the last checkpoint (lost work) and a torn line are dropped."""
     run_dir = tmp_path / "run"
-    _train(Run.start(tiny_config(corpus_file, **{"train.max_iters": 20}), run_dir))
+    train_to_end(Run.start(tiny_config(corpus_file, **{"train.max_iters": 20}), run_dir))
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps({"event": "step", "step": 21, "loss": 1.0}) + "\n")
         f.write('{"event": "step", "st')
@@ -120,7 +114,7 @@ def test_fresh_start_refuses_to_overwrite_a_run(
 ) -> None:
     """Starting over an existing run dir is refused, and its checkpoint kept."""
     config = tiny_config(corpus_file, **{"train.max_iters": 20})
-    _train(Run.start(config, tmp_path / "run"))
+    train_to_end(Run.start(config, tmp_path / "run"))
     before = (tmp_path / "run" / "model.ckpt").read_bytes()
     with pytest.raises(CheckpointError, match="--resume"):
         Run.start(config, tmp_path / "run")
@@ -132,14 +126,14 @@ def test_resume_refuses_a_changed_model_shape(
 ) -> None:
     """Resuming with a different d_model names the key instead of failing inside torch."""
     config = tiny_config(corpus_file, **{"train.max_iters": 20})
-    _train(Run.start(config, tmp_path / "run"))
+    train_to_end(Run.start(config, tmp_path / "run"))
     with pytest.raises(CheckpointError, match=r"model\.d_model"):
         Run.resume(apply_values(config, {"model.d_model": 64}), tmp_path / "run")
 
 
 def test_damaged_checkpoint_is_reported(corpus_file: Path, tmp_path: Path, tiny_config) -> None:
     """A truncated model.ckpt gives a CheckpointError naming the file."""
-    _train(Run.start(tiny_config(corpus_file, **{"train.max_iters": 20}), tmp_path / "run"))
+    train_to_end(Run.start(tiny_config(corpus_file, **{"train.max_iters": 20}), tmp_path / "run"))
     ckpt = tmp_path / "run" / "model.ckpt"
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match=r"model\.ckpt"):
@@ -151,7 +145,7 @@ def test_grad_accumulation_matches_a_bigger_batch_in_scale(
 ) -> None:
     """With accumulation the reported loss stays a per-token mean, not a sum."""
     config = tiny_config(corpus_file, **{"train.grad_accum_steps": 4, "train.max_iters": 1})
-    events = _train(Run.start(config, tmp_path / "run"))
+    events = train_to_end(Run.start(config, tmp_path / "run"))
     step, first = next(e for e in events if isinstance(e, StepEvent)), events[0]
     assert isinstance(first, EvalEvent), "a run opens with its eval at step 0"
     assert step.loss is not None and first.train_loss is not None, "both measure a loss"
@@ -184,7 +178,7 @@ def test_compile_failure_falls_back_to_eager(
 
     monkeypatch.setattr(torch, "compile", broken)
     config = tiny_config(corpus_file, **{"train.compile": "true", "train.max_iters": 3})
-    events = _train(Run.start(config, tmp_path / "run"))
+    events = train_to_end(Run.start(config, tmp_path / "run"))
     logs = [e for e in events if isinstance(e, LogEvent)]
     assert [log.level for log in logs] == ["warning"] and "no C compiler" in logs[0].message
     assert [e.step for e in events if isinstance(e, StepEvent)] == [1, 2, 3]
@@ -196,7 +190,7 @@ def test_a_checkpoint_from_before_the_optimizer_choice_resumes_with_adamw(
     """A model.ckpt whose config names no optimizer was trained by AdamW alone: it resumes
     with AdamW and its moments, whatever the default now is."""
     config = tiny_config(corpus_file, **{"train.optimizer": "adamw", "train.max_iters": 20})
-    _train(Run.start(config, tmp_path / "run"))
+    train_to_end(Run.start(config, tmp_path / "run"))
     ckpt = tmp_path / "run" / "model.ckpt"
     state = torch.load(ckpt, weights_only=True)
     del state["config"]["train"]["optimizer"]

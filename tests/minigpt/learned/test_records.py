@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from minigpt.events import EvalEvent, Event, LearnedEvent
+from minigpt.events import EvalEvent, LearnedEvent
 from minigpt.rundir.learned import LearnedRecords
 from minigpt.service.run import Run
+from tests.minigpt.runs import train_to_end
 
 pytestmark = pytest.mark.trains
 
@@ -16,21 +17,12 @@ pytestmark = pytest.mark.trains
 ON = {"train.learned_views": True}
 
 
-def _train(run: Run) -> list[Event]:
-    """Advance a run to its end, returning every event."""
-    events: list[Event] = []
-    while not run.done:
-        events.extend(run.advance())
-    run.close()
-    return events
-
-
 def test_every_eval_keeps_a_record_and_says_it(
     corpus_file: Path, tmp_path: Path, tiny_config
 ) -> None:
     """Each eval is followed by a learned event, kept as learned/step-N.json, which reads
     back as the same event; probe.json names the probe's tokens and the vocabulary."""
-    events = _train(Run.start(tiny_config(corpus_file, **ON), tmp_path / "run"))
+    events = train_to_end(Run.start(tiny_config(corpus_file, **ON), tmp_path / "run"))
     evals = [e.step for e in events if isinstance(e, EvalEvent)]
     learned = [e for e in events if isinstance(e, LearnedEvent)]
     assert [e.step for e in learned] == evals == [0, 20, 40]
@@ -54,7 +46,7 @@ def test_the_position_curve_is_the_val_loss_spread_over_positions(
     corpus_file: Path, tmp_path: Path, tiny_config
 ) -> None:
     """The mean of the val loss by position is the eval's val loss."""
-    events = _train(Run.start(tiny_config(corpus_file, **ON), tmp_path / "run"))
+    events = train_to_end(Run.start(tiny_config(corpus_file, **ON), tmp_path / "run"))
     last_eval = [e for e in events if isinstance(e, EvalEvent)][-1]
     last_learned = [e for e in events if isinstance(e, LearnedEvent)][-1]
     curve = [loss for loss in last_learned.position_loss if loss is not None]
@@ -66,7 +58,7 @@ def test_resume_drops_the_records_of_lost_steps_and_keeps_the_probe(
 ) -> None:
     """Records after the checkpoint's step go on resume; the probe stays the same."""
     run_dir = tmp_path / "run"
-    _train(Run.start(tiny_config(corpus_file, **ON, **{"train.max_iters": 20}), run_dir))
+    train_to_end(Run.start(tiny_config(corpus_file, **ON, **{"train.max_iters": 20}), run_dir))
     records = LearnedRecords(run_dir)
     (records.path / "step-000000030.json").write_text(
         (records.path / "step-000000020.json").read_text()
@@ -74,7 +66,7 @@ def test_resume_drops_the_records_of_lost_steps_and_keeps_the_probe(
     probe = records.probe()
     run = Run.resume(tiny_config(corpus_file, **ON, **{"train.max_iters": 40}), run_dir)
     assert records.steps() == [0, 20]
-    _train(run)
+    train_to_end(run)
     assert records.steps() == [0, 20, 40]
     assert records.probe() == probe
 
@@ -82,7 +74,7 @@ def test_resume_drops_the_records_of_lost_steps_and_keeps_the_probe(
 def test_switched_off_nothing_is_measured(corpus_file: Path, tmp_path: Path, tiny_config) -> None:
     """train.learned_views = false: no learned events and no learned/ folder."""
     config = tiny_config(corpus_file, **{"train.learned_views": False})
-    events = _train(Run.start(config, tmp_path / "run"))
+    events = train_to_end(Run.start(config, tmp_path / "run"))
     assert not [e for e in events if isinstance(e, LearnedEvent)]
     assert not (tmp_path / "run" / "learned").exists()
 
