@@ -16,6 +16,7 @@ before the views existed, or with train.learned_views off, says so.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import ClassVar
@@ -28,7 +29,7 @@ from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, Static
 
 from minigpt.display import cells, number, token_label
-from minigpt.events import LearnedEvent
+from minigpt.events import LearnedEvent, MapPoints
 from minigpt.learned.reading import (
     Probe,
     changes,
@@ -53,6 +54,19 @@ NO_RECORDS = (
     "No learned records in this run yet: they come with each eval. A run trained before "
     "they existed, or with train.learned_views = false, has none."
 )
+
+
+def summary_of(record: LearnedEvent) -> LearnedEvent:
+    """A record with only what the histories need (its step, context gain and heads): a
+    dashboard following a long run keeps one per eval."""
+    return dataclasses.replace(
+        record,
+        probe_loss=[],
+        guess_ids=[],
+        guess_probs=[],
+        position_loss=[],
+        embedding_map=MapPoints([], [], []),
+    )
 
 
 def short(token: str) -> str:
@@ -133,8 +147,8 @@ class LearnedPane(Vertical, can_focus=True):
         if event.step is None:
             return
         following = self.index == len(self.steps) - 1
-        self.cached[event.step] = event
-        self.summaries[event.step] = event
+        self._cache(event.step, event)
+        self.summaries[event.step] = summary_of(event)
         self.steps = sorted({*self.steps, event.step})
         if following:
             self.index = self.steps.index(event.step)
@@ -149,10 +163,14 @@ class LearnedPane(Vertical, can_focus=True):
             record = self.records.record(step)
             if record is None:
                 return None
-            if len(self.cached) >= CACHED:
-                self.cached.pop(next(iter(self.cached)))
-            self.cached[step] = record
+            self._cache(step, record)
         return self.cached.get(step)
+
+    def _cache(self, step: int, record: LearnedEvent) -> None:
+        """Keep a whole record in memory, forgetting the oldest kept past CACHED."""
+        self.cached[step] = record
+        while len(self.cached) > CACHED:
+            self.cached.pop(next(iter(self.cached)))
 
     def history(self) -> list[LearnedEvent]:
         """Context gain and head roles of up to HISTORY_EVALS evals spread over the run."""

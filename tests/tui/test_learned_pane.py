@@ -11,7 +11,7 @@ from minigpt.rundir.learned import LearnedRecords
 from tests.tui.pilot import attached, text, until
 from tests.tui.scripted import ScriptedLink
 from tui.head_table import HeadTable
-from tui.learned_pane import NO_RECORDS, LearnedPane
+from tui.learned_pane import CACHED, NO_RECORDS, LearnedPane
 from tui.probe_text import ProbeText
 
 TEXT = ["The", "␣cat", "␣sat", "↵", "on", "␣the", "␣mat"]
@@ -131,3 +131,17 @@ async def test_odd_records_draw_without_error(scripted: ScriptedLink) -> None:
         await pilot.pause(0.6)
         assert "step 50" in text(app, "#learned-status")
         assert app.handler_errors == 0
+
+
+async def test_following_a_long_run_keeps_few_whole_records(scripted: ScriptedLink) -> None:
+    """Each broadcast eval is kept whole only among the last few; the histories keep a
+    summary of each (step, context gain, heads), without the probe's numbers."""
+    async with attached(scripted) as (app, pilot):
+        await pilot.press("w")
+        pane = app.query_one(LearnedPane)
+        for step in range(0, 2000, 100):
+            scripted.feed(record(step, [None, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], 0.5).to_dict())
+        await until(pilot, lambda: "eval 20/20" in text(app, "#learned-status"))
+        assert len(pane.cached) <= CACHED
+        assert len(pane.summaries) == 20
+        assert all(not s.probe_loss and s.heads for s in pane.summaries.values())
