@@ -80,7 +80,8 @@ test-numerics: $(VENV)/.installed-export
 	done; \
 	if [ -n "$$failed" ]; then echo "test-numerics: failed in$$failed"; exit 1; fi
 
-lint: setup
+# With the [export] extra too: mypy reads the export tests, which import its packages.
+lint: $(VENV)/.installed-export
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
