@@ -129,14 +129,15 @@ async def test_engine_lost_keeps_charts_and_r_reconnects(scripted) -> None:
         await until(pilot, lambda: app.state == "engine lost")
         assert len(app.query_one(LossChart).train) == 10  # kept, not cleared
         panel = app.query_one("#error-panel", Static)
-        assert panel.border_title == "The engine stopped" and panel.region.height >= 3
+        assert panel.border_title == "The engine stopped"
+        await until(pilot, lambda: panel.region.height >= 3)  # shown at the next layout
         assert app.check_action("restart_engine", ()) is True
         assert app.check_action("send", ()) is None
         await pilot.press("r")
         scripted.feed(hello(state="idle", step=10, steps=[[n, 2.0, 1e-3] for n in range(11)]))
         await until(pilot, lambda: app.state == "idle")
         assert scripted.opened == 2 and app.top.stats.step == 10
-        assert panel.region.height == 0
+        await until(pilot, lambda: panel.region.height == 0)
 
 
 async def test_quit_detach_sends_nothing_and_closes(scripted) -> None:
