@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -21,7 +22,16 @@ from types import ModuleType
 from minigpt.atomic import write_folder_atomic
 from minigpt.errors import ExportError
 
-EXTRA = "pip install 'minigpt-tui[export]'"
+
+def install_command() -> str:
+    """The one command that installs the [export] extra where this minigpt runs: into this
+    interpreter's environment (the project's .venv for `make run`), from the source checkout
+    this minigpt was imported from, else from the package index."""
+    root = Path(__file__).resolve().parents[2]
+    python = sys.executable or "python3"
+    if (root / "pyproject.toml").is_file():
+        return f"{python} -m pip install -e '{root}[export]'"
+    return f"{python} -m pip install 'minigpt-tui[export]'"
 
 
 def needs_extra(*modules: str) -> list[ModuleType]:
@@ -31,7 +41,7 @@ def needs_extra(*modules: str) -> list[ModuleType]:
     except ImportError as error:
         missing = error.name or str(error)
         raise ExportError(
-            f"exporting needs the [export] extra ({missing} is not installed): {EXTRA}"
+            f"exporting needs the [export] extra ({missing} is not installed): {install_command()}"
         ) from None
 
 

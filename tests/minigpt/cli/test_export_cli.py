@@ -137,10 +137,13 @@ def test_without_the_extra_one_line_says_what_to_install(
     flag: str,
     module: str,
 ) -> None:
-    """Where the [export] extra is not installed, the error names it and the pip command."""
+    """Where the [export] extra is not installed, the error names it and the one command
+    that installs it into this environment, from this source checkout."""
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     args = ["--run-dir", str(runs["char"]), flag, str(tmp_path / "out")]
-    _refused(args, capsys, f"({module} is not installed): pip install 'minigpt-tui[export]'")
+    root = Path(__file__).resolve().parents[3]
+    command = f"{sys.executable} -m pip install -e '{root}[export]'"
+    _refused(args, capsys, f"({module} is not installed): {command}")
     assert _left(tmp_path) == []
 
 
