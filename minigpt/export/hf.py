@@ -139,7 +139,10 @@ def generation_settings(config: Config) -> dict[str, object]:
     }
     if s.temperature == 0:
         return settings | {"do_sample": False}
-    # top_k 0 and top_p 1 switch those filters off in transformers too.
+    # top_k 0 and top_p 1 switch those filters off in transformers too, and top_k 0 must be
+    # written: unset (or null, to transformers 5) it means 50. transformers before 5.7 warn
+    # that it "may be ignored" when generate is asked for do_sample=False, as it then is;
+    # only 50 or null would keep them quiet, so that warning stays.
     return settings | {
         "do_sample": True,
         "temperature": s.temperature,

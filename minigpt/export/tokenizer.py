@@ -11,7 +11,9 @@ Contract:
   BPE with merges derived from tiktoken's ranks (the same construction as transformers'
   own tiktoken converter), the special tokens as ordinary vocabulary (minigpt encodes
   their text as plain text), and a whole pre-token that is a token taken as it is, as
-  tiktoken does (`ignore_merges`).
+  tiktoken does (`ignore_merges`). cl100k leaves ids 100256 and 100261-100275 unassigned:
+  each holds a placeholder token that no text encodes to and that decodes to U+FFFD, as
+  minigpt decodes an unassigned id.
 - A compact cl100k vocabulary is refused (ExportError): minigpt encodes with the full
   BPE and then spells a token the corpus never used in single bytes, a second pass that
   no `tokenizers` pipeline has (a BPE cut down to the kept tokens merges differently).
@@ -39,6 +41,12 @@ from minigpt.tokenizer import (
 # transformers 5 names its fast tokenizer class TokenizersBackend in what it saves, a name
 # transformers 4 does not know; both load the name they share.
 TOKENIZER_CLASS = "PreTrainedTokenizerFast"
+# A BPE vocabulary with holes makes `tokenizers` warn "your vocabulary could be corrupted!"
+# each time it is serialized (twice an export; before 0.23 it prints it on stdout), so each
+# of cl100k's unassigned ids holds a placeholder: U+FFFD and the id. No text encodes to
+# one, since U+FFFD is not in the byte-level alphabet every pre-token is spelled in.
+UNASSIGNED = "\ufffd{}"
+UNASSIGNED_PATTERN = "\ufffd[0-9]+"
 
 
 def check_exportable(tokenizer: Tokenizer) -> None:
@@ -91,10 +99,21 @@ def _backend(tokenizer: Tokenizer) -> Any:
     byte_level = tk.pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     if pattern is None:
         backend.pre_tokenizer = byte_level
-    else:
-        split = tk.pre_tokenizers.Split(tk.Regex(pattern), behavior="isolated")
-        backend.pre_tokenizer = tk.pre_tokenizers.Sequence([split, byte_level])
-    backend.decoder = tk.decoders.ByteLevel()
+        backend.decoder = tk.decoders.ByteLevel()
+        return backend
+    # transformers 4.57.3-4.57.6 warn of "an incorrect regex pattern" when they load this
+    # from a folder whose config.json they wrote: their Mistral check takes in any tokenizer
+    # of over 100,000 tokens with a pre-tokenizer (huggingface/transformers#44031), and only
+    # a config.json written by transformers 5 (or by 4.57.2 or older) lets it pass. Its way
+    # out, fix_mistral_regex=True, puts Mistral's split in place of this one; the vocabulary
+    # and this split are what keep the tokenizer exact, and config.json's
+    # transformers_version is its writer's: no file written here avoids the warning.
+    split = tk.pre_tokenizers.Split(tk.Regex(pattern), behavior="isolated")
+    backend.pre_tokenizer = tk.pre_tokenizers.Sequence([split, byte_level])
+    # A placeholder becomes U+FFFD, which ByteLevel, finding it outside its alphabet, decodes
+    # to its UTF-8 bytes: EF BF BD, the bytes minigpt puts in for an unassigned id.
+    unassigned = tk.decoders.Replace(tk.Regex(UNASSIGNED_PATTERN), "\ufffd")
+    backend.decoder = tk.decoders.Sequence([unassigned, tk.decoders.ByteLevel()])
     return backend
 
 
@@ -129,4 +148,6 @@ def _cl100k_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
     found.sort()
     vocab = {text(token): rank for token, rank in ranks.items()}
     vocab |= CL100K_SPECIAL_TOKENS  # "<|endoftext|>" is printable ASCII: it spells itself
+    assigned = set(vocab.values())
+    vocab |= {UNASSIGNED.format(i): i for i in range(enc.n_vocab) if i not in assigned}
     return vocab, [(text(left), text(right)) for *_, left, right in found]

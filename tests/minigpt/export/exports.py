@@ -1,7 +1,9 @@
 """What the export tests share: runs trained by `minigpt train`, and no network for the hub.
 
 Importing this module sets HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE before any test imports
-transformers, so nothing an export test does can reach for a download.
+transformers, so nothing an export test does can reach for a download, and TOKENIZERS_LOG
+before any imports tokenizers, whose Rust side reads it once, so that its warnings print
+(on stderr) rather than only its errors (test_quiet.py looks for them).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tests.warm import ForkServer
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_LOG"] = "warn"
 
 # Text with one- to four-byte characters, so the byte tokenizer meets split characters.
 TEXT = "".join(

@@ -14,7 +14,8 @@ from minigpt.tokenizer import ByteTokenizer, CharTokenizer, Cl100kTokenizer, Tok
 from tests.minigpt.export.exports import TEXT
 
 # Whitespace runs, line ends, digits, contractions, accents, CJK, emoji (with a joiner and a
-# skin tone), a combining mark, and special-token text, which minigpt encodes as plain text.
+# skin tone), a combining mark, special-token text, which minigpt encodes as plain text, and
+# the text of a placeholder for an unassigned cl100k id, which is text too.
 AWKWARD = [
     "",
     " ",
@@ -27,6 +28,7 @@ AWKWARD = [
     "猫は3匹、你好\uff0c世界。",  # a fullwidth comma
     "🐈 👍🏽 👩‍💻 🙂🙂",
     "<|endoftext|> <|fim_prefix|>x<|fim_suffix|>",
+    "\ufffd100256 \ufffd",
     "def f(x):\n    return x ** 2  # squared\n",
 ]
 
@@ -69,13 +71,22 @@ def test_byte_tokenizer_round_trips_any_text(tmp_path: Path) -> None:
 
 def test_cl100k_full_vocabulary_matches_tiktoken(tmp_path: Path) -> None:
     """cl100k_base over its full id space encodes the Python docs' text and awkward text
-    to tiktoken's ids, and the special tokens' ids decode to their text."""
+    to tiktoken's ids, the special tokens' ids decode to their text, and the unassigned
+    ids, which a model may still sample, decode to U+FFFD as minigpt decodes them, even
+    between the bytes of a split character."""
     tokenizer = Cl100kTokenizer()
     hf = _load(tokenizer, tmp_path)
     docs = load_text("builtin:python-docs")[0][:60_000]
     _assert_round_trips(tokenizer, hf, [*AWKWARD, docs])
     specials = [100257, 100258, 100259, 100260, 100276]
     assert hf.decode(specials) == tokenizer.decode(specials)  # type: ignore[attr-defined]
+    assert hf.vocab_size == tokenizer.vocab_size  # type: ignore[attr-defined]
+    unassigned = [100256, *range(100261, 100276)]
+    cat = tokenizer.encode("猫")  # three bytes, more than one token
+    assert len(cat) > 1
+    for ids in (unassigned, [cat[0], 100256, *cat[1:], 100275, 100257, *cat]):
+        assert hf.decode(ids) == tokenizer.decode(ids)  # type: ignore[attr-defined]
+    assert "\ufffd" in tokenizer.decode(unassigned)
 
 
 def test_compact_cl100k_vocabulary_is_refused(tmp_path: Path) -> None:
