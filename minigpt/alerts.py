@@ -25,7 +25,15 @@ fill a window at the right moment:
 - grad_spike: a gradient norm over ten times the median of the recent ones;
 - overfitting: the val loss 5% above its best while the train loss went on
   falling below where it was at that best (clears within 2.5% of the best; nats
-  below 1, as above).
+  below 1, as above);
+- memorising: over the last 3 evals the train loss fell by more than 5% (nats
+  below 1, as above) while the val loss's best fell by less than a quarter as
+  much, on a run that has read its train split at least once: the gap between
+  them widens by most of what training gains, which is what repeating text the
+  model has seen does, whether or not the val loss ever climbs (clears once the
+  best val loss falls at least half as far as the train loss over the last 3
+  evals). A model that learns what carries over lowers both about alike; a
+  plateau moves neither by 5%.
 
 Messages that blame the learning rate name the rates in force and which one to
 lower (see `rate_advice`).
@@ -54,6 +62,11 @@ SPIKE_FACTOR = 10.0  # a gradient norm this many times the recent median is a sp
 SPIKE_WINDOW = 50  # recent gradient norms the median is taken over
 SPIKE_MIN_STEPS = 10  # norms needed before any median is trusted
 OVERFIT_RISE, OVERFIT_CLEAR = 0.05, 0.025  # the same for the val loss over its best
+MEMO_EVALS = 3  # evals back that memorising compares the latest eval with
+MEMO_FALL = 0.05  # the least train loss fall over them, as a share (of 1 nat below 1)
+# The share of the train loss's fall that the best val loss must miss / match to raise /
+# clear memorising: a quarter leaves the gap widening by three quarters of the gain
+MEMO_SHARE, MEMO_CLEAR_SHARE = 0.25, 0.5
 
 
 def _in_force(train: TrainConfig) -> list[tuple[str, float, float]]:
@@ -110,6 +123,8 @@ class Alerts:
         self.lowest_mean = math.inf  # the lowest mean of CLIMB_WINDOW steps so far
         self.norms: deque[float] = deque(maxlen=SPIKE_WINDOW)
         self.best: tuple[float, float] | None = None  # (val, train) at the lowest val loss
+        # (train loss, lowest val loss so far) at the latest MEMO_EVALS + 1 evals
+        self.evals: deque[tuple[float, float]] = deque(maxlen=MEMO_EVALS + 1)
 
     def state_dict(self) -> dict[str, Any]:
         """What the alerts have seen, as plain values a checkpoint keeps, so a resumed run
@@ -120,6 +135,7 @@ class Alerts:
             "lowest_mean": self.lowest_mean,
             "norms": list(self.norms),
             "best": None if self.best is None else list(self.best),
+            "evals": [list(pair) for pair in self.evals],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -130,6 +146,7 @@ class Alerts:
         self.norms.extend(float(norm) for norm in state["norms"])
         best = state["best"]
         self.best = None if best is None else (float(best[0]), float(best[1]))
+        self.evals.extend((float(train), float(val)) for train, val in state["evals"])
 
     @property
     def uniform_loss(self) -> float:
@@ -149,6 +166,7 @@ class Alerts:
                 self._init_loss(event),
                 self._weights_too_large(event),
                 self._overfitting(event),
+                self._memorising(event),
             ]
         else:
             return []
@@ -299,3 +317,36 @@ class Alerts:
         overfitting = _above(val, best_val, OVERFIT_RISE) and train < train_at_best
         cleared = not _above(val, best_val, OVERFIT_CLEAR)
         return self._raise("overfitting", overfitting, cleared, event.step, message)
+
+    def _memorising(self, event: EvalEvent) -> AlertEvent | None:
+        """Train loss falling over the last evals while the best val loss barely moves."""
+        val, train = event.val_loss, event.train_loss
+        if val is None or train is None or not math.isfinite(val + train):
+            return None
+        best = min(val, self.evals[-1][1]) if self.evals else val
+        self.evals.append((train, best))
+        if len(self.evals) <= MEMO_EVALS:
+            return None
+        train_then, best_then = self.evals[0]
+        train_fall, val_fall = train_then - train, best_then - best
+        read_once = event.epochs is None or event.epochs >= 1
+
+        def message() -> str:
+            epochs = event.epochs
+            read = "" if epochs is None else f", which it has read {epochs:.3g} times over,"
+            return (
+                f"train loss fell from {train_then:.3g} to {train:.3g} over the last "
+                f"{MEMO_EVALS} evals while the best val loss only went from {best_then:.3g} "
+                f"to {best:.3g}: the model is memorising its training text{read} instead of "
+                "learning what carries over to new text; more text, more model.dropout, a "
+                "smaller model or fewer train.max_iters help (best.ckpt holds the weights at "
+                "the best val loss)"
+            )
+
+        memorising = (
+            read_once
+            and _above(train_then, train, MEMO_FALL)
+            and val_fall < MEMO_SHARE * train_fall
+        )
+        cleared = val_fall > 0 and val_fall >= MEMO_CLEAR_SHARE * train_fall
+        return self._raise("memorising", memorising, cleared, event.step, message)

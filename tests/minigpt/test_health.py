@@ -215,9 +215,10 @@ def test_weights_far_too_large_are_raised_naming_the_rate_that_grew_them() -> No
 
 
 def test_overfitting_is_a_val_loss_well_above_its_best_while_train_loss_falls() -> None:
-    """Val 5% above its best while train falls on raises overfitting once, wherever the
-    best was and however noisy the evals; a val loss that only wobbles, or rises with the
-    train loss, does not; back near the best it clears and can fire again."""
+    """Val 5% above its best while train falls on raises overfitting once (after
+    memorising, raised as the val loss stopped improving), wherever the best was and
+    however noisy the evals; a val loss that only wobbles, or rises with the train loss,
+    does not; back near the best it clears and can fire again."""
     rng = random.Random(1)
     for best_at in (3, 10, 25):
         val = [3.0 - 0.05 * n for n in range(best_at)] + [
@@ -228,7 +229,8 @@ def test_overfitting_is_a_val_loss_well_above_its_best_while_train_loss_falls() 
         alerts = Alerts(vocab_size=65)
         evals = [_eval(n, t, v) for n, (t, v) in enumerate(zip(train, noisy, strict=True), 1)]
         found = [alert for event in evals for alert in alerts.feed(event)]
-        assert [a.kind for a in found] == ["overfitting"] and "dropout" in found[0].message
+        assert [a.kind for a in found] == ["memorising", "overfitting"]
+        assert "dropout" in found[1].message
     wobble = [_eval(n, 2.0 - 0.01 * n, 2.0 * rng.uniform(0.98, 1.02)) for n in range(1, 100)]
     both_rise = [_eval(n, 2.0 + 0.05 * n, 2.1 + 0.05 * n) for n in range(1, 30)]
     for evals in (wobble, both_rise):
@@ -236,7 +238,7 @@ def test_overfitting_is_a_val_loss_well_above_its_best_while_train_loss_falls() 
     again = Alerts(vocab_size=65)
     losses = [(2.0, 2.0), (1.9, 2.2), (1.8, 2.01), (1.7, 2.3)]
     raised = _feed(again, [_eval(n, t, v) for n, (t, v) in enumerate(losses, 1)])
-    assert raised == [("overfitting", 2), ("overfitting", 4)]
+    assert raised == [("overfitting", 2), ("overfitting", 4), ("memorising", 4)]
 
 
 def test_each_alert_fires_once_until_its_condition_clears() -> None:
