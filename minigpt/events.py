@@ -114,7 +114,7 @@ class EvalEvent(Event):
 @dataclass
 class AlertEvent(Event):
     """Training looks unhealthy: kind is init_loss, diverged, too_high_lr, weights_too_large,
-    grad_spike or overfitting (see alerts.py)."""
+    grad_spike, overfitting or memorising (see alerts.py)."""
 
     name: ClassVar[str] = "alert"
     kind: str
