@@ -17,23 +17,13 @@ eval measures the heads on the same tokens. Scores are [block][head].
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+from minigpt.events import HeadRoles
 from minigpt.model import Model
 
 REPEATS = 8  # random sequences per eval
 SEED = 20240  # the random sequences' own seed, the same at every eval
-
-
-@dataclass
-class HeadScore:
-    """One head's roles at one eval."""
-
-    previous_token: float
-    induction: float
-    entropy: float
 
 
 def attention(model: Model, x: torch.Tensor) -> torch.Tensor:
@@ -80,7 +70,7 @@ def induction_chance(half: int) -> float:
 @torch.no_grad()
 def head_scores(
     model: Model, probe_attention: torch.Tensor | None, vocab: list[int]
-) -> list[list[HeadScore]]:
+) -> list[list[HeadRoles]]:
     """Every head's roles: previous-token and entropy from its attention over the probe's
     windows (blocks, W, nh, T, T; see probe.score_probe), induction on repeated tokens."""
     c = model.config
@@ -99,7 +89,7 @@ def head_scores(
     induction = after_match.mean(dim=(1, 3))  # (blocks, nh)
     return [
         [
-            HeadScore(float(previous[b, h]), float(induction[b, h]), float(entropy[b, h]))
+            HeadRoles(float(previous[b, h]), float(induction[b, h]), float(entropy[b, h]))
             for h in range(c.num_heads)
         ]
         for b in range(c.num_blocks)

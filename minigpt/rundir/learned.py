@@ -61,13 +61,12 @@ class LearnedRecords:
         """The run's probe passage, or None for a run without one."""
         return _read_object(self.path / PROBE)
 
-    def write(self, record: LearnedEvent) -> int:
-        """Keep one eval's record; returns the bytes written."""
+    def write(self, record: LearnedEvent) -> None:
+        """Keep one eval's record."""
         assert record.step is not None, "a record names its step"
         self.path.mkdir(mode=0o700, exist_ok=True)
         text = json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":"))
         write_text_atomic(self.path / record_name(record.step), text)
-        return len(text.encode())
 
     def steps(self) -> list[int]:
         """The steps that have a record, in order."""
@@ -79,21 +78,22 @@ class LearnedRecords:
 
     def record(self, step: int) -> LearnedEvent | None:
         """The record of exactly this step, or None."""
-        data = _read_object(self.path / record_name(step))
-        if data is None:
-            return None
-        # The file's name says which step it is.
-        record = decode(data | {"event": LearnedEvent.name, "step": step})
-        return record if isinstance(record, LearnedEvent) else None
+        return self._decoded(step, None)
 
     def summary(self, step: int) -> LearnedEvent | None:
         """The record of this step with only its context gain and head roles read (quick to
         decode: what a history across many evals needs)."""
+        return self._decoded(step, ("context_gain", "heads"))
+
+    def _decoded(self, step: int, keys: tuple[str, ...] | None) -> LearnedEvent | None:
+        """The record file of step decoded, with only `keys` when given; None without one."""
         data = _read_object(self.path / record_name(step))
         if data is None:
             return None
-        kept = {key: data.get(key) for key in ("context_gain", "heads")}
-        record = decode(kept | {"event": LearnedEvent.name, "step": step})
+        if keys is not None:
+            data = {key: data.get(key) for key in keys}
+        # The file's name says which step it is.
+        record = decode(data | {"event": LearnedEvent.name, "step": step})
         return record if isinstance(record, LearnedEvent) else None
 
     def at_or_before(self, step: int | None) -> LearnedEvent | None:
