@@ -17,7 +17,6 @@ before the views existed, or with train.learned_views off, says so.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,6 +31,7 @@ from minigpt.display import cells, number, token_label
 from minigpt.events import LearnedEvent, MapPoints
 from minigpt.learned.reading import (
     Probe,
+    change_share,
     changes,
     guesses,
     most_moved,
@@ -227,7 +227,7 @@ class LearnedPane(Vertical, can_focus=True):
         vocab = max(2, len(probe.vocab))
         change = changes(record, earlier) if self.change and earlier else None
         if change is not None:
-            values = [None if c is None else c / math.log(vocab) for c in change]
+            values = [change_share(c, vocab) for c in change]
         else:
             values = [surprise(loss, vocab) for loss in record.probe_loss]
         text.show(probe.text, values, change is not None, self.cursor)

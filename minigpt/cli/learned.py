@@ -24,6 +24,7 @@ from minigpt.events import LearnedEvent
 from minigpt.learned.reading import (
     Probe,
     block,
+    change_share,
     changes,
     guesses,
     head_scores,
@@ -147,7 +148,7 @@ def probe_text(
             shown = shown_text(probe.text[i])
             if change is not None:
                 c = change[i] if i < len(change) else None
-                value = None if c is None else max(-1.0, min(1.0, c / math.log(vocab)))
+                value = change_share(c, vocab)
                 mark = (
                     " "
                     if value is None

@@ -54,6 +54,13 @@ def surprise(loss: float | None, vocab_size: int) -> float | None:
     return min(1.0, max(0.0, loss / math.log(vocab_size)))
 
 
+def change_share(change: float | None, vocab_size: int) -> float | None:
+    """A change of loss as a share of a blind guess's loss, within -1..1 (None for none)."""
+    if change is None or not math.isfinite(change) or vocab_size < 2:
+        return None
+    return min(1.0, max(-1.0, change / math.log(vocab_size)))
+
+
 def block(fraction: float | None) -> str:
     """A fraction 0..1 as a block of that height; a blank for None."""
     if fraction is None or not math.isfinite(fraction):
