@@ -14,13 +14,12 @@ Numbers are rounded to what a reader can see, to keep a record small.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import torch
 
 from minigpt.batches import Corpus
-from minigpt.events import HeadRoles, LearnedEvent, MapPoints
+from minigpt.events import LearnedEvent, MapPoints
 from minigpt.inspection import readable_token
 from minigpt.learned.embedding_map import MAP_TOKENS, embedding_map
 from minigpt.learned.heads import head_scores
@@ -98,7 +97,7 @@ class LearnedViews:
             guess_probs=[None if p is None else round(p, 3) for row in guesses for _, p in row],
             position_loss=[round(loss, 4) for loss in position_loss],
             context_gain=context_gain(position_loss),
-            heads=[[HeadRoles(**asdict(head)) for head in block] for block in heads],
+            heads=heads,
             embedding_map=MapPoints(
                 ids=list(self.map_ids),
                 x=[round(x, 4) for x, _ in xy],
