@@ -113,7 +113,7 @@ class DataConfig:
 
     path: str = _restart(
         "builtin:python-docs",
-        "a .txt/.md/.csv file or folder of them, or builtin:python-docs",
+        "a .txt/.md/.csv file or folder of them, builtin:python-docs or builtin:python-stdlib",
         nonempty=True,
     )
     tokenizer: str = _restart(

@@ -2,8 +2,18 @@
 
 Contract:
 - `load_text(path)` reads a .txt/.md/.csv file, a folder of them (recursively, sorted by path,
-  joined with a blank line) or `builtin:python-docs`; every problem the user can fix raises a
-  one-line DataError that says what to do.
+  joined with a blank line) or a builtin; every problem the user can fix raises a one-line
+  DataError that says what to do.
+- Builtins are read offline from this Python: `builtin:python-docs` is the pydoc topics text
+  (~0.47 MB, unchanged so old runs resume on the same text); `builtin:python-stdlib` is that
+  text, a blank line, then every docstring of the standard library (module, class, function;
+  ast.walk order per file, files sorted by path, test/tests/idlelib/site-packages and hidden
+  paths skipped, duplicates and empty ones dropped), parsed with `ast`, never imported (~2.1 MB).
+  A stdlib file that cannot be read or parsed is skipped. Parsing takes seconds, so with a
+  `cache_dir` the text is kept there as python-stdlib-KEY.txt (KEY hashes the Python version
+  and each file's path, size and mtime) and read back while they are unchanged; a cache that
+  cannot be read is rebuilt, one that cannot be written only costs the time. While parsing it
+  reports `progress("reading the standard library", fraction)` after each file.
 - Text reads as `open(path).read()` gives it: UTF-8, a BOM dropped, CRLF/CR become LF.
 - `big_file(path)` says whether data.path is a single file over STREAM_BYTES; such a file is
   never read whole: `stream_text` yields its text in pieces of STREAM_CHUNK_BYTES, decoded and
@@ -13,10 +23,18 @@ Contract:
 
 from __future__ import annotations
 
+import ast
 import codecs
+import contextlib
+import hashlib
+import os
+import sys
+import sysconfig
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from minigpt.atomic import write_text_atomic
 from minigpt.errors import DataError
 
 TEXT_SUFFIXES = (".txt", ".md", ".csv")
@@ -26,6 +44,15 @@ STREAM_BYTES = 64 << 20
 STREAM_CHUNK_BYTES = 8 << 20
 
 Progress = Callable[[str, float], None]
+# A builtin corpus's text, given the cache folder (None: no cache) and the progress callback.
+Builtin = Callable[[Path | None, Progress | None], str]
+
+STDLIB_STAGE = "reading the standard library"
+# Folders of the stdlib whose docstrings are not the library's: its tests, IDLE, installed packages.
+STDLIB_SKIP = frozenset({"site-packages", "test", "tests", "idlelib"})
+# Bumped when the way the text is made changes, so older cached texts are not read back.
+STDLIB_FORMAT = "python-stdlib 1"
+_DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 
 def _python_docs() -> str:
@@ -39,7 +66,101 @@ def _python_docs() -> str:
     return "\n\n".join(topics[key] for key in sorted(topics))
 
 
-BUILTINS: dict[str, Callable[[], str]] = {"python-docs": _python_docs}
+def _stdlib_root() -> Path:
+    """The folder of this Python's standard library source (a function, so tests can swap it)."""
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def _stdlib_files(root: Path) -> list[tuple[str, Path, os.stat_result]]:
+    """The stdlib's .py files as (relative posix path, path, stat), sorted by that path."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        # Pruned in place, so os.walk never descends into site-packages (maybe large).
+        dirs[:] = [d for d in dirs if d not in STDLIB_SKIP and not d.startswith(".")]
+        for name in names:
+            path = Path(folder, name)
+            if name.endswith(".py") and not name.startswith("."):
+                with contextlib.suppress(OSError):  # vanished or unreadable: skipped
+                    found.append((path.relative_to(root).as_posix(), path, path.stat()))
+    return sorted(found, key=lambda entry: entry[0])
+
+
+def _stdlib_key(root: Path, files: list[tuple[str, Path, os.stat_result]]) -> str:
+    """32 hex characters that change when Python, the stdlib or the way the text is made do."""
+    digest = hashlib.sha256(f"{STDLIB_FORMAT}\0{sys.version}\0{root}".encode())
+    for rel, _, stat in files:
+        digest.update(f"\0{rel}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _docstrings(path: Path) -> list[str]:
+    """The docstrings of a file's module, classes and functions in ast.walk order; [] if the
+    file cannot be read or parsed (a broken stdlib file must not stop training)."""
+    try:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
+    except (SyntaxError, UnicodeDecodeError, OSError, ValueError, RecursionError):
+        return []
+    found = (ast.get_docstring(node) for node in ast.walk(tree) if isinstance(node, _DOCUMENTED))
+    return [doc for doc in found if doc]
+
+
+def _encodable(text: str) -> bool:
+    """Whether text is valid UTF-8 once encoded (a docstring may hold a lone surrogate escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _build_stdlib(files: list[tuple[str, Path, os.stat_result]], progress: Progress | None) -> str:
+    """The topics text, then each distinct docstring of the files, one blank line apart."""
+    seen: set[str] = set()
+    docs: list[str] = []
+    with warnings.catch_warnings():
+        # Why: a newer Python warns (SyntaxWarning) about old escapes while parsing; not ours.
+        warnings.simplefilter("ignore")
+        for done, (_, path, _) in enumerate(files, 1):
+            for doc in _docstrings(path):
+                if doc not in seen and _encodable(doc):
+                    seen.add(doc)
+                    docs.append(doc)
+            if progress is not None:
+                progress(STDLIB_STAGE, done / len(files))
+    return "\n\n".join([_python_docs(), *docs])
+
+
+def _read_cached(path: Path) -> str | None:
+    """The cached text at path, or None if it is missing, unreadable, empty or not UTF-8."""
+    try:
+        # Bytes, not text mode: a \r in a docstring must come back as it was written.
+        return path.read_bytes().decode("utf-8") or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _python_stdlib(cache_dir: Path | None, progress: Progress | None) -> str:
+    """The topics text and the stdlib's docstrings (~2.1 MB), from cache_dir when it has it."""
+    root = _stdlib_root()
+    files = _stdlib_files(root)
+    cached = (
+        None if cache_dir is None else cache_dir / f"python-stdlib-{_stdlib_key(root, files)}.txt"
+    )
+    if cached is not None and (text := _read_cached(cached)) is not None:
+        return text
+    text = _build_stdlib(files, progress)
+    if cached is not None:
+        # Why: the cache only saves seconds; a read-only or full disk must not stop training.
+        with contextlib.suppress(OSError):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(cached, text)
+    return text
+
+
+BUILTINS: dict[str, Builtin] = {
+    "python-docs": lambda cache_dir, progress: _python_docs(),
+    "python-stdlib": _python_stdlib,
+}
 
 
 def _text_pieces(path: Path, chunk_bytes: int) -> Iterator[tuple[str, int]]:
@@ -119,14 +240,19 @@ def _check_suffix(file: Path, shown: str) -> None:
         )
 
 
-def load_text(path: str) -> tuple[str, str]:
-    """Read the corpus at `path`; return (text, a short display name)."""
+def load_text(
+    path: str, *, cache_dir: Path | None = None, progress: Progress | None = None
+) -> tuple[str, str]:
+    """Read the corpus at `path`; return (text, a short display name).
+
+    `cache_dir` and `progress` serve the builtins that take time to make (python-stdlib).
+    """
     if path.startswith(BUILTIN_PREFIX):
         name = path[len(BUILTIN_PREFIX) :]
         if name not in BUILTINS:
             valid = ", ".join(BUILTIN_PREFIX + key for key in sorted(BUILTINS))
             raise DataError(f"data.path: unknown builtin corpus {path!r}; valid: {valid}")
-        return BUILTINS[name](), name
+        return BUILTINS[name](cache_dir, progress), name
     file = Path(path).expanduser()
     if file.is_dir():
         return _read_folder(file, path)

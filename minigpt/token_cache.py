@@ -93,7 +93,7 @@ def _tokenize_text(
     progress: Progress | None,
 ) -> tuple[Tokenizer, np.ndarray, str]:
     """Read a corpus whole and tokenize it in memory: (tokenizer, int64 ids, display name)."""
-    text, name = load_text(path)
+    text, name = load_text(path, cache_dir=cache_dir, progress=progress)
     raw = _cached_cl100k_ids(text, cache_dir, progress) if kind == "cl100k_base" else None
     if fitted is None:
         return (*fit_tokenizer(kind, text, compact_vocab, cl100k_ids=raw), name)

@@ -2,12 +2,64 @@
 
 from __future__ import annotations
 
+import ast
+import os
 from pathlib import Path
 
 import pytest
 
-from minigpt.corpus_text import load_text
+from minigpt import corpus_text
+from minigpt.corpus_text import STDLIB_STAGE, _python_docs, load_text
 from minigpt.errors import DataError
+
+# A small stand-in for the standard library: relative path -> source.
+FAKE_STDLIB = {
+    "a.py": '''"""Module a."""
+
+
+class C:
+    """Class C.
+
+    More about C.
+    """
+
+    def __repr__(self):
+        """Return repr(self)."""
+
+
+async def f():
+    """Function f."""
+''',
+    "b.py": '''def g():
+    """Return repr(self)."""
+
+
+def h():
+    ""
+
+
+def s():
+    "Lone \\ud800 surrogate."
+
+
+def k():
+    """Function k."""
+''',
+    "broken.py": '''"""Never read: the file does not parse."""
+def (:
+''',
+    "pkg/__init__.py": '''"""Package pkg."""\n''',
+    "pkg/notes.txt": "not python",
+    "tests/test_a.py": '''"""Test only."""\n''',
+    "test/support.py": '''"""Test support."""\n''',
+    "idlelib/shell.py": '''"""IDLE."""\n''',
+    "site-packages/numpy.py": '''"""Installed."""\n''',
+    ".hidden/h.py": '''"""Hidden."""\n''',
+}
+# Its docstrings in the builtin's order: files by path, ast.walk order within one, duplicates,
+# empty ones, a lone surrogate and the skipped folders' files left out.
+FAKE_DOCS = ["Module a.", "Class C.\n\nMore about C.", "Function f.", "Return repr(self)."]
+FAKE_DOCS += ["Function k.", "Package pkg."]
 
 
 def test_missing_path(tmp_path: Path) -> None:
@@ -96,3 +148,104 @@ def test_builtin_python_docs_loads() -> None:
     text, name = load_text("builtin:python-docs")
     assert len(text) > 100_000
     assert name == "python-docs"
+
+
+@pytest.fixture
+def fake_stdlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """FAKE_STDLIB written under tmp_path/lib, which python-stdlib then reads as the stdlib."""
+    root = tmp_path / "lib"
+    for rel, source in FAKE_STDLIB.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(source, encoding="utf-8")
+    monkeypatch.setattr(corpus_text, "_stdlib_root", lambda: root)
+    return root
+
+
+def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any ast.parse from now on fail the test."""
+
+    def parse(*args: object, **kwargs: object) -> ast.Module:
+        raise AssertionError("parsed the stdlib although its text was cached")
+
+    monkeypatch.setattr(ast, "parse", parse)
+
+
+def test_python_stdlib_is_topics_then_distinct_docstrings(fake_stdlib: Path) -> None:
+    """python-stdlib is the topics text, then each distinct docstring in file and walk order."""
+    text, name = load_text("builtin:python-stdlib")
+    assert text == "\n\n".join([_python_docs(), *FAKE_DOCS])
+    assert name == "python-stdlib"
+
+
+def test_python_stdlib_reads_its_cache_back(
+    fake_stdlib: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The built text is cached; a second call reads it back without parsing anything."""
+    cache = tmp_path / "cache"
+    first, _ = load_text("builtin:python-stdlib", cache_dir=cache)
+    [cached] = cache.iterdir()
+    assert cached.name.startswith("python-stdlib-") and len(cached.stem) == 14 + 32
+    assert cached.read_bytes().decode("utf-8") == first
+    _forbid_parsing(monkeypatch)
+    assert load_text("builtin:python-stdlib", cache_dir=cache) == (first, "python-stdlib")
+
+
+def test_python_stdlib_rebuilds_a_damaged_cache(fake_stdlib: Path, tmp_path: Path) -> None:
+    """A cache file that is not UTF-8 is rebuilt and rewritten, not returned or raised."""
+    cache = tmp_path / "cache"
+    first, _ = load_text("builtin:python-stdlib", cache_dir=cache)
+    [cached] = cache.iterdir()
+    cached.write_bytes(b"\xff\xfe damaged")
+    assert load_text("builtin:python-stdlib", cache_dir=cache)[0] == first
+    assert cached.read_bytes().decode("utf-8") == first
+
+
+@pytest.mark.parametrize(
+    ("doc", "mtime_step_ns"),
+    [("Package pkg, longer.", 0), ("Package PKG.", 1_000_000_000)],
+    ids=["size", "mtime"],
+)
+def test_python_stdlib_rebuilds_when_a_file_changes(
+    fake_stdlib: Path, tmp_path: Path, doc: str, mtime_step_ns: int
+) -> None:
+    """A stdlib file whose size (same mtime) or mtime (same size) changed is read anew."""
+    cache = tmp_path / "cache"
+    load_text("builtin:python-stdlib", cache_dir=cache)
+    path = fake_stdlib / "pkg" / "__init__.py"
+    before = path.stat()
+    path.write_text(f'"""{doc}"""\n', encoding="utf-8")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + mtime_step_ns))
+    text, _ = load_text("builtin:python-stdlib", cache_dir=cache)
+    assert text == "\n\n".join([_python_docs(), *FAKE_DOCS[:-1], doc])
+    assert len(list(cache.iterdir())) == 2  # the new text is cached under a new key
+
+
+def test_python_stdlib_without_a_writable_cache(fake_stdlib: Path, tmp_path: Path) -> None:
+    """A cache folder that cannot be made (a file stands there) only loses the cache."""
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder", encoding="utf-8")
+    text, _ = load_text("builtin:python-stdlib", cache_dir=blocked / "cache")
+    assert text == "\n\n".join([_python_docs(), *FAKE_DOCS])
+
+
+def test_python_stdlib_reports_progress_per_file(fake_stdlib: Path) -> None:
+    """Building reports the reading stage after each stdlib file, rising to 1.0."""
+    seen: list[tuple[str, float]] = []
+    load_text("builtin:python-stdlib", progress=lambda stage, f: seen.append((stage, f)))
+    assert {stage for stage, _ in seen} == {STDLIB_STAGE}
+    fractions = [f for _, f in seen]
+    assert fractions == [1 / 4, 2 / 4, 3 / 4, 1.0]  # a, b, broken, pkg/__init__
+
+
+def test_python_docs_ignores_the_cache(tmp_path: Path) -> None:
+    """python-docs stays the bare topics text, with or without a cache folder, writing nothing."""
+    assert load_text("builtin:python-docs", cache_dir=tmp_path) == (_python_docs(), "python-docs")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_builtin_python_stdlib_from_the_real_library(tmp_path: Path) -> None:
+    """This Python's stdlib gives over 1.5 MB after the topics text, the same when cached."""
+    text, _ = load_text("builtin:python-stdlib", cache_dir=tmp_path)
+    assert text.startswith(_python_docs() + "\n\n")
+    assert len(text.encode("utf-8")) > 1_500_000
+    assert load_text("builtin:python-stdlib", cache_dir=tmp_path)[0] == text
