@@ -3,8 +3,9 @@
 Contract:
 - `tokenize_corpus(...)` gives the tokenizer (fitted to the text, or the one passed in) and the
   corpus's ids as a 1-D array; `default_cache_dir()` is where caches go unless told otherwise.
-- Folders, builtins and files up to STREAM_BYTES are read whole: their ids are int64 in memory,
-  and cl100k_base ids are cached per text (sha256) as .npy in the cache folder.
+- Folders, builtins and files up to STREAM_BYTES are read whole: their ids are int64 in memory;
+  the full cl100k_base ids and a compact vocabulary's kept ids are cached per text (sha256) as
+  .npy in the cache folder.
 - A single file over STREAM_BYTES is streamed (`corpus_text.stream_text`), tokenized piece by
   piece into a token file in the cache folder, and memory-mapped: its ids are uint8/uint16/uint32
   (the smallest that holds the vocabulary) views of that file, so memory stays bounded whatever
@@ -12,8 +13,8 @@ Contract:
   characters pass without a line break to cut at). There is one token file per file path and
   tokenizer variant, reused while the file's size and mtime are unchanged; a stale, truncated or
   damaged one is rebuilt in place. Each pass reports `progress(stage, fraction)`: "scanning"
-  (fitting a char or compact vocabulary), "tokenizing", "compacting" (raw cl100k ids to compact
-  ids).
+  (fitting a char vocabulary), "tokenizing", "fitting the vocabulary" (each pass of
+  `tokenizer.fit_compact`: a few, each from 0 to 1), "compacting" (writing the compact ids).
 - Every cache file is written atomically (minigpt.atomic: temp file, fsync, rename).
 - Nothing here touches the network.
 """
@@ -29,17 +30,21 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import tiktoken
 import torch
 
 from minigpt.atomic import write_atomic
 from minigpt.corpus_text import Progress, big_file, load_text, stream_text
 from minigpt.errors import DataError, TokenizerError
 from minigpt.tokenizer import (
+    KEEP_MIN_COUNT,
     ByteTokenizer,
     CharTokenizer,
     Cl100kTokenizer,
+    CorpusEncoder,
     Tokenizer,
     code_points,
+    fit_compact,
     fit_tokenizer,
     load_cl100k,
     tokenizer_from_state,
@@ -50,6 +55,9 @@ BIG_TEXT_CHARS = 4_000_000
 CHUNK_CHARS = 1_000_000
 # Streamed cl100k text is cut at line breaks; a tail with none this long is cut where it stands.
 MAX_TAIL_CHARS = 8 << 20
+# How a token file's own vocabulary was fitted; one fitted another way (an older compact
+# rule, another KEEP_MIN_COUNT) is fitted again rather than reused for a new run.
+OWN_FIT = f"restricted/{KEEP_MIN_COUNT}"
 # Token files are read back this many bytes at a time.
 READ_BYTES = 8 << 20
 
@@ -94,12 +102,46 @@ def _tokenize_text(
 ) -> tuple[Tokenizer, np.ndarray, str]:
     """Read a corpus whole and tokenize it in memory: (tokenizer, int64 ids, display name)."""
     text, name = load_text(path, cache_dir=cache_dir, progress=progress)
-    raw = _cached_cl100k_ids(text, cache_dir, progress) if kind == "cl100k_base" else None
+    if kind != "cl100k_base":
+        if fitted is None:
+            return (*fit_tokenizer(kind, text), name)
+        return fitted, fitted.encode_array(text), name
+    encode = _cl100k_encoder(text, cache_dir, progress)
     if fitted is None:
-        return (*fit_tokenizer(kind, text, compact_vocab, cl100k_ids=raw), name)
-    if isinstance(fitted, Cl100kTokenizer) and raw is not None:
-        return fitted, fitted.from_cl100k_ids(raw), name
+        return (*_fit_cl100k(text, compact_vocab, encode, cache_dir), name)
+    if isinstance(fitted, Cl100kTokenizer):
+        return fitted, fitted.ids_from_encoding(encode(fitted.encoding)), name
     return fitted, fitted.encode_array(text), name
+
+
+def _fit_cl100k(
+    text: str, compact_vocab: bool, encode: CorpusEncoder, cache_dir: Path
+) -> tuple[Cl100kTokenizer, np.ndarray]:
+    """Fit cl100k to a text read whole; a compact vocabulary's kept ids are cached per text."""
+    n_vocab = load_cl100k().n_vocab
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    path = cache_dir / f"cl100k_base-keep{KEEP_MIN_COUNT}-{digest}.npy"
+    keep = _read_cache(path, _id_dtype(n_vocab), n_vocab, n_vocab) if compact_vocab else None
+    if keep is not None:
+        bpe = Cl100kTokenizer(keep)
+        return bpe, bpe.ids_from_encoding(encode(bpe.encoding))
+    tokenizer, ids = fit_tokenizer("cl100k_base", text, compact_vocab, encode)
+    assert isinstance(tokenizer, Cl100kTokenizer)
+    if tokenizer.keep_ids is not None:
+        _write_cache(path, tokenizer.keep_ids.astype(_id_dtype(n_vocab)))
+    return tokenizer, ids
+
+
+def _cl100k_encoder(text: str, cache_dir: Path, progress: Progress | None) -> CorpusEncoder:
+    """The text's ids under a cl100k BPE: the full one's through the cache, others encoded."""
+
+    def encode(encoding: tiktoken.Encoding) -> np.ndarray:
+        """The text's ids under encoding."""
+        if encoding is load_cl100k():
+            return _cached_cl100k_ids(text, cache_dir, progress)
+        return _encode_cl100k(text, progress, encoding, "compacting")
+
+    return encode
 
 
 def _cached_cl100k_ids(text: str, cache_dir: Path, progress: Progress | None) -> np.ndarray:
@@ -110,21 +152,24 @@ def _cached_cl100k_ids(text: str, cache_dir: Path, progress: Progress | None) ->
     path = cache_dir / f"cl100k_base-{hashlib.sha256(data).hexdigest()}.npy"
     ids = _read_cache(path, dtype, n_vocab, max_len=len(data))
     if ids is None:
-        ids = _encode_cl100k(text, progress).astype(dtype)
+        ids = _encode_cl100k(text, progress, load_cl100k(), "tokenizing").astype(dtype)
         _write_cache(path, ids)
     return ids
 
 
-def _encode_cl100k(text: str, progress: Progress | None) -> np.ndarray:
-    """Raw cl100k ids of text, shape (N,) int64; big texts in parallel chunks with progress."""
+def _encode_cl100k(
+    text: str, progress: Progress | None, encoding: tiktoken.Encoding, stage: str
+) -> np.ndarray:
+    """Ids of text under a cl100k BPE, shape (N,) int64; big texts in parallel chunks with
+    `stage` progress."""
     if len(text) <= BIG_TEXT_CHARS:
-        return np.asarray(load_cl100k().encode_ordinary(text), dtype=np.int64)
+        return np.asarray(encoding.encode_ordinary(text), dtype=np.int64)
     parts, done = [], 0
-    for ids, chars in _encode_cl100k_chunks(_split_at_newlines(text, CHUNK_CHARS)):
+    for ids, chars in _encode_cl100k_chunks(_split_at_newlines(text, CHUNK_CHARS), encoding):
         parts.append(ids)
         done += chars
         if progress is not None:
-            progress("tokenizing", done / len(text))
+            progress(stage, done / len(text))
     return np.concatenate(parts)
 
 
@@ -147,9 +192,10 @@ def _split_at_newlines(text: str, size: int) -> list[str]:
     return chunks
 
 
-def _encode_cl100k_chunks(chunks: list[str]) -> Iterator[tuple[np.ndarray, int]]:
-    """Raw cl100k ids of chunks, a few in parallel: (int64 ids, characters encoded) per group."""
-    enc = load_cl100k()
+def _encode_cl100k_chunks(
+    chunks: list[str], enc: tiktoken.Encoding
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Ids of chunks under a cl100k BPE, a few in parallel: (int64 ids, characters) per group."""
     threads = max(1, min(8, os.cpu_count() or 1))
     for first in range(0, len(chunks), threads):
         group = chunks[first : first + threads]
@@ -222,15 +268,26 @@ def _stream_corpus(
     # Raw cl100k ids come first; a compact vocabulary is then fitted and mapped from them.
     raw, full = _TokenFile(cache_dir / f"{kind}-{key}.bin", source), Cl100kTokenizer()
     if not compact or raw.load(full) is None:
-        found = raw.build(full, True, _encode_cl100k_texts(texts("tokenizing")))
+        found = raw.build(full, True, _encode_cl100k_texts(texts("tokenizing"), full.encoding))
         if not compact:
             return found
-    if isinstance(tokenizer, Cl100kTokenizer):
-        bpe = tokenizer
-    else:
-        bpe = Cl100kTokenizer(_used_ids(raw.path, progress))
-    raw_ids = _read_ids(raw.path, np.dtype(np.uint32), "compacting", progress)
-    return target.build(bpe, own, (bpe.from_cl100k_ids(ids) for ids in raw_ids))
+
+    def ids_under(encoding: tiktoken.Encoding, stage: str) -> Iterator[np.ndarray]:
+        """One pass of the file's ids under encoding: the raw token file's for the full BPE."""
+        if encoding is full.encoding:
+            return _read_ids(raw.path, np.dtype(np.uint32), stage, progress)
+        return _encode_cl100k_texts(texts(stage), encoding)
+
+    def counts_under(encoding: tiktoken.Encoding) -> np.ndarray:
+        """How often the file uses each cl100k id under encoding, shape (n_vocab,)."""
+        counts = np.zeros(full.vocab_size, dtype=np.int64)
+        for ids in ids_under(encoding, "fitting the vocabulary"):
+            counts += np.bincount(ids, minlength=full.vocab_size)
+        return counts
+
+    bpe = tokenizer if isinstance(tokenizer, Cl100kTokenizer) else fit_compact(counts_under)
+    mapped = (bpe.ids_from_encoding(ids) for ids in ids_under(bpe.encoding, "compacting"))
+    return target.build(bpe, own, mapped)
 
 
 @dataclass(frozen=True)
@@ -238,7 +295,8 @@ class _TokenFile:
     """A token file in the cache folder (raw ids) with its JSON sidecar (what they mean).
 
     The sidecar holds the source file's path, size and mtime, the id count and dtype, the
-    tokenizer state and `own`: whether that tokenizer was fitted to this very file.
+    tokenizer state and `own`: whether that tokenizer was fitted to this very file (then
+    `fit`: OWN_FIT when it was fitted).
     """
 
     path: Path
@@ -258,7 +316,7 @@ class _TokenFile:
             meta = json.loads(self.sidecar.read_text(encoding="utf-8"))
             if any(meta[key] != value for key, value in self.source.items()):
                 return None
-            if tokenizer is None and meta["own"] is True:
+            if tokenizer is None and meta["own"] is True and meta.get("fit") == OWN_FIT:
                 tokenizer = tokenizer_from_state(meta["tokenizer"])
             if tokenizer is None or meta["tokenizer"] != _json_state(tokenizer):
                 return None
@@ -291,6 +349,7 @@ class _TokenFile:
             return count
 
         meta = {"own": own, "tokenizer": _json_state(tokenizer), "dtype": dtype.name}
+        meta |= {"fit": OWN_FIT} if own else {}
         try:
             # The old sidecar goes first, so a crash never pairs it with new ids.
             self.sidecar.unlink(missing_ok=True)
@@ -327,8 +386,8 @@ def _encode_texts(tokenizer: Tokenizer, texts: Iterable[str]) -> Iterator[np.nda
             yield tokenizer.encode_array(part)
 
 
-def _encode_cl100k_texts(texts: Iterable[str]) -> Iterator[np.ndarray]:
-    """Raw cl100k ids of streamed text, equal to encoding the whole text at once.
+def _encode_cl100k_texts(texts: Iterable[str], enc: tiktoken.Encoding) -> Iterator[np.ndarray]:
+    """Ids of streamed text under a cl100k BPE, equal to encoding the whole text at once.
 
     Pieces are cut only where `_split_at_newlines` would cut; the tail after the last such
     cut waits for the next piece. A tail that finds no cut in MAX_TAIL_CHARS characters
@@ -343,9 +402,9 @@ def _encode_cl100k_texts(texts: Iterable[str]) -> Iterator[np.ndarray]:
         if len(tail) > MAX_TAIL_CHARS:
             chunks += _slices(tail, CHUNK_CHARS)
             tail = ""
-        for ids, _ in _encode_cl100k_chunks(chunks):
+        for ids, _ in _encode_cl100k_chunks(chunks, enc):
             yield ids
-    for ids, _ in _encode_cl100k_chunks([tail] if tail else []):
+    for ids, _ in _encode_cl100k_chunks([tail] if tail else [], enc):
         yield ids
 
 
@@ -365,11 +424,3 @@ def _read_ids(
             done += len(data)
             if progress is not None:
                 progress(stage, done / total)
-
-
-def _used_ids(raw: Path, progress: Progress | None) -> np.ndarray:
-    """The sorted unique ids of a raw cl100k token file, by one streamed pass."""
-    seen = np.zeros(load_cl100k().n_vocab, dtype=bool)
-    for ids in _read_ids(raw, np.dtype(np.uint32), "scanning", progress):
-        seen[ids] = True
-    return np.flatnonzero(seen)

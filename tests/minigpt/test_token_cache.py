@@ -13,7 +13,14 @@ from minigpt import corpus_text, token_cache
 from minigpt.batches import Corpus, get_batch, prepare_data
 from minigpt.corpus_text import load_text
 from minigpt.errors import DataError
-from minigpt.tokenizer import ByteTokenizer, CharTokenizer, Cl100kTokenizer, Tokenizer, load_cl100k
+from minigpt.tokenizer import (
+    KEEP_MIN_COUNT,
+    ByteTokenizer,
+    CharTokenizer,
+    Cl100kTokenizer,
+    Tokenizer,
+    load_cl100k,
+)
 
 pytestmark = pytest.mark.usefixtures("cache_dir")
 LINE = "It was the best of times, it was the worst of times; 你好 🙂.\n"
@@ -26,29 +33,43 @@ def _prepare(path: Path | str, tokenizer: str = "cl100k_base", **overrides: Any)
     return prepare_data(str(path), tokenizer, **settings)
 
 
+# The two .npy caches of a text: its full cl100k ids, and the ids its compact vocabulary keeps.
+FULL_IDS, KEPT_IDS = "cl100k_base-[0-9a-f]*.npy", f"cl100k_base-keep{KEEP_MIN_COUNT}-*.npy"
+
+
 def test_cache_written_then_used(mixed_corpus: Path, cache_dir: Path, monkeypatch) -> None:
-    """The first prepare writes a .npy cache; the second reads it without encoding."""
+    """The first prepare writes the .npy caches; the second neither encodes with the full BPE
+    nor fits the compact vocabulary again."""
     first = _prepare(mixed_corpus)
-    files = list(cache_dir.glob("cl100k_base-*.npy"))
-    assert len(files) == 1
-    assert np.load(files[0]).dtype == np.uint32
+    for pattern in (FULL_IDS, KEPT_IDS):
+        (path,) = cache_dir.glob(pattern)
+        assert np.load(path).dtype == np.uint32
+    encode = token_cache._encode_cl100k
+
+    def restricted_only(text, progress, encoding, stage):
+        assert encoding is not load_cl100k(), "the full BPE ran although the cache holds its ids"
+        return encode(text, progress, encoding, stage)
 
     def fail(*_args):
-        raise AssertionError("the encoder ran although the cache holds these ids")
+        raise AssertionError("the compact vocabulary was fitted again")
 
-    monkeypatch.setattr(token_cache, "_encode_cl100k", fail)
+    monkeypatch.setattr(token_cache, "_encode_cl100k", restricted_only)
+    monkeypatch.setattr(token_cache, "fit_compact", fail)
     second = _prepare(mixed_corpus)
     assert torch.equal(first.train, second.train) and torch.equal(first.val, second.val)
 
 
-def test_damaged_cache_is_rewritten(mixed_corpus: Path, cache_dir: Path) -> None:
+@pytest.mark.parametrize(("pattern", "compact"), [(FULL_IDS, False), (KEPT_IDS, True)])
+def test_damaged_cache_is_rewritten(
+    mixed_corpus: Path, cache_dir: Path, pattern: str, compact: bool
+) -> None:
     """A truncated or garbage cache file is ignored and replaced by a good one."""
-    first = _prepare(mixed_corpus)
-    (path,) = cache_dir.glob("cl100k_base-*.npy")
+    first = _prepare(mixed_corpus, compact_vocab=compact)
+    (path,) = cache_dir.glob(pattern)
     good = path.read_bytes()
     for damage in [good[: len(good) // 2], b"garbage", b""]:
         path.write_bytes(damage)
-        again = _prepare(mixed_corpus)
+        again = _prepare(mixed_corpus, compact_vocab=compact)
         assert torch.equal(first.train, again.train) and torch.equal(first.val, again.val)
         assert path.read_bytes() == good
     assert not list(cache_dir.glob("*.tmp"))
@@ -58,7 +79,7 @@ def test_explicit_cache_dir(mixed_corpus: Path, tmp_path: Path) -> None:
     """An explicit cache_dir wins over MINIGPT_CACHE."""
     folder = tmp_path / "elsewhere"
     _prepare(mixed_corpus, cache_dir=folder)
-    assert len(list(folder.glob("*.npy"))) == 1
+    assert len(list(folder.glob("*.npy"))) == 2  # the full ids and the kept ones
 
 
 def test_big_text_chunked_with_progress(tmp_path: Path, monkeypatch) -> None:
@@ -204,12 +225,16 @@ def test_stream_progress(stream, tokenizer: str, compact: bool) -> None:
     _prepare(path, tokenizer, compact_vocab=compact, progress=lambda s, f: reports.append((s, f)))
     stages = list(dict.fromkeys(stage for stage, _ in reports))
     expected = {"char": ["scanning", "tokenizing"], "byte": ["tokenizing"]}
-    cl100k = ["tokenizing", "scanning", "compacting"] if compact else ["tokenizing"]
-    assert stages == expected.get(tokenizer, cl100k)
+    fitting = ["tokenizing", "fitting the vocabulary", "compacting"]
+    assert stages == expected.get(tokenizer, fitting if compact else ["tokenizing"])
     for stage in stages:
         fractions = [f for s, f in reports if s == stage]
-        assert len(fractions) > 1 and fractions[-1] == 1.0
-        assert fractions == sorted(set(fractions))  # strictly increasing
+        # A stage may take several passes (fitting does): each rises strictly to 1.0.
+        ends = [i + 1 for i, f in enumerate(fractions) if f == 1.0]
+        assert ends and ends[-1] == len(fractions)
+        for start, end in zip([0, *ends[:-1]], ends, strict=True):
+            one_pass = fractions[start:end]
+            assert len(one_pass) > 1 and one_pass == sorted(set(one_pass))
 
 
 @pytest.mark.parametrize(("tokenizer", "compact"), CASES)

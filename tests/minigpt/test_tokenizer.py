@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import io
 
+import numpy as np
 import pytest
+import tiktoken
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,7 +37,7 @@ SAMPLES = {
 @functools.cache
 def _compact() -> Cl100kTokenizer:
     """A compact cl100k tokenizer fitted to the small CORPUS (built once)."""
-    tokenizer, _ = fit_tokenizer("cl100k_base", CORPUS, compact_vocab=True)
+    tokenizer, _ = fit_tokenizer("cl100k_base", CORPUS * tk.KEEP_MIN_COUNT, compact_vocab=True)
     assert isinstance(tokenizer, Cl100kTokenizer)
     return tokenizer
 
@@ -80,6 +82,66 @@ def test_compact_corpus_ids_match_encode() -> None:
     tokenizer, ids = fit_tokenizer("cl100k_base", CORPUS, compact_vocab=True)
     assert ids.tolist() == tokenizer.encode(CORPUS)
     assert tokenizer.decode(ids) == CORPUS
+
+
+def test_compact_keeps_what_its_own_bpe_uses_often() -> None:
+    """Every kept token but the bytes occurs KEEP_MIN_COUNT times or more in the corpus's own
+    ids, and a token below that is left out: spelled by kept tokens instead."""
+    text = "the cat sat on the mat; " * tk.KEEP_MIN_COUNT + " photosynthesis" * (
+        tk.KEEP_MIN_COUNT - 1
+    )
+    tokenizer, ids = fit_tokenizer("cl100k_base", text, compact_vocab=True)
+    assert isinstance(tokenizer, Cl100kTokenizer) and tokenizer.keep_ids is not None
+    counts = np.bincount(ids, minlength=tokenizer.vocab_size)
+    byte = [len(tokenizer.token_bytes(i)) == 1 for i in range(tokenizer.vocab_size)]
+    assert all(n >= tk.KEEP_MIN_COUNT or one for n, one in zip(counts, byte, strict=True))
+    full = tk.load_cl100k()
+    assert full.encode_single_token(" cat") in tokenizer.keep_ids
+    assert full.encode_single_token(" photos") not in tokenizer.keep_ids
+    assert tokenizer.decode(ids) == text
+
+
+def test_restricted_rule_is_tiktoken_over_the_kept_tokens() -> None:
+    """A restricted tokenizer's ids are those of tiktoken given only the kept tokens' ranks."""
+    tokenizer = _compact()
+    assert tokenizer.keep_ids is not None
+    full = tk.load_cl100k()
+    ranks = {full.decode_single_token_bytes(i): i for i in tokenizer.keep_ids.tolist()}
+    sparse = tiktoken.Encoding(
+        "sparse", pat_str=tk.CL100K_PATTERN, mergeable_ranks=ranks, special_tokens={}
+    )
+    for text in [*SAMPLES.values(), "The lazy dog's corpus, quickly: foxes jumped!"]:
+        raw = sparse.encode_ordinary(text)
+        assert tokenizer.keep_ids[tokenizer.encode(text)].tolist() == raw
+
+
+def test_older_compact_states_keep_the_spelled_rule() -> None:
+    """A compact state without a rule (checkpoints from before the restricted rule) encodes
+    as it did: the full BPE, a token outside the set spelled with its bytes."""
+    full = tk.load_cl100k()
+    keep = sorted({full.encode_single_token(t) for t in ["The", " quick", " dog", "."]})
+    state = Cl100kTokenizer(keep, rule="spelled").state_dict()
+    assert state["rule"] == "spelled"
+    del state["rule"]
+    old = tokenizer_from_state(state)
+    assert isinstance(old, Cl100kTokenizer) and old.rule == "spelled"
+    kept = old.keep_ids
+    assert kept is not None
+    text = "The quick brown dog."
+    expected: list[int] = []
+    for raw in full.encode_ordinary(text):
+        token = full.decode_single_token_bytes(raw)
+        pieces = [raw] if raw in keep else [full.encode_single_token(bytes([b])) for b in token]
+        expected += [int(np.searchsorted(kept, p)) for p in pieces]
+    assert old.encode(text) == expected
+    assert old.decode(expected) == text
+
+
+def test_unknown_compact_rule_is_refused() -> None:
+    """A compact state naming a rule this version does not know raises TokenizerError."""
+    state = _compact().state_dict() | {"rule": "unigram"}
+    with pytest.raises(TokenizerError, match="unknown compact vocabulary rule 'unigram'"):
+        tokenizer_from_state(state)
 
 
 def test_decode_never_raises_on_invalid_utf8() -> None:

@@ -4,13 +4,17 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from minigpt import token_cache
+from minigpt.cli.main import main
 from minigpt.config import apply_values
 from minigpt.errors import CheckpointError
 from minigpt.events import EvalEvent, LogEvent, StepEvent
 from minigpt.service.run import Run
+from minigpt.tokenizer import Cl100kTokenizer, fit_tokenizer, load_cl100k
 from minigpt.train import lr_at, wants_compile
 from tests.minigpt.runs import train_to_end
 
@@ -182,6 +186,47 @@ def test_compile_failure_falls_back_to_eager(
     logs = [e for e in events if isinstance(e, LogEvent)]
     assert [log.level for log in logs] == ["warning"] and "no C compiler" in logs[0].message
     assert [e.step for e in events if isinstance(e, StepEvent)] == [1, 2, 3]
+
+
+def test_a_run_from_before_the_restricted_vocabulary_resumes_exactly(
+    tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compact run fitted the older way (every id the corpus used, the spelled rule, no
+    rule in its checkpoint) resumes on its own vocabulary and gives the losses it would
+    have given uninterrupted, and samples with it."""
+    corpus = tmp_path / "corpus.txt"
+    rare = "Photosynthesis, chromodynamics and a xylophone, once each.\n"
+    corpus.write_text("the cat sat on the mat.\n" * 300 + rare * 2, encoding="utf-8")
+
+    def older_fit(text, compact_vocab, encode, cache_dir):
+        """How a compact vocabulary was fitted before: the ids the full BPE used."""
+        bpe = Cl100kTokenizer(np.unique(encode(load_cl100k())), rule="spelled")
+        return bpe, bpe.ids_from_encoding(encode(bpe.encoding))
+
+    pinned = {"data.tokenizer": "cl100k_base", "data.compact_vocab": True}
+    pinned |= {"train.warmup_iters": 0, "train.min_lr": 3e-3, "train.max_iters": 40}
+    first = tiny_config(corpus, **(pinned | {"train.max_iters": 20}))
+    with monkeypatch.context() as older:
+        older.setattr(token_cache, "_fit_cl100k", older_fit)
+        whole = train_to_end(Run.start(tiny_config(corpus, **pinned), tmp_path / "whole"))
+        train_to_end(Run.start(first, tmp_path / "split"))
+    ckpt = tmp_path / "split" / "model.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    assert state["tokenizer"].pop("rule") == "spelled"
+    torch.save(state, ckpt)
+    assert (
+        len(state["tokenizer"]["keep_ids"])
+        > fit_tokenizer("cl100k_base", corpus.read_text(encoding="utf-8"), compact_vocab=True)[
+            0
+        ].vocab_size
+    ), "the older vocabulary differs from what a new run fits"
+    resumed = Run.resume(apply_values(first, {"train.max_iters": 40}), tmp_path / "split")
+    tokenizer = resumed.trainer.corpus.tokenizer
+    assert isinstance(tokenizer, Cl100kTokenizer) and tokenizer.rule == "spelled"
+    got = [e.loss for e in train_to_end(resumed) if isinstance(e, StepEvent)]
+    expected = [e.loss for e in whole if isinstance(e, StepEvent) and (e.step or 0) > 20]
+    assert len(got) == 20 and got == pytest.approx(expected, rel=1e-5)
+    assert main(["sample", "--run-dir", str(tmp_path / "split"), "--max-new-tokens", "5"]) == 0
 
 
 def test_a_checkpoint_from_before_the_optimizer_choice_resumes_with_adamw(

@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from minigpt.cli.main import main
+from minigpt.export import folder
 from minigpt.export import hf as export_hf
 from minigpt.export import tensorboard as export_tensorboard
 from tests.minigpt.export.exports import train_run, write_corpus
@@ -18,15 +20,17 @@ from tests.warm import ForkServer
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, fork_server: ForkServer) -> dict[str, Path]:
-    """Two runs of two steps: the tiny char model, and one on cl100k's compact vocabulary."""
+    """Two runs of two steps: the tiny char model, and one on cl100k's compact vocabulary
+    as runs made it before the restricted rule (a checkpoint whose vocabulary has no rule)."""
     root = tmp_path_factory.mktemp("export-cli")
     corpus = write_corpus(root)
     short = {"train.max_iters": 2, "train.eval_interval": 2}
     compact = {"data.tokenizer": "cl100k_base", "data.compact_vocab": True}
-    return {
-        "char": train_run(root / "char", corpus, fork_server, **short),
-        "compact": train_run(root / "compact", corpus, fork_server, **short, **compact),
-    }
+    older = train_run(root / "older", corpus, fork_server, **short, **compact)
+    state = torch.load(older / "model.ckpt", weights_only=True)
+    del state["tokenizer"]["rule"]
+    torch.save(state, older / "model.ckpt")
+    return {"char": train_run(root / "char", corpus, fork_server, **short), "older": older}
 
 
 def _refused(args: list[str], capsys: pytest.CaptureFixture, message: str) -> None:
@@ -113,38 +117,60 @@ def test_both_exports_or_neither(
     assert _left(tmp_path) == []
 
 
-def test_the_compact_cl100k_vocabulary_is_refused_with_the_way_out(
+def test_an_older_compact_vocabulary_is_refused_with_the_way_out(
     runs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """No Hugging Face tokenizer spells a compact vocabulary's unused tokens in bytes as
-    minigpt does, so --hf refuses it, saying to train with the full vocabulary; its history
-    still exports alone."""
-    run = str(runs["compact"])
+    """No Hugging Face tokenizer spells unkept tokens in bytes as the older compact
+    vocabularies do, so --hf refuses such a run in one line saying what to train instead;
+    its history still exports alone."""
+    run = str(runs["older"])
     both = ["--run-dir", run, "--hf", str(tmp_path / "hf"), "--tensorboard", str(tmp_path / "tb")]
-    _refused(both, capsys, "--set data.compact_vocab=false")
+    _refused(both, capsys, "train a new run (its compact vocabulary exports exactly)")
     assert _left(tmp_path) == []
     assert main(["export", "--run-dir", run, "--tensorboard", str(tmp_path / "tb")]) == 0
 
 
 @pytest.mark.parametrize(
-    ("flag", "module"), [("--hf", "transformers"), ("--tensorboard", "tensorboard")]
+    ("flag", "module", "extra"),
+    [
+        ("--hf", "transformers", ""),
+        ("--hf", "safetensors.torch", ""),
+        ("--tensorboard", "tensorboard", "[export]"),
+    ],
 )
-def test_without_the_extra_one_line_says_what_to_install(
+def test_a_missing_package_is_one_line_saying_what_to_install(
     runs: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
     flag: str,
     module: str,
+    extra: str,
 ) -> None:
-    """Where the [export] extra is not installed, the error names it and the one command
-    that installs it into this environment, from this source checkout."""
+    """A missing package is one line naming it and the one command that installs it into
+    this environment from this source checkout: the [export] extra for TensorBoard's, and
+    minigpt-tui again for --hf's, which it depends on."""
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     args = ["--run-dir", str(runs["char"]), flag, str(tmp_path / "out")]
     root = Path(__file__).resolve().parents[3]
-    command = f"{sys.executable} -m pip install -e '{root}[export]'"
-    _refused(args, capsys, f"({module} is not installed): {command}")
+    command = f"{sys.executable} -m pip install -e '{root}{extra}'"
+    if extra:
+        _refused(args, capsys, f"needs the [export] extra ({module} is not installed): {command}")
+    else:
+        reinstall = f"installs it by default; install minigpt-tui again: {command}"
+        _refused(args, capsys, f"{module} is not installed, though minigpt-tui {reinstall}")
     assert _left(tmp_path) == []
+
+
+def test_installed_from_the_index_the_commands_name_the_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no source checkout above minigpt, the install commands name minigpt-tui on the
+    package index, with the extra when one is asked for."""
+    monkeypatch.setattr(folder, "__file__", "/nowhere/site-packages/minigpt/export/folder.py")
+    python = sys.executable
+    assert folder.install_command() == f"{python} -m pip install 'minigpt-tui'"
+    assert folder.install_command("export") == f"{python} -m pip install 'minigpt-tui[export]'"
 
 
 def test_neither_export_asked_for_is_refused(

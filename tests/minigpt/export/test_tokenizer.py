@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+import string
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from minigpt.batches import prepare_data
+from minigpt.config import Config
 from minigpt.corpus_text import load_text
 from minigpt.errors import ExportError
 from minigpt.export.tokenizer import save_hf_tokenizer
@@ -89,10 +93,73 @@ def test_cl100k_full_vocabulary_matches_tiktoken(tmp_path: Path) -> None:
     assert "\ufffd" in tokenizer.decode(unassigned)
 
 
-def test_compact_cl100k_vocabulary_is_refused(tmp_path: Path) -> None:
-    """A compact vocabulary has no exact Hugging Face tokenizer: refused, naming the way
-    out, and nothing written."""
-    tokenizer = Cl100kTokenizer(np.arange(300, 400))
-    with pytest.raises(ExportError, match=r"data\.compact_vocab=false"):
+def test_spelled_compact_vocabulary_is_refused(tmp_path: Path) -> None:
+    """A compact vocabulary of the older spelled rule has no exact Hugging Face tokenizer:
+    refused in one line naming the ways out, and nothing written."""
+    tokenizer = Cl100kTokenizer(np.arange(300, 400), rule="spelled")
+    with pytest.raises(ExportError, match=r"train a new run.*data\.compact_vocab=false") as info:
         save_hf_tokenizer(tokenizer, tmp_path, context_length=64)
+    assert "\n" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def default_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Tokenizer, str]:
+    """The default run's tokenizer (the shipped [data] settings) and its corpus's text."""
+    data = Config().data
+    cache = tmp_path_factory.mktemp("cache")
+    corpus = prepare_data(data.path, data.tokenizer, data.compact_vocab, 0.9, 64, cache)
+    return corpus.tokenizer, load_text(data.path, cache_dir=cache)[0]
+
+
+def _random_texts(count: int, seed: int) -> list[str]:
+    """Short strings of ASCII, other scripts, emoji, digit and whitespace runs, mixed."""
+    rng = random.Random(seed)
+    pools = [
+        string.ascii_letters,
+        string.punctuation,
+        string.digits,
+        " \t\n\r\u00a0\u3000",
+        "éüßøçñ—“”…",
+        "猫世界你好。、",
+        "привет",
+        "🙂👍🏽🐈\u200d",
+        *" =-_0a.",  # runs of one character: BPE's ties between equal pairs
+    ]
+
+    def piece() -> str:
+        pool = rng.choice(pools)
+        return "".join(rng.choice(pool) for _ in range(rng.randint(1, 8)))
+
+    return ["".join(piece() for _ in range(rng.randint(1, 6))) for _ in range(count)]
+
+
+def _made_up_words(count: int, seed: int) -> str:
+    """A prompt of words no corpus has: random letter strings, capitalised or not."""
+    rng = random.Random(seed)
+    words = [
+        "".join(rng.choices("bcdfghjklmnpqrstvwxzaeiouy", k=rng.randint(4, 14)))
+        for _ in range(count)
+    ]
+    return " ".join(w.capitalize() if rng.random() < 0.3 else w for w in words) + "."
+
+
+def test_default_compact_vocabulary_matches_exactly(
+    tmp_path: Path, default_tokenizer: tuple[Tokenizer, str]
+) -> None:
+    """The default run's compact vocabulary exports exactly: transformers' tokenizer gives
+    minigpt's ids on the whole corpus, on 30,000 random strings and on prompts of words the
+    corpus never had, and decodes them back to the same text."""
+    tokenizer, corpus = default_tokenizer
+    assert isinstance(tokenizer, Cl100kTokenizer) and tokenizer.rule == "restricted"
+    hf = _load(tokenizer, tmp_path)
+    assert hf.vocab_size == tokenizer.vocab_size  # type: ignore[attr-defined]
+    assert hf(corpus).input_ids == tokenizer.encode(corpus)  # type: ignore[operator]
+    prompts = [_made_up_words(40, seed) for seed in range(20)]
+    prompts += ["Photosynthesis in chloroplasts; quantum chromodynamics. Ωμέγα, Ärger, 量子."]
+    texts = [*AWKWARD, *prompts, *_random_texts(30_000, seed=7)]
+    encoded = hf(texts).input_ids  # type: ignore[operator]
+    mismatched = [t for t, ids in zip(texts, encoded, strict=True) if ids != tokenizer.encode(t)]
+    assert mismatched == []
+    for text in [*AWKWARD, *prompts, *texts[-200:]]:
+        assert hf.decode(tokenizer.encode(text)) == text  # type: ignore[attr-defined]
