@@ -2,8 +2,9 @@
 
 `hf` writes GPT2LMHeadModel weights with the tokenizer from `tokenizer` and the
 card from `model_card`; `tensorboard` writes a run's history as event files;
-`folder` checks the destination and writes it whole or not at all. The
-[export] extra's packages are imported only inside these functions.
+`folder` checks the destination and writes it whole or not at all. Their
+packages (transformers, tokenizers and safetensors, and the [export] extra's
+tensorboard) are imported only inside these functions.
 
 Built on the lesson and the run directory; it never imports the engine service.
 """
