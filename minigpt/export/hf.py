@@ -14,7 +14,7 @@ Contract:
   file, with the weights `minigpt sample` uses (checkpoint.evaluated_model). It prints
   nothing, so the dashboard can call it from a worker thread.
 - Every problem raises ExportError or CheckpointError and leaves nothing at out: a missing
-  extra, a taken folder, a bad checkpoint or a tokenizer with no exact Hugging Face form
+  package, a taken folder, a bad checkpoint or a tokenizer with no exact Hugging Face form
   before anything is written; a folder that cannot be written after removing the rest.
 """
 
@@ -125,10 +125,12 @@ def gpt2_config(model: Model) -> dict[str, object]:
 
 
 def generation_settings(config: Config) -> dict[str, object]:
-    """GenerationConfig's arguments for the run's [sample] settings.
+    """GenerationConfig's arguments for the run's [sample] settings: the flags that apply
+    to the way `minigpt sample` draws, and no others.
 
     GPT-2 cannot go past its last position, so generation stops at context_length tokens
-    in all (max_length) rather than after max_new_tokens, which would fail there.
+    in all (max_length) rather than after max_new_tokens, which would fail there. A caller
+    who passes max_new_tokens to generate overrides it, and transformers 5 says so.
     """
     s = config.sample
     settings: dict[str, object] = {
@@ -138,11 +140,12 @@ def generation_settings(config: Config) -> dict[str, object]:
         "pad_token_id": None,
     }
     if s.temperature == 0:
+        # Greedy, as sample_next at temperature 0: top_k and top_p do not apply, and a
+        # greedy config that held them would make transformers warn they are unused.
         return settings | {"do_sample": False}
     # top_k 0 and top_p 1 switch those filters off in transformers too, and top_k 0 must be
-    # written: unset (or null, to transformers 5) it means 50. transformers before 5.7 warn
-    # that it "may be ignored" when generate is asked for do_sample=False, as it then is;
-    # only 50 or null would keep them quiet, so that warning stays.
+    # written: unset (or null, to transformers 5) it means 50. generate(do_sample=False)
+    # then leaves them unused, quietly since transformers 5.7 (the floor in pyproject.toml).
     return settings | {
         "do_sample": True,
         "temperature": s.temperature,
