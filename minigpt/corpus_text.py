@@ -5,10 +5,12 @@ Contract:
   joined with a blank line) or a builtin; every problem the user can fix raises a one-line
   DataError that says what to do.
 - Builtins are read offline from this Python: `builtin:python-docs` is the pydoc topics text
-  (~0.47 MB, unchanged so old runs resume on the same text); `builtin:python-stdlib` is that
-  text, a blank line, then every docstring of the standard library (module, class, function;
-  ast.walk order per file, files sorted by path, test/tests/idlelib/site-packages and hidden
-  paths skipped, duplicates and empty ones dropped), parsed with `ast`, never imported (~2.1 MB).
+  (~0.47 MB, unchanged so old runs resume on the same text); `builtin:python-stdlib` is every
+  docstring of the standard library (module, class, function; ast.walk order per file, files
+  sorted by path, test/tests/idlelib/site-packages and hidden paths skipped, duplicates and
+  empty ones dropped), parsed with `ast`, never imported, then a blank line and the topics
+  text (~2.1 MB in all). The topics come last so that the val split, the last share of the
+  text, is the language reference's prose, as it was with python-docs.
   A stdlib file that cannot be read or parsed is skipped. Parsing takes seconds, so with a
   `cache_dir` the text is kept there as python-stdlib-KEY.txt (KEY hashes the Python version
   and each file's path, size and mtime) and read back while they are unchanged; a cache that
@@ -51,7 +53,7 @@ STDLIB_STAGE = "reading the standard library"
 # Folders of the stdlib whose docstrings are not the library's: its tests, IDLE, installed packages.
 STDLIB_SKIP = frozenset({"site-packages", "test", "tests", "idlelib"})
 # Bumped when the way the text is made changes, so older cached texts are not read back.
-STDLIB_FORMAT = "python-stdlib 1"
+STDLIB_FORMAT = "python-stdlib 2"
 _DOCUMENTED = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 
 
@@ -114,7 +116,7 @@ def _encodable(text: str) -> bool:
 
 
 def _build_stdlib(files: list[tuple[str, Path, os.stat_result]], progress: Progress | None) -> str:
-    """The topics text, then each distinct docstring of the files, one blank line apart."""
+    """Each distinct docstring of the files, then the topics text, one blank line apart."""
     seen: set[str] = set()
     docs: list[str] = []
     with warnings.catch_warnings():
@@ -127,7 +129,7 @@ def _build_stdlib(files: list[tuple[str, Path, os.stat_result]], progress: Progr
                     docs.append(doc)
             if progress is not None:
                 progress(STDLIB_STAGE, done / len(files))
-    return "\n\n".join([_python_docs(), *docs])
+    return "\n\n".join([*docs, _python_docs()])
 
 
 def _read_cached(path: Path) -> str | None:
@@ -140,7 +142,7 @@ def _read_cached(path: Path) -> str | None:
 
 
 def _python_stdlib(cache_dir: Path | None, progress: Progress | None) -> str:
-    """The topics text and the stdlib's docstrings (~2.1 MB), from cache_dir when it has it."""
+    """The stdlib's docstrings and the topics text (~2.1 MB), from cache_dir when it has it."""
     root = _stdlib_root()
     files = _stdlib_files(root)
     cached = (

@@ -170,10 +170,10 @@ def _forbid_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ast, "parse", parse)
 
 
-def test_python_stdlib_is_topics_then_distinct_docstrings(fake_stdlib: Path) -> None:
-    """python-stdlib is the topics text, then each distinct docstring in file and walk order."""
+def test_python_stdlib_is_distinct_docstrings_then_topics(fake_stdlib: Path) -> None:
+    """python-stdlib is each distinct docstring in file and walk order, then the topics text."""
     text, name = load_text("builtin:python-stdlib")
-    assert text == "\n\n".join([_python_docs(), *FAKE_DOCS])
+    assert text == "\n\n".join([*FAKE_DOCS, _python_docs()])
     assert name == "python-stdlib"
 
 
@@ -216,7 +216,7 @@ def test_python_stdlib_rebuilds_when_a_file_changes(
     path.write_text(f'"""{doc}"""\n', encoding="utf-8")
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + mtime_step_ns))
     text, _ = load_text("builtin:python-stdlib", cache_dir=cache)
-    assert text == "\n\n".join([_python_docs(), *FAKE_DOCS[:-1], doc])
+    assert text == "\n\n".join([*FAKE_DOCS[:-1], doc, _python_docs()])
     assert len(list(cache.iterdir())) == 2  # the new text is cached under a new key
 
 
@@ -225,7 +225,7 @@ def test_python_stdlib_without_a_writable_cache(fake_stdlib: Path, tmp_path: Pat
     blocked = tmp_path / "blocked"
     blocked.write_text("a file, not a folder", encoding="utf-8")
     text, _ = load_text("builtin:python-stdlib", cache_dir=blocked / "cache")
-    assert text == "\n\n".join([_python_docs(), *FAKE_DOCS])
+    assert text == "\n\n".join([*FAKE_DOCS, _python_docs()])
 
 
 def test_python_stdlib_reports_progress_per_file(fake_stdlib: Path) -> None:
@@ -244,8 +244,8 @@ def test_python_docs_ignores_the_cache(tmp_path: Path) -> None:
 
 
 def test_builtin_python_stdlib_from_the_real_library(tmp_path: Path) -> None:
-    """This Python's stdlib gives over 1.5 MB after the topics text, the same when cached."""
+    """This Python's stdlib gives over 1.5 MB before the topics text, the same when cached."""
     text, _ = load_text("builtin:python-stdlib", cache_dir=tmp_path)
-    assert text.startswith(_python_docs() + "\n\n")
+    assert text.endswith("\n\n" + _python_docs())
     assert len(text.encode("utf-8")) > 1_500_000
     assert load_text("builtin:python-stdlib", cache_dir=tmp_path)[0] == text
