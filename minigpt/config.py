@@ -112,14 +112,14 @@ class DataConfig:
     """Corpus and tokenizer; any change needs fresh data and model."""
 
     path: str = _restart(
-        "builtin:python-docs",
-        "a .txt/.md/.csv file or folder of them, builtin:python-docs or builtin:python-stdlib",
+        "builtin:python-stdlib",
+        "a .txt/.md/.csv file or folder of them, builtin:python-stdlib or builtin:python-docs",
         nonempty=True,
     )
     tokenizer: str = _restart(
         "cl100k_base", "how text becomes tokens: cl100k_base, char or byte", choices=_TOKENIZERS
     )
-    compact_vocab: bool = _restart(True, "keep only the token ids the corpus uses")
+    compact_vocab: bool = _restart(True, "keep only the tokens the corpus uses often")
     train_split: float = _restart(
         0.9, "share of the corpus trained on; the rest validates", gt=0, lt=1
     )
