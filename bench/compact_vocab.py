@@ -23,7 +23,7 @@ steps after 5 of warm-up, for --rounds rounds, printing each variant's median an
 to today's.
 
     python bench/compact_vocab.py [--variants today fixed-5 ...] [--seeds 1337 1338 1339]
-        [--steps 2000] [--threads 0] [--jobs 0/1] --out FILE
+        [--steps 2000] [--threads 0] [--jobs 0/1] [--set section.key=value ...] --out FILE
     python bench/compact_vocab.py --report FILE
     python bench/compact_vocab.py --timing [--variants ...] [--rounds 5]
 """
@@ -45,7 +45,7 @@ import torch
 
 from minigpt.alerts import Alerts
 from minigpt.batches import prepare_data
-from minigpt.config import apply_values, load_config
+from minigpt.config import apply_values, load_config, parse_overrides
 from minigpt.corpus_text import load_text
 from minigpt.events import EvalEvent
 from minigpt.health import tokens_per_byte
@@ -124,14 +124,15 @@ def full_loss(trainer: Trainer, val: torch.Tensor) -> float:
     return total / count
 
 
-def trainer_for(variant: str, seed: int, steps: int, threads: int) -> Trainer:
-    """A fresh trainer of the default config on a variant's corpus and vocabulary."""
+def trainer_for(
+    variant: str, seed: int, steps: int, threads: int, values: dict[str, object] | None = None
+) -> Trainer:
+    """A fresh trainer of the default config (values on top) on a variant's corpus and
+    vocabulary."""
     base = load_config(ROOT / "config.toml")
     path = DOCS if variant == "today" else STDLIB
-    config = apply_values(
-        base,
-        {"data.path": path, "train.seed": seed, "train.max_iters": steps, "train.threads": threads},
-    )
+    run = {"data.path": path, "train.seed": seed, "train.max_iters": steps}
+    config = apply_values(base, (values or {}) | run | {"train.threads": threads})
     text = load_text(path, cache_dir=ROOT / "data" / "cache")[0]
     d = config.data
     corpus = prepare_data(
@@ -164,9 +165,11 @@ def timing(variants: list[str], rounds: int) -> None:
         print(f"{variant}: {rows:,} rows, {statistics.median(ms):.0f} ms/step, {ratio:.2f}x")
 
 
-def run_one(variant: str, seed: int, steps: int, threads: int) -> dict[str, object]:
-    """Train one variant with one seed; its figures."""
-    trainer = trainer_for(variant, seed, steps, threads)
+def run_one(
+    variant: str, seed: int, steps: int, threads: int, values: dict[str, object]
+) -> dict[str, object]:
+    """Train one variant with one seed (values on the default config); its figures."""
+    trainer = trainer_for(variant, seed, steps, threads, values)
     config, corpus = trainer.config, trainer.corpus
     tokenizer = corpus.tokenizer
     alerts = Alerts(tokenizer.vocab_size, lambda: config)
@@ -194,7 +197,7 @@ def run_one(variant: str, seed: int, steps: int, threads: int) -> dict[str, obje
         times.append(time.perf_counter() - started)
         raised += [(a.kind, step + 1) for a in alerts.feed(stepped)]
     return {
-        "variant": variant,
+        "variant": variant + "".join(f", {key}={value}" for key, value in values.items()),
         "seed": seed,
         "steps": steps,
         "rows": tokenizer.vocab_size,
@@ -243,6 +246,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path)
     parser.add_argument("--timing", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if args.report:
@@ -253,10 +257,11 @@ def main() -> None:
         return
     if args.out is None:
         sys.exit("--out FILE is needed to run the sweep")
+    values = parse_overrides(args.set)
     first, every = map(int, args.jobs.split("/"))
     jobs = [(v, s) for s in args.seeds for v in args.variants][first::every]
     for variant, seed in jobs:
-        result = run_one(variant, seed, args.steps, args.threads)
+        result = run_one(variant, seed, args.steps, args.threads, values)
         with args.out.open("a") as f:
             f.write(json.dumps(result) + "\n")
         print(json.dumps(result), flush=True)
