@@ -6,9 +6,9 @@ float trajectory. For each set (default, avx2, and the machine's best), this run
 at a learning rate of 10 three ways (AdamW's `learning_rate`; Muon with
 `learning_rate` 10; Muon with `muon_learning_rate` 10), and prints the first
 alert: its step (the must is 40 at the latest), its kind, and the rate its message
-says to lower. With --healthy it then trains the default 2,000-step run, which must
-raise only memorising (its 95k-token corpus is read 16 times over), and nanoGPT's CPU
-setting (tinyshakespeare, char, 2,000 steps), which must raise none,
+says to lower. With --healthy it then trains the default 2,000-step run (python-stdlib,
+read about 3 times over) and nanoGPT's CPU setting (tinyshakespeare, char, 2,000 steps),
+which must raise none,
 under the machine's best kernels (the default set takes 10-20 minutes for the
 first of them on a 2-core machine: add it with --healthy-capabilities).
 

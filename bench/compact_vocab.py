@@ -8,7 +8,8 @@ whole val split (every context_length window, the weight average the evals use) 
 out (python-stdlib ends with python-docs); with the alerts the run's evals raise
 (minigpt.alerts, fed the same evals a run makes). Variants:
 
-- today:     builtin:python-docs, every id the full BPE uses, the spelled rule (before the change);
+- today:     the default run before the change: builtin:python-docs, dropout 0.1, every id the
+             full BPE uses, the spelled rule;
 - spelled:   builtin:python-stdlib, the same rule;
 - closure:   builtin:python-stdlib, the restricted rule over those ids and every token on their
              merge paths (the corpus encodes as with the full BPE);
@@ -54,6 +55,8 @@ from minigpt.train import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
 STDLIB, DOCS = "builtin:python-stdlib", "builtin:python-docs"
+# The shipped defaults the "today" variant puts back on config.toml's.
+TODAY: dict[str, object] = {"data.path": DOCS, "model.dropout": 0.1}
 VARIANTS = ["today", "spelled", "closure", "fixed-1", "fixed-3", "fixed-5"]
 
 
@@ -130,10 +133,9 @@ def trainer_for(
     """A fresh trainer of the default config (values on top) on a variant's corpus and
     vocabulary."""
     base = load_config(ROOT / "config.toml")
-    path = DOCS if variant == "today" else STDLIB
-    run = {"data.path": path, "train.seed": seed, "train.max_iters": steps}
-    config = apply_values(base, (values or {}) | run | {"train.threads": threads})
-    text = load_text(path, cache_dir=ROOT / "data" / "cache")[0]
+    data = TODAY if variant == "today" else {"data.path": STDLIB}
+    run = data | {"train.seed": seed, "train.max_iters": steps, "train.threads": threads}
+    config = apply_values(base, run | (values or {}))
     d = config.data
     corpus = prepare_data(
         d.path,
@@ -141,7 +143,7 @@ def trainer_for(
         True,
         d.train_split,
         config.model.context_length,
-        fitted=tokenizer_for(variant, text),
+        fitted=tokenizer_for(variant, load_text(d.path, cache_dir=ROOT / "data" / "cache")[0]),
     )
     return Trainer(config, corpus)
 

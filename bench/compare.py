@@ -43,6 +43,7 @@ LESSON_SHAPE = SAME_WORK | {
     "model.d_model": 128,
     "model.num_heads": 4,
     "model.num_blocks": 4,
+    "model.dropout": 0.1,  # the lesson's; minigpt's default is 0 now
 }
 # name: (minigpt keys, corpus ("builtin" or "shakespeare"), timed steps, warm-up steps)
 SETTINGS = {

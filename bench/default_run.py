@@ -8,6 +8,7 @@ metrics.jsonl and samples.jsonl and reports:
 - the process's peak resident memory;
 - the val loss at step 0 and at the end, and when the val loss first came
   half the way from the one to the other (seconds after launch);
+- the alerts the run raised (none, for a healthy run);
 - the answer to the [sample] prompt at the evals nearest 1 minute and the end.
 
     python bench/default_run.py [--set section.key=value ...]
@@ -52,6 +53,8 @@ def main() -> None:
         f"{reached['time'] - launched:.0f} s after launch; the run took "
         f"{events[-1]['time'] - launched:.0f} s"
     )
+    alerts = [f"{e['kind']} at step {e['step']}" for e in events if e["event"] == "alert"]
+    print(f"alerts: {', '.join(alerts) or 'none'}")
     minute = [e for e in evals if e["time"] - launched <= 60.0]
     if minute:
         print(

@@ -62,7 +62,7 @@ class ModelConfig:
     d_model: int = _restart(128, "width of each token's vector (embedding size)", ge=1)
     num_heads: int = _restart(4, "attention heads per block; must divide d_model", ge=1)
     num_blocks: int = _restart(4, "transformer blocks stacked on top of each other", ge=1)
-    dropout: float = _restart(0.1, "share of activations zeroed in training (0 = off)", ge=0, lt=1)
+    dropout: float = _restart(0.0, "share of activations zeroed in training (0 = off)", ge=0, lt=1)
 
 
 @dataclass(frozen=True)

