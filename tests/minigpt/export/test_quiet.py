@@ -24,8 +24,8 @@ import pytest
 from tests.minigpt.export.exports import train_run, write_corpus
 from tests.warm import ForkServer
 
-# Each tokenizer --hf exports (cl100k_base over its full id space: a compact one is refused),
-# each with other [sample] settings.
+# Each tokenizer --hf exports (cl100k_base over its full id space, and compact as the default
+# run has it), each with other [sample] settings.
 KINDS: dict[str, dict[str, object]] = {
     "char": {"data.tokenizer": "char", "sample.temperature": 0, "sample.top_k": 5},
     "byte": {
@@ -35,12 +35,14 @@ KINDS: dict[str, dict[str, object]] = {
         "sample.top_p": 0.9,
     },
     "cl100k_base": {"data.tokenizer": "cl100k_base", "data.compact_vocab": False},
+    "compact": {"data.tokenizer": "cl100k_base", "data.compact_vocab": True, "sample.top_k": 5},
 }
 # The generation flags each export holds: greedy holds none, sampling holds all three.
 FLAGS: dict[str, dict[str, object]] = {
     "char": {"do_sample": False},
     "byte": {"do_sample": True, "temperature": 0.8, "top_k": 5, "top_p": 0.9},
     "cl100k_base": {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0},
+    "compact": {"do_sample": True, "temperature": 1.0, "top_k": 5, "top_p": 1.0},
 }
 # Serializes a vocabulary with a hole at id 1: the Rust side of tokenizers warns of it.
 HOLES = "import tokenizers as t; t.Tokenizer(t.models.WordLevel({'a': 0, 'c': 2}, 'a')).to_str()"
