@@ -40,11 +40,12 @@ def unpacked(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_wheel_holds_every_source_file(wheel: Path) -> None:
-    """Every .py and .tcss under minigpt/ and tui/ is in the wheel, sub-packages included."""
+    """Every .py, .tcss and .html under minigpt/ and tui/ is in the wheel, sub-packages
+    included."""
     tracked = subprocess.run(
         ["git", "ls-files", "minigpt", "tui"], cwd=ROOT, capture_output=True, text=True
     ).stdout.split()
-    wanted = {path for path in tracked if path.endswith((".py", ".tcss"))}
+    wanted = {path for path in tracked if path.endswith((".py", ".tcss", ".html"))}
     with zipfile.ZipFile(wheel) as archive:
         packed = {name for name in archive.namelist() if not name.startswith("minigpt_tui-")}
     assert wanted - packed == set()

@@ -6,10 +6,7 @@ its far side, inside tmux, as it would for someone working on a remote machine.
 
 import os
 import shlex
-import shutil
 import signal
-import socket
-import subprocess
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -19,6 +16,7 @@ import pytest
 from minigpt.checkpoint import load_checkpoint
 from minigpt.events import StepEvent
 from minigpt.rundir.layout import RunDir, RunLock
+from tests.e2e.sshd import sshd
 from tests.e2e.terminal import (
     PROGRAM,
     chart_drawn,
@@ -30,87 +28,23 @@ from tests.e2e.terminal import (
     until,
     wait_for,
 )
-from tests.e2e.tools import require_tool
 
 pytestmark = pytest.mark.trains
 
 REPO = Path(__file__).resolve().parents[2]
-SSHD = Path("/usr/sbin/sshd")
-PRIVILEGE_SEPARATION = Path("/run/sshd")  # sshd refuses to start as root without it
-SSHD_CONFIG = """\
-ListenAddress 127.0.0.1
-Port {port}
-HostKey {folder}/host_key
-AuthorizedKeysFile {folder}/authorized_keys
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PidFile {folder}/sshd.pid
-StrictModes no
-UsePAM no
-"""
 # sshd gives the far side a clean environment: these carry torch's CPU settings over, so
 # under `make test-numerics` the engine there trains with the arithmetic asked for.
 CARRIED = ("ATEN_CPU_CAPABILITY", "OMP_WAIT_POLICY")
-CLIENT_OPTIONS = [
-    *("-o", "StrictHostKeyChecking=no"),
-    *("-o", "UserKnownHostsFile=/dev/null"),
-    *("-o", "LogLevel=ERROR"),
-    *("-o", "BatchMode=yes"),
-]
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def accepts(port: int) -> bool:
-    """Whether something accepts TCP connections on 127.0.0.1:port."""
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
-    except OSError:
-        return False
-    return True
 
 
 @pytest.fixture
 def ssh(tmp_path: Path) -> Iterator[list[str]]:
-    """A real sshd on a free 127.0.0.1 port that lets in a key made for the test; killed at the end.
+    """A real sshd on a free 127.0.0.1 port (tests/e2e/sshd.py); killed at the end.
 
     Yields the ssh command line (forced tty, no questions asked) up to the remote command.
     """
-    sshd = require_tool("sshd", "openssh-server", SSHD)
-    for tool in ("ssh", "ssh-keygen"):
-        require_tool(tool, "openssh-client")
-    folder = tmp_path / "ssh"
-    folder.mkdir()
-    for key in ("host_key", "client_key"):
-        keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / key)]
-        subprocess.run(keygen, check=True, capture_output=True)
-    shutil.copy(folder / "client_key.pub", folder / "authorized_keys")
-    port = free_port()
-    config = folder / "sshd_config"
-    config.write_text(SSHD_CONFIG.format(port=port, folder=folder))
-    if os.geteuid() == 0:
-        PRIVILEGE_SEPARATION.mkdir(mode=0o755, exist_ok=True)
-    log = folder / "sshd.log"
-    with log.open("wb") as output:
-        command = [sshd, "-D", "-e", "-f", str(config)]
-        server = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=output)
-    try:
-        until(
-            lambda: server.poll() is not None or accepts(port),
-            lambda: f"sshd never listened on port {port}; its log:\n{log.read_text()}",
-            timeout=20,
-        )
-        assert server.poll() is None, f"sshd exited ({server.returncode}):\n{log.read_text()}"
-        client = ["-i", str(folder / "client_key"), "-p", str(port), *CLIENT_OPTIONS]
-        yield ["ssh", "-tt", *client, "127.0.0.1"]
-    finally:
-        server.kill()
-        server.wait()
+    with sshd(tmp_path / "ssh") as options:
+        yield ["ssh", "-tt", *options, "127.0.0.1"]
 
 
 def running(pid: int) -> bool:
