@@ -58,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--host, --port and --max-tabs go with --serve")
     if args.max_tabs is not None and args.max_tabs < 1:
         parser.error("--max-tabs: at least 1")
+    if args.port is not None and not 0 <= args.port <= 65535:
+        parser.error("--port: 0 to 65535 (0: any free port)")
     run_dir = Path(args.attach or args.run_dir or default_run_dir())
     try:
         checkpoint = RunDir(run_dir).model_ckpt

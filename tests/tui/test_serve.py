@@ -33,9 +33,11 @@ class StubLink:
     def __init__(self, failure: str = "") -> None:
         """failure: the EngineError open() raises, if any."""
         self.failure = failure
+        self.opened = False
 
     def open(self, status: Callable[[str], None], cancelled: Callable[[], bool]) -> QuietEngine:
         """The quiet engine, or the failure."""
+        self.opened = True
         if self.failure:
             raise EngineError(self.failure)
         return QuietEngine()
@@ -96,12 +98,14 @@ def test_loopback_hosts() -> None:
 
 def test_a_taken_port_is_one_line_after_the_warning(capsys: pytest.CaptureFixture[str]) -> None:
     """Another host than loopback warns first; a port in use ends with one line naming it
-    and the options that choose another, and exit code 2."""
+    and the options that choose another, and exit code 2, before any engine starts."""
+    link = StubLink()
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert serve(StubLink(), "0.0.0.0", port, 2) == 2
+        assert serve(link, "0.0.0.0", port, 2) == 2
+    assert not link.opened
     said = capsys.readouterr()
     assert said.out == ""  # no link printed: nothing serves
     assert "warning: serving on 0.0.0.0" in said.err and "ssh -L" in said.err
@@ -115,10 +119,21 @@ def test_an_engine_that_cannot_start_is_one_line(capsys: pytest.CaptureFixture[s
     assert "minigpt-tui: error: no engine for runs/stub" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["--port", "8001"], ["--host", "0.0.0.0"], ["--max-tabs", "2"]])
-def test_web_options_need_serve(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    """--host, --port and --max-tabs without --serve are a usage error, not ignored."""
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--port", "8001"], "go with --serve"),
+        (["--host", "0.0.0.0"], "go with --serve"),
+        (["--max-tabs", "2"], "go with --serve"),
+        (["--serve", "--max-tabs", "0"], "--max-tabs: at least 1"),
+        (["--serve", "--port", "65536"], "--port: 0 to 65535"),
+    ],
+)
+def test_web_options_misused(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--host, --port and --max-tabs without --serve, or out of range, are a usage error."""
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert exit_.value.code == 2
-    assert "go with --serve" in capsys.readouterr().err
+    assert said in capsys.readouterr().err

@@ -50,48 +50,46 @@ def serve(link: Link, host: str, port: int, max_tabs: int) -> int:
             f"{port} and has the link can steer this run, and nothing is encrypted. The safe "
             "way is the default 127.0.0.1 and `ssh -L` from your laptop (README)."
         )
-    try:
-        engine = link.open(status=say, cancelled=lambda: False)
-    except MiniGPTError as error:
-        print(f"minigpt-tui: error: {error}", file=sys.stderr)
-        return 2
-    leaving = threading.Event()
-    news = threading.Thread(target=_follow, args=(engine, leaving), daemon=True, name="news")
-    news.start()
     run_dir = link.run_dir.resolve()
     command = shlex.join([sys.executable, "-m", "tui", "--attach", str(run_dir)])
     dashboard = WebDashboard(command, Gate(), f"minigpt: {run_dir.name}", max_tabs, say)
     try:
-        asyncio.run(_serve(dashboard, host, port))
-    except OSError as error:
-        print(
-            f"minigpt-tui: error: cannot serve on {host}:{port}: {error.strerror or error}"
-            " (--host and --port choose another)",
-            file=sys.stderr,
-        )
+        asyncio.run(_serve(dashboard, link, host, port))
+    except MiniGPTError as error:
+        print(f"minigpt-tui: error: {error}", file=sys.stderr)
         return 2
     finally:
-        leaving.set()
         link.close()
     say("stopped serving; the engine goes on (minigpt-tui --attach reaches it)")
     return 0
 
 
-async def _serve(dashboard: WebDashboard, host: str, port: int) -> None:
-    """Listen, print the link, and serve until a signal."""
+async def _serve(dashboard: WebDashboard, link: Link, host: str, port: int) -> None:
+    """Listen (before any engine starts, so a taken port costs nothing), find or start
+    the engine, print the link, and serve until a signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(dashboard.application(), handle_signals=False)
     await runner.setup()
+    leaving = threading.Event()
     try:
-        await web.TCPSite(runner, host, port).start()
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as error:
+            raise MiniGPTError(
+                f"cannot serve on {host}:{port}: {error.strerror or error}"
+                " (--host and --port choose another)"
+            ) from None
+        engine = await asyncio.to_thread(link.open, say, stop.is_set)  # Ctrl+C cancels it
+        threading.Thread(target=_follow, args=(engine, leaving), daemon=True).start()
         bound = runner.addresses[0][1]  # the port the system chose for --port 0
         print(dashboard.gate.link(f"http://{_url_host(host)}:{bound}"), flush=True)
         say(f"serving {dashboard.title} to at most {dashboard.max_tabs} tabs; Ctrl+C stops")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
         await stop.wait()
     finally:
+        leaving.set()
         await runner.cleanup()  # closes the tabs, which ends their dashboards
 
 
