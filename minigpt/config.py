@@ -1,10 +1,11 @@
 """Typed run configuration: load, validate, override, compare and serialise.
 
 Contract:
-- A Config is four frozen dataclasses (model, train, data, sample) whose key names are fixed.
-  Every field's metadata holds ``help`` (one line, also the comment in config.toml), ``hot``
-  (True: applies at the next training step; False: needs a fresh model/data), and its rules
-  (bounds ``ge``/``gt``/``le``/``lt``, ``choices`` where "x:N" means x: and digits, ``nonempty``).
+- A Config is five frozen dataclasses (model, train, data, sample, notify) whose key names are
+  fixed. Every field's metadata holds ``help`` (one line, also the comment in config.toml),
+  ``hot`` (True: applies at the next training step; False: needs a fresh model/data), and its
+  rules (bounds ``ge``/``gt``/``le``/``lt``, ``choices`` where "x:N" means x: and digits,
+  ``nonempty``, ``web``: an http(s) address or "").
 - Every change goes through ``config_from_dict`` / ``apply_values``, which validate the whole
   config (cross-field checks included) and return a new Config.
 - load_config reads a TOML file (default ./config.toml, else the defaults), then applies
@@ -23,6 +24,7 @@ import os
 import re
 import reprlib
 import sys
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +44,7 @@ _DTYPES = ("auto", "float32", "bfloat16", "float16")
 _SWITCHES = ("auto", "true", "false")
 _OPTIMIZERS = ("adamw", "muon")
 _TOKENIZERS = ("cl100k_base", "char", "byte")
+_BODIES = ("json", "text")
 
 
 def _hot(default: Any, help: str, **rules: Any) -> Any:
@@ -140,6 +143,28 @@ class SampleConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """What the engine tells you of, and where (minigpt/service/notices.py); all apply at once."""
+
+    url: str = _hot("", 'webhook each notice is POSTed to, http(s)://... ("" = none)', web=True)
+    body: str = _hot(
+        "json",
+        "json (kind, title, message...) or text (ntfy.sh: title as a header)",
+        choices=_BODIES,
+    )
+    on_finish: bool = _hot(True, "notify when training finishes or fails")
+    on_alert: bool = _hot(True, "notify of each alert (a diverged loss has on_diverge)")
+    on_diverge: bool = _hot(True, "notify when the loss diverges (NaN) and training stops")
+    stall_after: float = _hot(
+        10.0, "notify when a step takes this many times longer than usual (0 = off)", ge=0
+    )
+    val_loss_target: float = _hot(
+        0.0, "notify when the val loss first reaches this (0 = off)", ge=0
+    )
+    terminal: bool = _hot(True, "attached dashboards ring the bell and notify the desktop")
+
+
+@dataclass(frozen=True)
 class Config:
     """A whole run's configuration."""
 
@@ -147,6 +172,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 _SECTIONS: dict[str, type] = {f.name: cast(type, f.type) for f in dataclasses.fields(Config)}
@@ -247,6 +273,18 @@ def _finite(value: float | int) -> bool:
         return False
 
 
+def _is_web_address(value: str) -> bool:
+    """Whether value is an http:// or https:// address with a host (and a valid port)."""
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:  # e.g. "http://[::1" or "http://host:port"
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def _check_value(dotted: str, f: dataclasses.Field[Any], value: Any) -> object:
     """Type-check one value (ints widen to floats) and apply its range/choice rules."""
     meta, (expected, accepted) = f.metadata, _KINDS[cast(type, f.type)]
@@ -269,6 +307,9 @@ def _check_value(dotted: str, f: dataclasses.Field[Any], value: Any) -> object:
         )
     if meta.get("nonempty") and not value.strip():
         raise _ValidationError(dotted, "must not be empty")
+    if meta.get("web") and value and not _is_web_address(value):
+        message = f'must be an http:// or https:// address, or "" for none; got {_show(value)}'
+        raise _ValidationError(dotted, message)
     return value
 
 

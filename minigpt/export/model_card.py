@@ -4,7 +4,8 @@ An exported folder travels without its run directory, so its card says what the 
 directory would: which run and checkpoint, the weights chosen, the data (path, training
 tokens, size on disk), the step, the val loss and bits per byte of the last eval at or
 before the checkpoint's step (from the run's index, history.sqlite, when the checkpoint sits
-in its run directory), the full config, how to load it, and what did not come over.
+in its run directory), the full config but for notify.url (a webhook's address is often its
+secret, and a card is made to be shared), how to load it, and what did not come over.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from minigpt.config import Config, config_to_toml
+from minigpt.config import Config, apply_values, config_to_toml
 from minigpt.config_header import EXPORTED_HEADER
 from minigpt.corpus_text import BUILTIN_PREFIX, TEXT_SUFFIXES
 from minigpt.display import byte_size, number
@@ -86,7 +87,7 @@ resume from here as it resumes in minigpt), the run's history (see `minigpt expo
 ## Config
 
 ```toml
-{config_to_toml(config, EXPORTED_HEADER).rstrip()}
+{config_to_toml(apply_values(config, {"notify.url": ""}), EXPORTED_HEADER).rstrip()}
 ```
 """
 

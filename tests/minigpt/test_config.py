@@ -217,6 +217,24 @@ def test_choices() -> None:
     assert "data.tokenizer: must be one of" in error_of('[data]\ntokenizer = "bpe"')
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["ntfy.sh/topic", "ftp://host/x", "http://", "http://host:99999/", "http://a b", "file:///x"],
+)
+def test_a_webhook_must_be_a_web_address(url: str) -> None:
+    """notify.url takes only an http(s) address with a host, and says so naming the key."""
+    assert error_of(f"[notify]\nurl = {url!r}") == (
+        f'config.toml:2: notify.url: must be an http:// or https:// address, or "" for none; '
+        f'got "{url}"'
+    )
+
+
+def test_a_webhook_may_be_none_or_any_web_address() -> None:
+    """An empty notify.url (no webhook) and http or https addresses with ports and paths load."""
+    for url in ("", "https://ntfy.sh/my-run", "http://127.0.0.1:8080/hook?x=1"):
+        assert parse_config(f"[notify]\nurl = {url!r}").notify.url == url
+
+
 def test_num_heads_must_divide_d_model() -> None:
     """num_heads not dividing d_model is an error naming both keys."""
     message = error_of("[model]\nd_model = 128\nnum_heads = 5\n")
@@ -270,10 +288,11 @@ def test_changed_and_restart_keys() -> None:
 
 
 def test_hot_keys() -> None:
-    """All train keys but optimizer/seed/device/dtype/compile and all sample keys are hot."""
+    """All train keys but optimizer/seed/device/dtype/compile and all sample and notify keys
+    are hot."""
     for key in all_keys():
         section = key.split(".")[0]
-        hot = section == "sample" or (section == "train" and key not in RESTART)
+        hot = section in ("sample", "notify") or (section == "train" and key not in RESTART)
         assert is_hot(key) is hot, key
     with pytest.raises(ConfigError, match=re.escape("did you mean train.learning_rate")):
         is_hot("train.learning_rat")

@@ -10,11 +10,12 @@ import torch
 
 from minigpt.checkpoint import evaluated_model, load_checkpoint
 from minigpt.cli.main import main
-from minigpt.config import config_from_dict
+from minigpt.config import apply_values, config_from_dict
 from minigpt.events import EvalEvent
+from minigpt.export.model_card import model_card
 from minigpt.model import Block, Model
 from minigpt.rundir.layout import RunDir
-from minigpt.tokenizer import Tokenizer
+from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from tests.minigpt.export.exports import TEXT, train_run, write_corpus
 
 if TYPE_CHECKING:
@@ -161,3 +162,16 @@ def test_generation_config_and_model_card_describe_the_run(
         'tokenizer = "byte"',
     ):
         assert fact in card
+
+
+def test_the_model_card_keeps_the_runs_webhook_to_itself(
+    exported: dict[str, tuple[Path, Path]],
+) -> None:
+    """A run's notify.url, whose path is often a secret, is blank in its card's config."""
+    run, _ = exported["byte"]
+    ckpt = RunDir(run).model_ckpt
+    state = load_checkpoint(ckpt)
+    secret = {"notify.url": "https://ntfy.sh/secret-topic"}
+    config = apply_values(config_from_dict(state["config"]), secret)
+    card = model_card(ckpt, state, config, tokenizer_from_state(state["tokenizer"]))
+    assert "secret-topic" not in card and '\nurl = ""' in card
