@@ -140,6 +140,12 @@ class LogEvent(Event):
     message: str
 
 
+# The engine's states (StateEvent.state), and its reason for pausing (or, under
+# `minigpt train`, failing) when the loss diverged.
+IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
+DIVERGED = "loss diverged"
+
+
 @dataclass
 class StateEvent(Event):
     """The engine's state changed: idle, running, paused, finished or failed."""
@@ -147,6 +153,18 @@ class StateEvent(Event):
     name: ClassVar[str] = "state"
     state: str
     reason: str = ""
+
+
+@dataclass
+class NoticeEvent(Event):
+    """Something [notify] asks to be told of (minigpt/service/notices.py): kind is finished,
+    failed, diverged, alert, stalled or target. Also what the webhook is sent."""
+
+    name: ClassVar[str] = "notice"
+    kind: str
+    title: str  # one line, naming the run
+    message: str  # what happened, in plain words
+    step: int | None
 
 
 @dataclass
@@ -368,6 +386,7 @@ EVENTS: dict[str, type[Event]] = {
         CheckpointEvent,
         LogEvent,
         StateEvent,
+        NoticeEvent,
         SampleTokenEvent,
         SampleDoneEvent,
         ConfigAppliedEvent,
