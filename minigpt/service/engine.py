@@ -15,6 +15,8 @@ not training), running, paused, finished (max_iters reached) and failed.
 
 SIGTERM and SIGINT save a checkpoint and exit; an engine that is neither
 training nor watched for `idle_timeout` seconds saves and exits by itself.
+Every event it emits also goes to its Notifier (notifier.py), which tells
+the user of the ends, alerts and stalls [notify] asks for.
 """
 
 from __future__ import annotations
@@ -40,6 +42,12 @@ from minigpt.config import (
 from minigpt.distributed import EXIT, STEP, Cluster
 from minigpt.errors import DivergedError, MiniGPTError
 from minigpt.events import (
+    DIVERGED,
+    FAILED,
+    FINISHED,
+    IDLE,
+    PAUSED,
+    RUNNING,
     Audience,
     CheckpointEvent,
     ConfigAppliedEvent,
@@ -56,6 +64,7 @@ from minigpt.events import (
 )
 from minigpt.rundir.history import History
 from minigpt.service.inspector import Inspector
+from minigpt.service.notifier import Notifier
 from minigpt.service.protocol import (
     PROTOCOL_VERSION,
     Command,
@@ -69,7 +78,6 @@ from minigpt.service.run import Run
 from minigpt.service.sample_queue import SampleQueue
 from minigpt.service.server import ControlServer, Peer
 
-IDLE, RUNNING, PAUSED, FINISHED, FAILED = "idle", "running", "paused", "finished", "failed"
 # A tiny model trains hundreds of steps a second; no view needs them all live
 # (metrics.jsonl has every one), and a flood would crowd out a client's keys.
 STEP_EVENTS_PER_SEC = 20
@@ -113,6 +121,12 @@ class Engine:
             reply=self._answer,
         )
         self.samples = SampleQueue(on_text=self._emit, on_done=self._sample_done)
+        self.notifier = Notifier(
+            run.run_dir.path,
+            lambda: self.run.config,
+            run.trainer.best_val_loss,
+            self.server.broadcast,
+        )
         self.sample_count = 0
         self.exit_code: int | None = None
         self.idle_since = time.monotonic()
@@ -130,6 +144,7 @@ class Engine:
     def serve(self) -> int:
         """Run until shutdown; return the exit code (128 + signal number after a signal)."""
         self.inspector.start()
+        self.notifier.start()
         self.server.start()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
@@ -153,9 +168,12 @@ class Engine:
                 self._check_idle()
                 self._check_run_dir()
                 self._sync_history()
+                self._tell_notifier_news()
         finally:
             self._save_if_behind()
             self.run.history.sync()
+            self.notifier.close()  # once the last notice (finished) had its try
+            self._tell_notifier_news()
             if self.cluster:
                 self.cluster.send(EXIT)
             self.server.close()
@@ -205,10 +223,11 @@ class Engine:
         self.unsent_step = None  # a step of the run undone
         message = f"{error}. Training went back to {where}; {advice}, then resume"
         self._publish([ErrorEvent(message), *alerts])
-        if self.exit_when_finished:
+        if self.exit_when_finished:  # `minigpt train` exits; said so, and notified, first
+            self._set_state(FAILED, DIVERGED)
             self.exit_code = 2
             return
-        self._set_state(PAUSED, "loss diverged")
+        self._set_state(PAUSED, DIVERGED)
         self._emit(self.hello())  # clients redraw from the step training went back to
 
     def _lock_identity(self) -> tuple[int, int] | None:
@@ -244,6 +263,11 @@ class Engine:
             self.history_problem = problem
             if problem is not None:  # the run goes on: metrics.jsonl has every line
                 self._emit(LogEvent("warning", problem))
+
+    def _tell_notifier_news(self) -> None:
+        """Emit what the notifier's sender said (a webhook failing), from this thread."""
+        for said in self.notifier.said():
+            self._emit(said)
 
     def _history(self) -> History:
         """The run's history up to now, thinned, for a hello."""
@@ -288,6 +312,7 @@ class Engine:
             self.unsent_step = None
         else:
             self.unsent_step = message  # sent before the next state change, if still latest
+        self.notifier.see(event)
 
     def _step_due(self, event: StepEvent) -> bool:
         """Whether clients should see this step: the first after a start, eval and final
