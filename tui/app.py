@@ -9,6 +9,7 @@ data binding. See docs/architecture.md.
 
 from __future__ import annotations
 
+import os
 from functools import singledispatchmethod
 from pathlib import Path
 from typing import ClassVar
@@ -35,6 +36,7 @@ from minigpt.events import (
     LearnedEvent,
     LogEvent,
     ModelFacts,
+    NoticeEvent,
     SampleDoneEvent,
     SampleTokenEvent,
     StateEvent,
@@ -56,11 +58,13 @@ from tui.pump import Inbox, pump_events
 from tui.replies import Replies
 from tui.screens import HelpScreen, QuitScreen
 from tui.terminal import CHECK_SECONDS, terminal_fd, terminal_gone
+from tui.terminal_notice import terminal_notice
 from tui.top_row import CONNECTING, LOST, TopRow
 from tui.wording import changes_text, eval_line, header
 
 ENGINE_COMMANDS = {"toggle_training", "send"}
 LOGGED_REPLY_CHARS = 300  # of a reply no pane waits for: an inspection's weights run to pages
+SHOWN_BEFORE = {"alert", "diverged", "failed"}  # notices whose alert or error popped up already
 
 
 class MiniGPTApp(App[None]):
@@ -322,6 +326,17 @@ class MiniGPTApp(App[None]):
         self.top.mark_alert(event.step)
         self.log_line(f"alert at step {number(event.step, ',')}: {event.message}")
         self.notify(event.message, title=f"training: {event.kind}", severity="warning", timeout=15)
+
+    @apply_event.register
+    def apply_notice(self, event: NoticeEvent) -> None:
+        """What [notify] asks to be told of: the terminal's bell and a desktop notification
+        (tui/terminal_notice.py), a line in the Log, and a toast unless one said it already."""
+        self.log_line(f"notice: {event.title}: {event.message}")
+        if self._driver is not None:  # as App.copy_to_clipboard writes its OSC 52, headless too
+            tmux = bool(os.environ.get("TMUX"))
+            self._driver.write(terminal_notice(event.title, event.message, tmux))
+        if event.kind not in SHOWN_BEFORE:
+            self.notify(event.message, title=event.title, timeout=15)
 
     @apply_event.register
     def apply_learned(self, event: LearnedEvent) -> None:
