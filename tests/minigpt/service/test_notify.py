@@ -13,9 +13,10 @@ import pytest
 from minigpt.cli.main import main
 from minigpt.config import config_to_toml
 from minigpt.events import AlertEvent, Event, NoticeEvent, StateEvent
-from minigpt.service import webhook
+from minigpt.service import notices, notifier, webhook
 from minigpt.service.client import Client
 from minigpt.service.notifier import Notifier
+from minigpt.train import Trainer
 from tests.minigpt.service.conftest import Receiver
 from tests.minigpt.service.test_divergence import HUGE_LR
 from tests.tiny import ENGINE, tiny_config
@@ -166,3 +167,29 @@ def test_a_webhook_down_or_silent_costs_training_nothing_and_is_said_once(
     assert len(said) == 1 and said[0].startswith("warning: notifications to http://127.0.0.1:")
     assert len(tries) >= 2  # the target's notice and the finish's both tried, and failed
     assert len(took) > 20 and max(took) < 0.05  # one try alone waits up to 0.3 s
+
+
+def test_a_stuck_training_loop_is_told_while_it_is_stuck(
+    receiver: Receiver, corpus_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that hangs is posted as a stall by the watchdog while the loop is still
+    stuck in it, once however long it hangs; then the run goes on to finish."""
+    monkeypatch.setattr(notices, "STALL_FLOOR_S", 1.0)  # over any hiccup of a busy machine
+    monkeypatch.setattr(notifier, "WATCH_S", 0.05)
+    train_step = Trainer.train_step
+
+    def hangs_at_15(self: Trainer) -> Any:
+        """Trainer.train_step, but step 15 waits until the stall has been posted, and a
+        few of the watchdog's looks beyond."""
+        if self.step == 14:
+            receiver.wait_for(1, timeout=30)
+            time.sleep(10 * notifier.WATCH_S)
+        return train_step(self)
+
+    monkeypatch.setattr(Trainer, "train_step", hangs_at_15)
+    config = config_file(tmp_path, corpus_file, **{"train.max_iters": 20})
+    args = ["train", "--config", str(config), "--run-dir", str(tmp_path / "run")]
+    assert main([*args, f"--set=notify.url={receiver.url}", "--set=notify.stall_after=3"]) == 0
+    stall, finish = [post.json() for post in receiver.posts]
+    assert (stall["kind"], stall["step"], finish["kind"]) == ("stalled", 14, "finished")
+    assert stall["message"].startswith("step 15 has taken ")
