@@ -18,7 +18,8 @@ are read at each call, so a change applies at once:
   target not yet reached. A run that starts over from step 0 forgets its lowest.
 - stalled (notify.stall_after, 0 = off): while running, no step for stall_after times the
   usual time of a step like the one under way (`StallClock`), and for at least
-  STALL_FLOOR_S; once per stall, again once steps resume and stop again.
+  STALL_FLOOR_S; once per stall, again once steps resume and stop again. Steps are timed
+  afresh after a change to [train] or a hello (a restarted model, or one rolled back).
 
 Event fields may be None or NaN (an eval of broken weights): a val loss that is not a
 number reaches no target.
@@ -150,6 +151,7 @@ class NoticeRules:
                     self.clock.forget()
             elif isinstance(event, HelloEvent):  # a restart, or a rollback after divergence
                 self.step = event.step
+                self.clock.forget()  # maybe another model: its steps are timed afresh
                 if not event.step:
                     self.lowest = math.inf
             elif isinstance(event, StateEvent):

@@ -78,7 +78,7 @@ class Webhook:
         self.run_dir = run_dir
         self.queue: queue.Queue[tuple[str, str, NoticeEvent] | None] = queue.Queue()
         self.problems: queue.SimpleQueue[LogEvent] = queue.SimpleQueue()
-        self.failing = False  # the last notice failed, and that was said
+        self.failing = False  # a try failed and was said; nothing got through since
         self.closing = threading.Event()
         self.thread = threading.Thread(target=self._serve, name="minigpt-webhook", daemon=True)
 

@@ -199,9 +199,10 @@ def test_no_stall_before_the_usual_is_known_below_the_floor_or_when_off() -> Non
     assert off.stalled_after(10_000) is None
 
 
-def test_a_change_of_schedule_forgets_the_usual_gap() -> None:
+def test_a_change_of_schedule_or_model_forgets_the_usual_gap() -> None:
     """After a change to [train] (a bigger batch: slower steps), the clock judges again
-    only once it has measured the new steps; a change elsewhere keeps what it knows."""
+    only once it has measured the new steps; a change elsewhere keeps what it knows; a
+    hello (a restart's new model) forgets too."""
     rules = Rules(**{"notify.stall_after": 10})
     started(rules)
     rules.see(ConfigAppliedEvent(step=15, changes={"sample.top_k": [0, 5]}))
@@ -212,6 +213,9 @@ def test_a_change_of_schedule_forgets_the_usual_gap() -> None:
     rules.steps(17, 17 + USUAL_AFTER, seconds=10 * STEP_S)
     assert rules.stalled_after(10 * 10 * STEP_S - 1) is None
     assert rules.stalled_after(1) is not None
+    rules.see(decode({"event": "hello", "step": 0}), StateEvent("running", "start"))
+    rules.steps(1, USUAL_AFTER)
+    assert rules.stalled_after(10_000) is None
 
 
 @pytest.mark.parametrize("state", ["finished", "paused", "idle"])
