@@ -21,7 +21,7 @@ import time
 from aiohttp import web
 
 from minigpt.errors import EngineError, MiniGPTError
-from minigpt.events import ErrorEvent, StateEvent
+from minigpt.events import ErrorEvent, NoticeEvent, StateEvent
 from tui.link import Connection, Link
 from tui.web.gate import Gate
 from tui.web.server import WebDashboard
@@ -101,7 +101,7 @@ def _url_host(host: str) -> str:
 
 
 def _follow(engine: Connection, leaving: threading.Event) -> None:
-    """Report the engine's states and fatal errors until it goes away, or we do."""
+    """Report the engine's states, notices and fatal errors until it goes away, or we do."""
     while True:
         try:
             event = engine.next_event(timeout=60.0)
@@ -111,5 +111,7 @@ def _follow(engine: Connection, leaving: threading.Event) -> None:
             return
         if isinstance(event, StateEvent):
             say(f"engine: {event.state}" + (f" ({event.reason})" if event.reason else ""))
+        elif isinstance(event, NoticeEvent):
+            say(f"\a{event.title}: {event.message}")  # the bell, as a dashboard rings it
         elif isinstance(event, ErrorEvent) and event.fatal:
             say(f"engine: {event.message}")
