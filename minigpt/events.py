@@ -109,6 +109,7 @@ class EvalEvent(Event):
     epochs: float | None = None  # tokens_seen / tokens in the train split
     update_ratio: list[float] | None = None  # per block: std(last update) / std(weights)
     weight_norm: list[float] | None = None  # per block: L2 norm of its weight matrices
+    elapsed: float | None = None  # seconds spent training by this eval, across resumes (a step's)
 
 
 @dataclass

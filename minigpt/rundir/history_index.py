@@ -5,7 +5,9 @@ Reading all of it on each open made opening a run cost as much as the run was lo
 index is SQLite, from Python's standard library: each kind of event in a table of its own,
 its rows numbered in file order (the primary key), so a curve of any length comes back
 thinned to a chart's width by a few thousand lookups, and the latest rows of a kind are
-read from the end.
+read from the end. Each evaluation row also keeps its val loss (to find the best) and the
+training time by it: the eval's own, or for lines from engines that did not record it, the
+time of the step before it.
 
 The index is derived from the file and never trusted blindly. It records how far into the
 file it has read (a byte offset), with a copy of the bytes the file began with and of the
@@ -23,6 +25,7 @@ dashboard and `minigpt status` read while the engine writes.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -42,7 +45,7 @@ from minigpt.events import (
 from minigpt.rundir.journal import INT64, METRICS_EVENTS, Skipped, usable
 from minigpt.rundir.layout import RunDir
 
-SCHEMA_VERSION = 1  # PRAGMA user_version of the layout below; any other is rebuilt
+SCHEMA_VERSION = 2  # PRAGMA user_version of the layout below; any other is rebuilt
 CHECK_BYTES = 256  # bytes of metrics.jsonl compared at its start and at the offset reached
 READ_CHUNK = 1 << 20  # bytes of metrics.jsonl read at a time
 ROUND_BYTES = 32 << 20  # bytes indexed per transaction: a killed rebuild keeps what it did
@@ -67,7 +70,12 @@ CREATE TABLE steps (
     n INTEGER PRIMARY KEY, step INTEGER, loss REAL, lr REAL, elapsed REAL,
     line_end INTEGER NOT NULL  -- the byte offset just past its line
 );
-CREATE TABLE evals (n INTEGER PRIMARY KEY, step INTEGER, line_end INTEGER NOT NULL, line TEXT);
+CREATE TABLE evals (
+    n INTEGER PRIMARY KEY, step INTEGER,
+    val_loss REAL,  -- finite, else NULL
+    elapsed REAL,  -- seconds spent training by it: its own, else the step's before it
+    line_end INTEGER NOT NULL, line TEXT
+);
 CREATE TABLE marks (
     n INTEGER PRIMARY KEY, kind TEXT NOT NULL, step INTEGER, line_end INTEGER NOT NULL, line TEXT
 );
@@ -239,6 +247,7 @@ class HistoryIndex:
         """Add the rows of `data`'s lines, which follow reach.covered and end in newlines."""
         steps, evals, marks, skipped = [], [], [], []
         end = reach.covered
+        elapsed = self.train_seconds()  # by the last step indexed before these lines
         for line in data.split(b"\n")[:-1]:
             end += len(line) + 1
             reach.lines += 1
@@ -250,9 +259,12 @@ class HistoryIndex:
                 row = (event.step, event.loss, event.lr, event.elapsed)
             if row is not None:
                 steps.append((*row, end))
+                elapsed = row[3] if row[3] is not None else elapsed
                 reach.max_step = row[0] if reach.max_step is None else max(reach.max_step, row[0])
             elif isinstance(event, EvalEvent):
-                evals.append((event.step, end, line.decode("utf-8", "replace")))
+                own = event.elapsed if event.elapsed is not None else elapsed
+                text = line.decode("utf-8", "replace")
+                evals.append((event.step, event.val_loss, own, end, text))
             elif event is not None:
                 marks.append((MARKS[type(event)], event.step, end, line.decode("utf-8", "replace")))
             else:
@@ -262,7 +274,10 @@ class HistoryIndex:
         db.executemany(
             "INSERT INTO steps (step, loss, lr, elapsed, line_end) VALUES (?, ?, ?, ?, ?)", steps
         )
-        db.executemany("INSERT INTO evals (step, line_end, line) VALUES (?, ?, ?)", evals)
+        db.executemany(
+            "INSERT INTO evals (step, val_loss, elapsed, line_end, line) VALUES (?, ?, ?, ?, ?)",
+            evals,
+        )
         db.executemany("INSERT INTO marks (kind, step, line_end, line) VALUES (?, ?, ?, ?)", marks)
         db.executemany("INSERT INTO skipped (line, line_end) VALUES (?, ?)", skipped)
 
@@ -349,8 +364,8 @@ class HistoryIndex:
     def thinned_evals(self, points: int) -> list[EvalEvent]:
         """At most `points` evaluations spread evenly over the run, always with the last."""
         picks = _picks(self._scalar("SELECT max(n) FROM evals") or 0, points)
-        rows = self._rows("SELECT line FROM evals WHERE n IN ({}) ORDER BY n", picks)
-        return [event for (line,) in rows if isinstance(event := decode(line), EvalEvent)]
+        rows = self._rows("SELECT line, elapsed FROM evals WHERE n IN ({}) ORDER BY n", picks)
+        return [event for row in rows if (event := _eval(*row)) is not None]
 
     def latest(self, kind: type[Any], count: int) -> list[Any]:
         """The last `count` events of a kind, oldest first."""
@@ -361,13 +376,19 @@ class HistoryIndex:
 
     def last_eval(self, until: int | None = None) -> EvalEvent | None:
         """The latest evaluation (the latest of a step at or before `until`, when given)."""
-        line = self._scalar(
-            "SELECT line FROM evals WHERE ? IS NULL OR step <= ? ORDER BY n DESC LIMIT 1",
-            until,
-            until,
-        )
-        event = None if line is None else decode(line)
-        return event if isinstance(event, EvalEvent) else None
+        row = self.db.execute(
+            "SELECT line, elapsed FROM evals WHERE ? IS NULL OR step <= ? ORDER BY n DESC LIMIT 1",
+            (until, until),
+        ).fetchone()
+        return None if row is None else _eval(*row)
+
+    def best_eval(self) -> EvalEvent | None:
+        """The first evaluation with the lowest val loss (None when none has one)."""
+        row = self.db.execute(
+            "SELECT line, elapsed FROM evals WHERE val_loss = (SELECT min(val_loss) FROM evals) "
+            "ORDER BY n LIMIT 1"
+        ).fetchone()
+        return None if row is None else _eval(*row)
 
     def train_seconds(self) -> float | None:
         """The training time the latest step that states one reports."""
@@ -436,6 +457,15 @@ def spread(count: int, points: int) -> list[int]:
 def _picks(count: int, points: int) -> list[int]:
     """spread() as row numbers, which count from 1."""
     return [1 + i for i in spread(count, points)]
+
+
+def _eval(line: str, elapsed: float | None) -> EvalEvent | None:
+    """An evaluation row's event, with the training time by it (None: not an evaluation)."""
+    event = decode(line)
+    if not isinstance(event, EvalEvent):
+        return None
+    event.elapsed = elapsed if elapsed is not None and math.isfinite(elapsed) else None
+    return event
 
 
 def _step_row(line: bytes) -> tuple[int, float | None, float | None, float | None] | None:

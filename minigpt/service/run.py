@@ -259,6 +259,7 @@ class Run:
             epochs=t.tokens_seen / len(t.corpus.train),
             update_ratio=ratios,
             weight_norm=norms,
+            elapsed=t.elapsed,
         )
         self.run_dir.append(event)
         self.last_eval_step = self.trainer.step

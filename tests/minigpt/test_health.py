@@ -69,11 +69,14 @@ def test_evals_report_bits_per_byte_tokens_and_block_health(
     corpus_file: Path, tmp_path: Path, tiny_config
 ) -> None:
     """On ASCII text with the char tokenizer bpb is loss / ln 2; tokens_seen, epochs,
-    update ratios and weight norms match the run."""
+    training time, update ratios and weight norms match the run."""
     run = Run.start(tiny_config(corpus_file), tmp_path / "run")
     train_tokens, per_step = len(run.trainer.corpus.train), run.trainer.tokens_per_step
-    evals = _of(EvalEvent, _train(run))
+    events = _train(run)
+    evals = _of(EvalEvent, events)
     assert [e.step for e in evals] == [0, 20, 40]
+    seconds = {0: 0.0} | {s.step: s.elapsed for s in _of(StepEvent, events)}
+    assert [e.elapsed for e in evals] == [seconds[e.step] for e in evals]
     for e in evals:
         assert e.val_bpb == pytest.approx(e.val_loss / math.log(2), rel=0.01)
         assert e.train_bpb == pytest.approx(e.train_loss / math.log(2), rel=0.01)

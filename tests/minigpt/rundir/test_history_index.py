@@ -314,6 +314,41 @@ def test_a_sync_killed_midway_is_taken_up(run_dir: RunDir, tmp_path: Path) -> No
     assert rows(run_dir) == rebuilt(run_dir, tmp_path)
 
 
+def test_each_eval_carries_the_training_time_by_it(run_dir: RunDir) -> None:
+    """An eval line that states no training time gets its step's, in a later sync too; one
+    that states its own keeps it."""
+    index = synced(run_dir)
+    with open(run_dir.metrics, "ab") as f:
+        f.write(
+            line(EvalEvent(200, 4.0, 4.0, 4.0)) + line(EvalEvent(200, 4.0, 4.0, 4.0, elapsed=9.5))
+        )
+    assert index.sync()
+    evals = index.thinned_evals(1000)
+    index.close()
+    assert [(e.step, e.elapsed) for e in evals[:2]] == [(10, 0.1), (20, 0.2)]
+    assert [(e.step, e.elapsed) for e in evals[-2:]] == [(200, 2.0), (200, 9.5)]
+
+
+def test_the_best_eval_is_the_first_with_the_lowest_val_loss(tmp_path: Path) -> None:
+    """A tie goes to the earlier eval; a val loss that is NaN, infinite or missing is never
+    the best; a run without evals has none."""
+    run_dir = RunDir(tmp_path / "run")
+    run_dir.create()
+    run_dir.metrics.write_bytes(step_line(1))
+    index = synced(run_dir)
+    assert index.best_eval() is None
+    odd = [b"NaN", b"-1e999", b"null", b'"low"']
+    with open(run_dir.metrics, "ab") as f:
+        for step, loss in ((10, 3.0), (20, 2.5), (30, 2.5)):
+            f.write(step_line(step) + line(EvalEvent(step, loss, loss, loss)))
+        for value in odd:
+            f.write(b'{"event": "eval", "step": 40, "train_loss": 1.0, "val_loss": %s}\n' % value)
+    assert index.sync()
+    best = index.best_eval()
+    index.close()
+    assert best is not None and (best.step, best.val_loss, best.elapsed) == (20, 2.5, 0.2)
+
+
 def test_config_changes_keep_their_order(run_dir: RunDir) -> None:
     """Config changes come back oldest first, as the dashboard marks them."""
     with open(run_dir.metrics, "ab") as f:
