@@ -51,6 +51,15 @@ def duration(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
+def setting(value: object) -> str:
+    """A config value as a person writes it: 0.02, 3e-05, true, relu2."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
 def byte_size(count: float) -> str:
     """A byte count as 812 KiB, 140 MiB or 3.2 GiB."""
     if count < 2**20:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from minigpt.cli.compare import add_compare_parser
 from minigpt.cli.learned import add_learned_parser
 from minigpt.cli.options import add_config_args
 from minigpt.cli.status import run_status
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     add_learned_parser(commands)
+    add_compare_parser(commands)
 
     sample = commands.add_parser("sample", help="stream text from a checkpoint")
     _add_checkpoint_args(sample)

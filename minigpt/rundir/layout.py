@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 from minigpt.atomic import write_text_atomic
-from minigpt.config import Config, config_to_toml
+from minigpt.config import Config, config_to_toml, load_config
 from minigpt.config_header import RUN_HEADER
-from minigpt.errors import EngineError
+from minigpt.errors import EngineError, MiniGPTError
 from minigpt.events import Event, LogEvent, SampleDoneEvent
 from minigpt.rundir.journal import (
     METRICS_EVENTS,
@@ -86,6 +86,15 @@ class RunDir:
     def write_config(self, config: Config) -> None:
         """Replace config.toml with the resolved configuration, commented."""
         write_text_atomic(self.config, config_to_toml(config, RUN_HEADER))
+
+    def read_config(self) -> Config:
+        """config.toml, read as every command reads a config; MiniGPTError in one line when
+        the folder is no run or its config cannot be used."""
+        if not self.path.is_dir():
+            raise MiniGPTError(f"{self.path}: no such run directory")
+        if not self.config.is_file():
+            raise MiniGPTError(f"{self.path}: not a run directory (it has no config.toml)")
+        return load_config(self.config)
 
     def append(self, event: Event) -> None:
         """Add one event to metrics.jsonl, at once, so another process can read it."""
