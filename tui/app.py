@@ -43,7 +43,7 @@ from minigpt.events import (
     StepEvent,
     UnknownEvent,
 )
-from tui.compare import CompareScreen, other_runs
+from tui.compare import Compared, CompareScreen, other_runs
 from tui.config_pane import ConfigPane
 from tui.error_panel import ErrorPanel
 from tui.export import export_model
@@ -57,6 +57,7 @@ from tui.messages import Ask, EngineLost, EngineReady, EngineStatus, EventsWaiti
 from tui.pump import Inbox, pump_events
 from tui.replies import Replies
 from tui.screens import HelpScreen, QuitScreen
+from tui.series import AXES
 from tui.terminal import CHECK_SECONDS, terminal_fd, terminal_gone
 from tui.terminal_notice import terminal_notice
 from tui.top_row import CONNECTING, LOST, TopRow
@@ -85,6 +86,7 @@ class MiniGPTApp(App[None]):
         Binding("c", "show_tab('config')", "Config"),
         Binding("l", "show_tab('log')", "Log"),
         Binding("y", "toggle_log_scale", "Log y"),
+        Binding("t", "next_x_axis", "X: step/tokens/time"),
         Binding("h", "toggle_class('#top', '-health')", "Health chart"),
         Binding("z", "zoom", "Zoom tabs"),
         Binding("o", "compare", "Compare runs"),
@@ -116,7 +118,7 @@ class MiniGPTApp(App[None]):
         """Charts and numbers on top, tabs below."""
         yield Header()
         yield ErrorPanel(id="error-panel")  # shown while the engine is lost
-        yield TopRow(id="top").data_bind(MiniGPTApp.state, MiniGPTApp.running)
+        yield TopRow(id="top").data_bind(MiniGPTApp.state, MiniGPTApp.running, MiniGPTApp.run_dir)
         with TabbedContent(id="tabs"):
             with TabPane("Generate", id="generate"):
                 yield GeneratePane().data_bind(MiniGPTApp.running)
@@ -410,6 +412,11 @@ class MiniGPTApp(App[None]):
         chart = self.loss_chart
         chart.log_scale = not chart.log_scale
 
+    def action_next_x_axis(self) -> None:
+        """t: the loss chart against steps, then tokens seen, then training time."""
+        chart = self.loss_chart
+        chart.x_axis = AXES[(AXES.index(chart.x_axis) + 1) % len(AXES)]
+
     def action_zoom(self) -> None:
         """z: the tabs fill the screen (room for completions and the config), or back."""
         screen = self.screen
@@ -427,10 +434,15 @@ class MiniGPTApp(App[None]):
             say = lambda text: self.call_from_thread(setattr, self, "sub_title", text)  # noqa: E731
             self.top.compare(runs, say, self.compared)
 
-    def compared(self, names: list[str]) -> None:
-        """Other runs' curves are drawn: the header shows the state again."""
+    def compared(self, runs: list[Compared]) -> None:
+        """Other runs' curves are drawn: the header shows the state again; the Log says
+        which, and why a run's settings are not named."""
         self.sub_title = header(self.state, self.model_facts)
-        self.log_line(f"comparing with: {', '.join(names) or 'no other run'}")
+        names = ", ".join(run.name for run in runs)
+        self.log_line(f"comparing with: {names or 'no other run'}")
+        for run in runs:
+            if run.problem:
+                self.log_line(f"{run.name}: its settings cannot be named: {run.problem}")
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def action_export(self) -> None:

@@ -10,20 +10,48 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich.markup import escape
 from textual.app import RenderResult
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from tui.series import Series, plottable
+from minigpt.display import duration
+from minigpt.events import EvalEvent
+from tui.series import AXES, Curve, Series, plottable
 
 REDRAW_SECONDS = 0.5  # 2 Hz: smooth enough to watch, cheap enough to sit beside training
 OVERLAY_COLORS = ["blue", "red", "yellow", "white"]  # other runs' val curves, in turn
+AXIS_TITLES = {"step": "", "tokens": " by tokens seen", "time": " by training time"}
+
+
+def overlay_color(index: int) -> str:
+    """The colour of the index-th other run's val curve (a name plotext and rich share)."""
+    return OVERLAY_COLORS[index % len(OVERLAY_COLORS)]
 
 
 def step_ticks(last: float, count: int = 5) -> list[float]:
-    """Whole-number step ticks from 0 to last (plotext would print 21.2)."""
+    """Whole-number ticks from 0 to last (plotext would print 21.2)."""
     top = max(1, int(last))
     return sorted({round(i * top / (count - 1)) for i in range(count)})
+
+
+def axis_ticks(last: float, axis: str) -> tuple[list[float], list[str]]:
+    """Ticks from 0 to last, labelled as the axis reads: steps whole, tokens as 1.2M,
+    training time as 3m05s."""
+    ticks = step_ticks(last)
+    if axis == "tokens":
+        return ticks, [token_count(tick) for tick in ticks]
+    if axis == "time":
+        return ticks, [duration(tick) for tick in ticks]
+    return ticks, [str(tick) for tick in ticks]
+
+
+def token_count(count: float) -> str:
+    """A count of tokens in three figures: 850, 12.5k, 1.2M, 3.4G."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= size:
+            return f"{count / size:.3g}{suffix}"
+    return f"{count:.0f}"
 
 
 def add_line(lines: list[float], step: int | None) -> bool:
@@ -96,25 +124,29 @@ class TimedPlot(PlotextPlot):
 
 
 class LossChart(TimedPlot):
-    """Train loss per step (smoothed), eval train/val points, and the loss at init."""
+    """Train loss per step (smoothed), eval train/val points, other runs' val curves, and
+    the loss at init, against steps, tokens seen or training time (`x_axis`)."""
 
     log_scale: reactive[bool] = reactive(False)
+    x_axis: reactive[str] = reactive(AXES[0])
 
     def __init__(self, **kwargs: Any) -> None:
         """Empty series."""
         super().__init__(**kwargs)
         self.train = Series(smoothing=0.9)
-        self.eval_train = Series()
-        self.eval_val = Series()
+        self.eval_train = Curve()
+        self.eval_val = Curve()
         self.markers: list[float] = []  # steps, where plotext draws a vertical line
         self.alerts: list[float] = []
         self.init_loss: float | None = None
-        self.overlays: dict[str, Series] = {}  # other runs' val loss, by run name
+        self.overlays: dict[str, Curve] = {}  # other runs' val loss, by run name
+        self.labels: dict[str, str] = {}  # the legend's name for each, by run name
 
     def reset(self, vocab_size: int | None) -> None:
         """Forget the history; the reference line is ln(vocab), a uniform guess's loss."""
-        for series in (self.train, self.eval_train, self.eval_val):
-            series.clear()
+        self.train.clear()
+        self.eval_train.clear()
+        self.eval_val.clear()
         self.markers.clear()
         self.alerts.clear()
         self.init_loss = None
@@ -127,10 +159,17 @@ class LossChart(TimedPlot):
         self.train.add(step, loss)
         self.dirty = True
 
-    def add_eval(self, step: int | None, train_loss: float | None, val_loss: float | None) -> None:
-        """One estimate_loss result."""
-        self.eval_train.add(step, train_loss)
-        self.eval_val.add(step, val_loss)
+    def add_eval(
+        self,
+        step: int | None,
+        train_loss: float | None,
+        val_loss: float | None,
+        tokens: int | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        """One estimate_loss result, at its step, tokens seen and training time."""
+        self.eval_train.add(step, tokens, seconds, train_loss)
+        self.eval_val.add(step, tokens, seconds, val_loss)
         self.dirty = True
 
     def add_marker(self, step: int | None) -> None:
@@ -141,58 +180,74 @@ class LossChart(TimedPlot):
         """A vertical line where a training alert was raised."""
         self.dirty |= add_line(self.alerts, step)
 
-    def set_overlays(self, curves: dict[str, list[tuple[int, float]]]) -> None:
-        """Other runs' val curves to draw beside this run's (replacing any shown)."""
+    def set_overlays(self, runs: dict[str, list[EvalEvent]]) -> None:
+        """Other runs' val curves to draw beside this run's (replacing any shown), named by
+        their folders until set_labels names them."""
         self.overlays = {}
-        for name, points in curves.items():
-            series = Series()
-            for step, loss in points:
-                series.add(step, loss)
-            self.overlays[name] = series
+        for name, evals in runs.items():
+            curve = self.overlays[name] = Curve()
+            for event in evals:
+                curve.add(event.step, event.tokens_seen, event.elapsed, event.val_loss)
+        self.labels = {name: name for name in runs}
+        self.dirty = True
+
+    def set_labels(self, labels: dict[str, str]) -> None:
+        """The legend's names of the other runs, by folder name."""
+        self.labels = {name: labels.get(name, name) for name in self.overlays}
         self.dirty = True
 
     def watch_log_scale(self) -> None:
         """Redraw with the new y scale."""
         self.dirty = True
 
+    def watch_x_axis(self) -> None:
+        """Redraw against the new x."""
+        self.dirty = True
+
     def draw(self) -> None:
-        """Plot the series thinned to the chart's width."""
+        """Plot the series on the x axis chosen, thinned to the chart's width. The train line
+        and the vertical lines are placed by step, so only the steps axis has them."""
         plt = self.plt
+        axis = self.x_axis
+        by_step = axis == AXES[0]
         width = max(10, self.size.width - 10)  # columns left after the y axis labels
         # The key lives in the border: plotext's own legend breaks on small canvases.
         scale = " · log y" if self.log_scale else ""
-        self.border_title = f"loss{scale}: [cyan]train[/] [orange1]val[/] [green]eval train[/]"
-        overlays = [
-            (name, series, OVERLAY_COLORS[i % len(OVERLAY_COLORS)])
-            for i, (name, series) in enumerate(self.overlays.items())
-        ]
-        others = "".join(f" [{color}]{name}[/]" for name, _, color in overlays)
-        self.border_subtitle = (
-            f"[grey50]ln(vocab)[/] [magenta]config change[/] [red]alert[/]{others}"
+        train = "[cyan]train[/] " if by_step else ""
+        self.border_title = (
+            f"loss{AXIS_TITLES[axis]}{scale}: {train}[orange1]val[/] [green]eval train[/]"
         )
-        if not self.train and not self.eval_val and not any(series for _, series, _ in overlays):
-            plt.title("no steps yet")
+        overlays = [
+            (escape(self.labels.get(name, name)), curve.on(axis), overlay_color(i))
+            for i, (name, curve) in enumerate(self.overlays.items())
+        ]
+        others = "".join(f"[{color}]{label}[/] · " for label, _, color in overlays)
+        marks = " [magenta]config change[/] [red]alert[/]" if by_step else ""
+        self.border_subtitle = f"{others}[grey50]ln(vocab)[/]{marks}"
+        train_line = self.train if by_step else Series()
+        val, eval_train = self.eval_val.on(axis), self.eval_train.on(axis)
+        if not train_line and not val and not any(series for _, series, _ in overlays):
+            plt.title("no steps yet" if by_step else f"no evaluations{AXIS_TITLES[axis]} yet")
             return
         if self.log_scale:
             plt.yscale("log")
         if self.init_loss is not None:
             plt.hline(self.init_loss, "gray")
-        for step in self.markers:
+        for step in self.markers if by_step else []:
             plt.vline(step, "magenta")
-        for step in self.alerts:
+        for step in self.alerts if by_step else []:
             plt.vline(step, "red")
-        if self.train:
-            plt.plot(*self.train.thinned(width), marker="braille", color="cyan")
+        if train_line:
+            plt.plot(*train_line.thinned(width), marker="braille", color="cyan")
         for _, series, color in overlays:
             if series:
                 plt.plot(*series.thinned(width), marker="braille", color=color)
-        if self.eval_val:
-            plt.scatter(*self.eval_val.thinned(width), marker="dot", color="orange")
-            plt.scatter(*self.eval_train.thinned(width), marker="dot", color="green")
-        ends = self.train.xs[-1:] + self.eval_val.xs[-1:]
+        if val:
+            plt.scatter(*val.thinned(width), marker="dot", color="orange")
+            plt.scatter(*eval_train.thinned(width), marker="dot", color="green")
+        ends = train_line.xs[-1:] + val.xs[-1:]
         ends += [series.xs[-1] for _, series, _ in overlays if series]
-        last = max(ends)
-        plt.xticks(step_ticks(last))
+        plt.xticks(*axis_ticks(max(ends), axis))
 
 
 class HealthChart(TimedPlot):

@@ -3,13 +3,16 @@
 A learner changes one thing and starts another run; seeing both val curves on
 one chart shows what the change did. The candidates are this run's siblings
 (the other folders under the same `runs/`) that have a metrics.jsonl; their
-evaluations are read from their indexes when picked, so finished and live runs
-alike can be compared (pick again to refresh a live one), however long.
+evaluations (with the tokens seen and training time of each) and their configs
+are read when picked, the evaluations from their indexes, so finished and live
+runs alike can be compared (pick again to refresh a live one), however long.
+tui/compare_table.py names them by what differs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -20,6 +23,9 @@ from textual.screen import ModalScreen
 from textual.widgets import SelectionList, Static
 from textual.worker import WorkerCancelled
 
+from minigpt.config import Config
+from minigpt.errors import MiniGPTError
+from minigpt.events import EvalEvent
 from minigpt.rundir.history import History
 from minigpt.rundir.history_index import Progress
 from minigpt.rundir.layout import RunDir
@@ -38,16 +44,32 @@ def other_runs(run_dir: Path) -> list[Path]:
     )
 
 
-def val_curve(run_dir: Path, progress: Progress | None = None) -> list[tuple[int, float]]:
-    """(step, val loss) of evaluations spread over a run's whole history."""
-    return History.read(RunDir(run_dir), progress).val_curve()
+@dataclass
+class Compared:
+    """A run picked for comparison: its folder name, its evaluations spread over its whole
+    history, and its config (None when it cannot be read, and why)."""
+
+    name: str
+    evals: list[EvalEvent]
+    config: Config | None
+    problem: str | None = None
+
+    @classmethod
+    def read(cls, run_dir: Path, progress: Progress | None = None) -> Compared:
+        """The run's evaluations and config, from its files."""
+        run = RunDir(run_dir)
+        evals = History.read(run, progress).evals
+        try:
+            return cls(run_dir.name, evals, run.read_config())
+        except MiniGPTError as error:
+            return cls(run_dir.name, evals, None, str(error))
 
 
-def val_curves(
+def read_compared(
     run_dirs: list[Path], say: Callable[[str], None], cancelled: Callable[[], bool]
-) -> dict[str, list[tuple[int, float]]]:
-    """val_curve() of each run, by folder name. A run that has to be indexed first (one
-    from before indexes, or whose index was deleted) has its progress said; `cancelled`
+) -> list[Compared]:
+    """Each run, read. A run that has to be indexed first (one from before indexes, or
+    whose index is of an older version or was deleted) has its progress said; `cancelled`
     stops the work between two steps of it (what was indexed stays)."""
 
     def progress(run_dir: Path) -> Progress:
@@ -58,7 +80,7 @@ def val_curves(
 
         return report
 
-    return {path.name: val_curve(path, progress(path)) for path in run_dirs}
+    return [Compared.read(path, progress(path)) for path in run_dirs]
 
 
 class CompareScreen(ModalScreen[list[str] | None]):

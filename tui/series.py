@@ -4,7 +4,8 @@ A chart redraw must not cost more as a run grows: plotext redraws every point
 it is given (about 24 ms at 500 points, 300 ms at 10,000). `Series` hands the
 chart at most one point per column. Nor may the dashboard's memory grow with a
 run it watches for days: past MAX_KEPT points, every other one goes (the first
-and the last stay), so the whole curve is kept at half the density.
+and the last stay), so the whole curve is kept at half the density. A `Curve` is
+evaluations' losses on each x axis the loss chart offers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TypeGuard
 from minigpt.rundir.history_index import spread
 
 MAX_KEPT = 8000  # points a series keeps (even, so halving keeps the last)
+AXES = ("step", "tokens", "time")  # the loss chart's x axes, in the order `t` goes through them
 
 
 def thin(xs: list[float], ys: list[float], points: int) -> tuple[list[float], list[float]]:
@@ -62,6 +64,34 @@ class Series:
     def __len__(self) -> int:
         """Number of points."""
         return len(self.xs)
+
+
+@dataclass
+class Curve:
+    """Evaluations' losses against their step, tokens seen and training time: a Series per
+    axis, each point on the axes where its x is known."""
+
+    by_axis: dict[str, Series] = field(default_factory=lambda: {axis: Series() for axis in AXES})
+
+    def add(
+        self, step: int | None, tokens: int | None, seconds: float | None, loss: float | None
+    ) -> None:
+        """One evaluation's loss, on each axis whose x it has."""
+        for axis, x in zip(AXES, (step, tokens, seconds), strict=True):
+            self.by_axis[axis].add(x, loss)
+
+    def on(self, axis: str) -> Series:
+        """The points on one axis."""
+        return self.by_axis[axis]
+
+    def clear(self) -> None:
+        """Forget every point."""
+        for series in self.by_axis.values():
+            series.clear()
+
+    def __len__(self) -> int:
+        """Number of evaluations with a step and a loss."""
+        return len(self.by_axis["step"])
 
 
 def plottable(value: float | None) -> TypeGuard[float]:

@@ -1,6 +1,7 @@
-"""The row above the tabs: the loss chart (or the gradient-norm chart), the numbers and the
-learning rate. The app feeds it every step and eval and binds it the state and the running
-config; it keeps the numbers, shows them on its own timer, and posts the step it shows."""
+"""The row above the tabs: the loss chart (or the gradient-norm chart), with the table of
+compared runs under it while there are some, the numbers and the learning rate. The app
+feeds it every step and eval and binds it the state, the running config and the run
+directory; it keeps the numbers, shows them on its own timer, and posts the step it shows."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from textual.worker import get_current_worker
 from minigpt.config import Config
 from minigpt.events import EvalEvent, HelloHistory, StepEvent
 from tui.charts import HealthChart, LearningRateChart, LossChart
-from tui.compare import val_curves
+from tui.compare import Compared, read_compared
+from tui.compare_table import CompareTable, legend
 from tui.stats import RunStats, StatsPanel
 from tui.wording import per_step_ms
 
@@ -41,9 +43,10 @@ class TopRow(Horizontal):
             self.step = step
             self.ms_per_step = ms_per_step
 
-    # Bound to the app's: the engine's state, and the config it runs.
+    # Bound to the app's: the engine's state, the config it runs, and the run's folder.
     state: reactive[str] = reactive("")
     running: reactive[Config | None] = reactive(None)
+    run_dir: reactive[Path] = reactive(Path())
 
     def __init__(self, **kwargs: Any) -> None:
         """Make the parts up front, so events can be drawn at any moment."""
@@ -52,13 +55,18 @@ class TopRow(Horizontal):
         self.health_chart = HealthChart(id="health")
         self.stats_panel = StatsPanel(id="stats")
         self.lr_chart = LearningRateChart(id="lr")
+        self.compare_table = CompareTable(id="compare-table")
+        self.compared: list[Compared] = []  # the runs whose val curves are drawn
         self.stats = RunStats()
         self.stats_dirty = False  # numbers taken since they were last shown
 
     def compose(self) -> ComposeResult:
-        """Loss and gradient-norm charts (one shows at a time), then numbers over lr."""
-        yield self.loss_chart
-        yield self.health_chart
+        """Loss and gradient-norm charts (one shows at a time) over the compared runs, then
+        numbers over lr."""
+        with Vertical(id="charts"):
+            yield self.loss_chart
+            yield self.health_chart
+            yield self.compare_table
         with Vertical(id="side"):
             yield self.stats_panel
             yield self.lr_chart
@@ -84,6 +92,8 @@ class TopRow(Horizontal):
         self.stats.max_iters = config.train.max_iters
         self.health_chart.set_clip(config.train.grad_clip)
         self.show_stats()
+        if self.compared:
+            self.name_compared()
 
     def load(self, step: int | None, vocab_size: int | None, history: HelloHistory) -> None:
         """Start over from a hello (after its config is bound): its numbers, and the run's
@@ -120,7 +130,9 @@ class TopRow(Horizontal):
 
     def add_eval(self, event: EvalEvent) -> None:
         """An evaluation: its numbers, and its losses on the loss chart."""
-        self.loss_chart.add_eval(event.step, event.train_loss, event.val_loss)
+        self.loss_chart.add_eval(
+            event.step, event.train_loss, event.val_loss, event.tokens_seen, event.elapsed
+        )
         self.stats.add_eval(event)
         self.stats_dirty = True
 
@@ -144,15 +156,29 @@ class TopRow(Horizontal):
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def compare(
-        self, runs: list[Path], say: Callable[[str], None], done: Callable[[list[str]], None]
+        self, runs: list[Path], say: Callable[[str], None], done: Callable[[list[Compared]], None]
     ) -> None:
         """Draw other runs' val curves on the loss chart, read from their indexes (a run
-        without one is indexed first, its progress said); done(names) once drawn."""
+        without one is indexed first, its progress said), named by what differs; done(the
+        runs) once drawn."""
         worker = get_current_worker()
-        curves = val_curves(runs, say, cancelled=lambda: worker.is_cancelled)
+        compared = read_compared(runs, say, cancelled=lambda: worker.is_cancelled)
         if not worker.is_cancelled:
-            self.app.call_from_thread(self.loss_chart.set_overlays, curves)
-            self.app.call_from_thread(done, list(curves))
+            self.app.call_from_thread(self.show_compared, compared)
+            self.app.call_from_thread(done, compared)
+
+    def show_compared(self, compared: list[Compared]) -> None:
+        """Draw the compared runs' curves and the table under them (none: neither)."""
+        self.compared = compared
+        self.loss_chart.set_overlays({run.name: run.evals for run in compared})
+        self.set_class(bool(compared), "-comparing")
+        self.name_compared()
+
+    def name_compared(self) -> None:
+        """Name the compared runs by what differs from the running config, in the legend
+        and the table."""
+        self.loss_chart.set_labels({run.name: legend(self.running, run) for run in self.compared})
+        self.compare_table.show(self.run_dir.resolve().name, self.running, self.compared)
 
     def mark_alert(self, step: int | None) -> None:
         """A red line at an alert's step, on the loss and the gradient-norm charts."""

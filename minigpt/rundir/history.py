@@ -77,11 +77,3 @@ class History:
             return cls.of(index, run_dir)
         finally:
             index.close()
-
-    def val_curve(self) -> list[tuple[int, float]]:
-        """(step, val loss) of every evaluation here with a number for it."""
-        return [
-            (e.step, e.val_loss)
-            for e in self.evals
-            if e.step is not None and e.val_loss is not None
-        ]

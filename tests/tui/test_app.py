@@ -174,7 +174,7 @@ async def test_eval_history_and_later_evals_chart_and_log(scripted) -> None:
     evals = [evaluation(10, 2.6), evaluation(20, 2.5)]
     async with attached(scripted, hello=hello(step=20, evals=evals)) as (app, pilot):
         chart = app.query_one(LossChart)
-        assert chart.eval_val.xs == [10, 20] and app.top.stats.val_loss == 2.5
+        assert chart.eval_val.on("step").xs == [10, 20] and app.top.stats.val_loss == 2.5
         assert not any("val loss" in line for line in app.log_lines)
         scripted.feed(evaluation(30, 2.25))
         await until(pilot, lambda: len(chart.eval_val) == 3)

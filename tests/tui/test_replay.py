@@ -35,7 +35,7 @@ async def test_a_recorded_run_draws_to_its_end(scripted, size) -> None:
     async with replay(scripted, "run", size) as (app, pilot, events):
         evals = [e for e in events if e["event"] == "eval"]
         assert app.state == "finished" and app.top.stats.step == 60
-        assert app.loss_chart.eval_val.xs == [e["step"] for e in evals]
+        assert app.loss_chart.eval_val.on("step").xs == [e["step"] for e in evals]
         assert app.top.stats.checkpoint_step == 60
         assert len(app.query_one(GeneratePane).finished) == 1
         await pilot.pause(0.6)  # a chart redraw
@@ -71,4 +71,4 @@ async def test_a_recorded_torchrun_job_shows_both_ranks_batches(scripted) -> Non
         assert app.handler_errors == 0 and app.state == "finished" and app.top.stats.step == 40
         facts = app.model_facts
         assert facts is not None and facts.tokens_per_step == 2 * 4 * 16  # two ranks' batches
-        assert app.loss_chart.eval_val.xs == [0, 20, 40]
+        assert app.loss_chart.eval_val.on("step").xs == [0, 20, 40]
