@@ -6,6 +6,10 @@ random state), so `torch.load(weights_only=True)` reads it and a checkpoint
 file can never run code. Writing goes through `minigpt.atomic` (a temporary
 file, fsynced, renamed over the old one, the folder fsynced): a crash or a full
 disk mid-write leaves the previous checkpoint intact.
+
+A checkpoint's config is read back by `saved_config`: a key the checkpoint predates
+takes the value training had before the key existed (PREDATED), not today's default,
+so an old model loads as the model it was.
 """
 
 from __future__ import annotations
@@ -17,13 +21,25 @@ from typing import Any
 import torch
 
 from minigpt.atomic import write_atomic
-from minigpt.config import ModelConfig
+from minigpt.config import Config, ModelConfig, config_from_dict
 from minigpt.errors import CheckpointError
 from minigpt.model import Model
 from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("version", "model", "config", "tokenizer", "step")
+# What a run had before each of these keys existed: AdamW alone trained it, and the
+# model was the lesson's (none of the speedrun's switches).
+PREDATED: dict[str, dict[str, object]] = {
+    "train": {"optimizer": "adamw"},
+    "model": {
+        "activation": "relu",
+        "position": "learned",
+        "qk_norm": False,
+        "logit_softcap": 0.0,
+        "residual_scalars": False,
+    },
+}
 
 
 def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
@@ -56,6 +72,19 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path} is in checkpoint format {version!r}, {_which(version)}")
     return state
+
+
+def saved_config(state: dict[str, Any], source: str | os.PathLike[str]) -> Config:
+    """A checkpoint's config, validated (ConfigError naming `source`), with PREDATED's values
+    for the keys it lacks; a section it lacks altogether takes the defaults."""
+    saved = state["config"]
+    if isinstance(saved, dict):
+        saved = saved | {
+            section: PREDATED[section] | saved[section]
+            for section in PREDATED
+            if isinstance(saved.get(section), dict)
+        }
+    return config_from_dict(saved, source=str(source))
 
 
 def evaluated_weights(state: dict[str, Any]) -> dict[str, Any]:

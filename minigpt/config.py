@@ -45,6 +45,8 @@ _SWITCHES = ("auto", "true", "false")
 _OPTIMIZERS = ("adamw", "muon")
 _TOKENIZERS = ("cl100k_base", "char", "byte")
 _BODIES = ("json", "text")
+_ACTIVATIONS = ("relu", "relu2", "gelu")
+_POSITIONS = ("learned", "rotary")
 
 
 def _hot(default: Any, help: str, **rules: Any) -> Any:
@@ -66,6 +68,21 @@ class ModelConfig:
     num_heads: int = _restart(4, "attention heads per block; must divide d_model", ge=1)
     num_blocks: int = _restart(4, "transformer blocks stacked on top of each other", ge=1)
     dropout: float = _restart(0.0, "share of activations zeroed in training (0 = off)", ge=0, lt=1)
+    activation: str = _restart(
+        "relu", "feed-forward activation: relu, relu2 (squared) or gelu", choices=_ACTIVATIONS
+    )
+    position: str = _restart(
+        "learned",
+        "how tokens know their place: learned (a table) or rotary (RoPE)",
+        choices=_POSITIONS,
+    )
+    qk_norm: bool = _restart(False, "RMS-normalise queries and keys per head before attention")
+    logit_softcap: float = _restart(
+        0.0, "squash logits into (-cap, cap) with cap * tanh(logits / cap) (0 = off)", ge=0
+    )
+    residual_scalars: bool = _restart(
+        False, "before each block, learned weights mix the stream with the embeddings"
+    )
 
 
 @dataclass(frozen=True)
@@ -341,6 +358,13 @@ def _validate(data: object) -> Config:
             f"{model.num_heads} does not divide model.d_model = {model.d_model}; "
             "choose a head count that divides d_model",
             ["model.d_model"],
+        )
+    if model.position == "rotary" and (model.d_model // model.num_heads) % 2:
+        raise _ValidationError(
+            "model.position",
+            f"rotary needs an even head size, and model.d_model / model.num_heads = "
+            f"{model.d_model // model.num_heads}; choose a head count that leaves it even",
+            ["model.num_heads", "model.d_model"],
         )
     if train.min_lr > train.learning_rate:
         raise _ValidationError(

@@ -15,6 +15,10 @@ for scaling a measured step time to a new shape, not for exact budgets:
   32 bits, and the logits with their softmax and gradient; all of it times
   MEMORY_OVERHEAD for the allocator and temporaries. The torch runtime itself
   (a few hundred MB) is not included.
+- The [model] switches change the parameter count (rotary has no position table,
+  residual_scalars adds two numbers a block); their elementwise work (the activation,
+  rotary, qk_norm, the logits' softcap) is left out of FLOPs and memory, as the
+  LayerNorms' is.
 
 No torch here: the dashboard imports this.
 """
@@ -47,11 +51,17 @@ def block_matrix_weights(model: ModelConfig) -> int:
     return 12 * model.d_model**2
 
 
+def position_weights(model: ModelConfig) -> int:
+    """The learned position table's weights (none with rotary positions, which are computed)."""
+    return model.context_length * model.d_model if model.position == "learned" else 0
+
+
 def param_count(model: ModelConfig, vocab_size: int) -> int:
     """Parameters of minigpt.model.Model, the tied output layer counted once."""
     d = model.d_model
     per_block = block_matrix_weights(model) + 4 * d  # and two LayerNorms' weights and biases
-    embeddings = vocab_size * d + model.context_length * d
+    per_block += 2 if model.residual_scalars else 0  # the block's resid and x0 lambdas
+    embeddings = vocab_size * d + position_weights(model)
     return embeddings + model.num_blocks * per_block + 2 * d
 
 
@@ -61,7 +71,7 @@ def footprint(config: Config, vocab_size: int) -> Footprint:
     d, T, L, B = m.d_model, m.context_length, m.num_blocks, t.batch_size
     params = param_count(m, vocab_size)
     tokens = B * T * t.grad_accum_steps
-    matmul_weights = params - T * d  # position embeddings are looked up, not multiplied
+    matmul_weights = params - position_weights(m)  # position embeddings are looked up
     flops = tokens * (6 * matmul_weights + 12 * L * d * T)
     muon_matrices = L * block_matrix_weights(m) if t.optimizer == "muon" else 0  # 1 number, not 2
     average = params if t.ema_decay else 0

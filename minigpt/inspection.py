@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from minigpt.config import Config, SampleConfig, apply_values
 from minigpt.errors import ConfigError, TokenizerError
 from minigpt.events import Candidate, InspectionEvent, LensGuess
-from minigpt.model import Model, keep_top_k, keep_top_p
+from minigpt.model import Model
+from minigpt.next_token import keep_top_k, keep_top_p
 from minigpt.tokenizer import Tokenizer
 
 LENS_TOP = 5  # each block's likeliest tokens in the logit lens
@@ -164,7 +165,7 @@ def lens_probs(model: Model, stream: list[torch.Tensor], position: int) -> torch
     residual stream it leaves (`Model.forward`'s `residuals`, each (1, T, C)) the way the
     output layer reads the last one: through the final layer norm."""
     h = torch.stack([s[0, position] for s in stream])  # (blocks, C)
-    return F.softmax(model.lm_head(model.ln_final(h)).float(), dim=-1)  # (blocks, vocab)
+    return F.softmax(model.logits(model.ln_final(h)).float(), dim=-1)  # (blocks, vocab)
 
 
 def logit_lens(

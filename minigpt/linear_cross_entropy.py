@@ -9,8 +9,13 @@ time and they are used while still in cache; backward just scales the stored
 gradients. The matrix products are the same three as in the plain path. (The
 same idea as the fused linear cross-entropy of Liger-Kernel, 2024.)
 
-Values and gradients equal F.cross_entropy(h @ weight.T, targets) up to float
-rounding (tests/minigpt/test_model.py).
+The logits may be soft-capped (model.logit_softcap: cap * tanh(z / cap), as Gemma 2
+and the modded-nanogpt speedrun do). Every logit the model makes comes from
+`capped_logits` here or from the chunks, which apply the cap and, for the gradient,
+its slope themselves.
+
+Values and gradients equal F.cross_entropy(capped_logits(h, weight, cap), targets) up
+to float rounding (tests/minigpt/test_model.py and test_switches.py).
 """
 
 from __future__ import annotations
@@ -22,6 +27,28 @@ import torch
 import torch.nn.functional as F
 
 CHUNK_ROWS = 256  # rows of logits at a time (256 x 100,277 floats is about 100 MB)
+
+
+def softcap(logits: torch.Tensor, cap: float) -> torch.Tensor:
+    """cap * tanh(logits / cap): logits squashed smoothly into (-cap, cap); cap 0 = off."""
+    return cap * torch.tanh(logits / cap) if cap else logits
+
+
+def capped_logits(h: torch.Tensor, weight: torch.Tensor, cap: float) -> torch.Tensor:
+    """The output layer's logits (..., V) of vectors h (..., C) with weight (V, C), soft-capped."""
+    return softcap(F.linear(h, weight), cap)
+
+
+def _chunk_logits(
+    h: torch.Tensor, weight: torch.Tensor, cap: float
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A chunk's capped logits (chunk, V), and tanh(raw / cap) (None without a cap), whose
+    1 - tanh^2 is the cap's slope the gradient needs."""
+    logits = h @ weight.T  # (chunk, V)
+    if not cap:
+        return logits, None
+    squashed = logits.div_(cap).tanh_()  # in place: (chunk, V) in (-1, 1)
+    return squashed * cap, squashed
 
 
 def _row_losses(
@@ -41,7 +68,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any, h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, grads: bool
+        ctx: Any,
+        h: torch.Tensor,
+        weight: torch.Tensor,
+        targets: torch.Tensor,
+        cap: float,
+        grads: bool,
     ) -> torch.Tensor:
         n = h.size(0)
         grad_h = torch.empty_like(h) if grads and ctx.needs_input_grad[0] else None
@@ -50,13 +82,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
         for start in range(0, n, CHUNK_ROWS):
             rows = slice(start, start + CHUNK_ROWS)
             target = targets[rows]
-            losses, exps, sums = _row_losses(h[rows] @ weight.T, target)
+            logits, squashed = _chunk_logits(h[rows], weight, cap)
+            losses, exps, sums = _row_losses(logits, target)
             total += losses.sum()
             if grad_h is None and grad_w is None:
                 continue
             # d(mean loss)/d(logits) = (softmax - one_hot) / n, made in place of the exps.
             grad_logits = exps.mul_((1.0 / n) / sums[:, None])
             grad_logits[torch.arange(target.numel(), device=h.device), target] -= 1.0 / n
+            if squashed is not None:  # back through the cap to h @ weight.T: times 1 - tanh^2
+                grad_logits.mul_(squashed.square_().neg_().add_(1.0))
             if grad_h is not None:
                 torch.mm(grad_logits, weight, out=grad_h[rows])
             if grad_w is not None:
@@ -72,6 +107,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             None if grad_w is None else grad_w * grad_loss,
             None,
             None,
+            None,
         )
 
 
@@ -85,30 +121,31 @@ def _plain(h: torch.Tensor, weight: torch.Tensor) -> bool:
 
 
 def linear_cross_entropy(
-    h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+    h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, cap: float = 0.0
 ) -> torch.Tensor:
-    """Mean cross-entropy of the logits h @ weight.T (h: (N, C), weight: (V, C), targets: (N,)).
+    """Mean cross-entropy of capped_logits(h, weight, cap) (h: (N, C), weight: (V, C),
+    targets: (N,)).
 
     The chunked path serves float32 without autocast (the CPU case it was made for);
     anything else takes the plain path. With gradients off (an evaluation), the chunks
     make no gradients: ctx.needs_input_grad says only whether the inputs require them.
     """
     if _plain(h, weight):
-        return F.cross_entropy(h @ weight.T, targets)
+        return F.cross_entropy(capped_logits(h, weight, cap), targets)
     apply: Callable[..., torch.Tensor] = _LinearCrossEntropy.apply  # untyped in torch
-    return apply(h, weight, targets, torch.is_grad_enabled())
+    return apply(h, weight, targets, cap, torch.is_grad_enabled())
 
 
 @torch.no_grad()
 def token_cross_entropy(
-    h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor
+    h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, cap: float = 0.0
 ) -> torch.Tensor:
-    """Each row's cross-entropy (N,) of the logits h @ weight.T, a chunk of logits at a time:
-    the per-token losses an evaluation averages, without gradients."""
+    """Each row's cross-entropy (N,) of capped_logits(h, weight, cap), a chunk of logits at
+    a time: the per-token losses an evaluation averages, without gradients."""
     if _plain(h, weight):
-        return F.cross_entropy(h @ weight.T, targets, reduction="none")
+        return F.cross_entropy(capped_logits(h, weight, cap), targets, reduction="none")
     out = h.new_empty(h.size(0))
     for start in range(0, h.size(0), CHUNK_ROWS):
         rows = slice(start, start + CHUNK_ROWS)
-        out[rows] = _row_losses(h[rows] @ weight.T, targets[rows])[0]
+        out[rows] = _row_losses(_chunk_logits(h[rows], weight, cap)[0], targets[rows])[0]
     return out

@@ -15,13 +15,18 @@ behaviour of well-known small GPTs (GPT-2, nanoGPT):
   zero, so each block starts as the identity;
 - `generate` keeps the lesson's steps (crop, last position, temperature,
   softmax, multinomial, append) and adds top-k, top-p, greedy decoding at
-  temperature 0, an explicit random generator, and a KV cache.
+  temperature 0 (minigpt/next_token.py), an explicit random generator, and a KV cache.
+
+The speedruns' levers are switches of [model], each the lesson's way by default:
+`activation` (relu, relu2, gelu), `position` (learned table or rotary, minigpt/rotary.py),
+`qk_norm`, `logit_softcap` (every logit goes through `Model.logits` or the chunked
+losses, which apply it alike) and `residual_scalars`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import torch
@@ -29,7 +34,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from minigpt.config import ModelConfig
-from minigpt.linear_cross_entropy import linear_cross_entropy, token_cross_entropy
+from minigpt.linear_cross_entropy import capped_logits, linear_cross_entropy, token_cross_entropy
+from minigpt.next_token import sample_next
+from minigpt.rotary import rotary_tables, rotate
 
 # When a generated sequence outgrows context_length, the window jumps forward
 # to keep only this fraction of it instead of sliding by one token. Sliding by
@@ -61,11 +68,25 @@ class KVCache:
         return self.keys[block, :, :, :end], self.values[block, :, :, :end]
 
 
-class FeedForward(nn.Module):
-    """Position-wise MLP: expand to 4 * d_model, ReLU, project back, as the lesson does.
+def relu2(x: torch.Tensor) -> torch.Tensor:
+    """Squared ReLU (So et al. 2021, "Primer"; the modded-nanogpt speedrun's activation)."""
+    return F.relu(x).square()
 
-    ReLU, not GPT-2's GELU: at nanoGPT's CPU setting (char tinyshakespeare, 2,000
-    steps) it reached val loss 1.815 / 1.822 / 1.836 against GELU's 1.897 / 1.903 /
+
+# model.activation -> the function. "gelu" is the exact, erf-based GELU: transformers'
+# "gelu", not GPT-2's tanh approximation ("gelu_new").
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": F.relu,
+    "relu2": relu2,
+    "gelu": F.gelu,
+}
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP: expand to 4 * d_model, activate, project back, as the lesson does.
+
+    ReLU by default, not GPT-2's GELU: at nanoGPT's CPU setting (char tinyshakespeare,
+    2,000 steps) it reached val loss 1.815 / 1.822 / 1.836 against GELU's 1.897 / 1.903 /
     1.929 for seeds 1337 / 1 / 2 (docs/benchmarks.md).
     """
 
@@ -73,22 +94,29 @@ class FeedForward(nn.Module):
         """Build the two linear layers."""
         super().__init__()
         self.up = nn.Linear(config.d_model, 4 * config.d_model, bias=False)
+        self.activation = ACTIVATIONS[config.activation]
         self.down = nn.Linear(4 * config.d_model, config.d_model, bias=False)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, C) -> (B, T, C)."""
-        return self.dropout(self.down(F.relu(self.up(x))))
+        return self.dropout(self.down(self.activation(self.up(x))))
 
 
 class MultiHeadAttention(nn.Module):
-    """Causal self-attention, all heads in one fused kernel."""
+    """Causal self-attention, all heads in one fused kernel.
+
+    With model.qk_norm each head's queries and keys are RMS-normalised (no learned
+    weights, as in modded-nanogpt) before rotary and the product; the scores keep the
+    1 / sqrt(hs) scale, so at unit RMS they lie within +-sqrt(hs).
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         """Build the shared q/k/v projection and the output projection."""
         super().__init__()
         assert config.d_model % config.num_heads == 0, "num_heads must divide d_model"
         self.num_heads = config.num_heads
+        self.qk_norm = config.qk_norm
         self.qkv = nn.Linear(config.d_model, 3 * config.d_model, bias=False)
         self.proj = nn.Linear(config.d_model, config.d_model, bias=False)
         self.dropout = config.dropout
@@ -97,12 +125,14 @@ class MultiHeadAttention(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: KVCache | None = None,
         block: int = 0,
         weights: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """(B, T, C) -> (B, T, C); with a cache, attend to the cached positions too.
 
+        `rope` is the rotary cos and sin (T, hs) of x's positions (None: no rotary).
         Given a `weights` list, the attention is computed step by step, as the
         lesson's `Head` does, and its weights (B, nh, T, T) are appended to it:
         slower than the fused kernel, for looking inside an eval-mode model.
@@ -113,6 +143,10 @@ class MultiHeadAttention(nn.Module):
         q = q.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        if self.qk_norm:
+            q, k = F.rms_norm(q, (hs,)), F.rms_norm(k, (hs,))  # each (B, nh, T, hs)
+        if rope is not None:  # keys are cached rotated, at the positions they were fed at
+            q, k = rotate(q, *rope), rotate(k, *rope)  # each (B, nh, T, hs)
         if cache is not None:
             # A multi-token chunk is only ever fed into an empty cache (the
             # prompt), so the plain causal mask is right; one new token may
@@ -148,17 +182,21 @@ class Block(nn.Module):
     def forward(
         self,
         x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None = None,
         cache: KVCache | None = None,
         block: int = 0,
         weights: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """(B, T, C) -> (B, T, C); `weights` collects the attention weights (see attention)."""
-        x = x + self.attention(self.ln1(x), cache, block, weights)
+        """(B, T, C) -> (B, T, C); `rope` and `weights` as for MultiHeadAttention."""
+        x = x + self.attention(self.ln1(x), rope, cache, block, weights)
         return x + self.feed_forward(self.ln2(x))
 
 
 class Model(nn.Module):
     """A decoder-only transformer language model."""
+
+    rope_cos: torch.Tensor  # rotary's buffers (position = "rotary"), (context_length, hs)
+    rope_sin: torch.Tensor
 
     def __init__(self, config: ModelConfig, vocab_size: int) -> None:
         """Build embeddings, blocks and the (tied) output layer, and initialise weights."""
@@ -166,7 +204,14 @@ class Model(nn.Module):
         self.config = config
         self.vocab_size = vocab_size
         self.token_embedding = nn.Embedding(vocab_size, config.d_model)
-        self.position_embedding = nn.Embedding(config.context_length, config.d_model)
+        learned = config.position == "learned"
+        self.position_embedding = (
+            nn.Embedding(config.context_length, config.d_model) if learned else None
+        )
+        if not learned:  # rotary; the tables are not saved: made from the config, like the shapes
+            cos, sin = rotary_tables(config.context_length, config.d_model // config.num_heads)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.num_blocks))
         self.ln_final = nn.LayerNorm(config.d_model)
@@ -181,6 +226,11 @@ class Model(nn.Module):
             assert isinstance(block, Block)
             nn.init.zeros_(block.attention.proj.weight)
             nn.init.zeros_(block.feed_forward.down.weight)
+        if config.residual_scalars:
+            # nanochat's: before block i, h = resid_lambdas[i] * h + x0_lambdas[i] * x0,
+            # x0 the embeddings; they start as the plain residual stream.
+            self.resid_lambdas = nn.Parameter(torch.ones(config.num_blocks))
+            self.x0_lambdas = nn.Parameter(torch.zeros(config.num_blocks))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -208,17 +258,23 @@ class Model(nn.Module):
         leaves behind, before the final layer norm (the logit lens reads these).
         """
         B, T = x.shape
-        logits = self.lm_head(self._hidden(x, cache, attention, residuals))  # (B, T, vocab)
+        logits = self.logits(self._hidden(x, cache, attention, residuals))  # (B, T, vocab)
         if y is None:
             return logits, None
         loss = F.cross_entropy(logits.view(B * T, -1), y.view(B * T))
         return logits, loss
 
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """The output layer: final vectors (..., C) -> logits (..., vocab), soft-capped when
+        model.logit_softcap asks; everything that reads logits off vectors comes here."""
+        return capped_logits(h, self.lm_head.weight, self.config.logit_softcap)
+
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """forward(x, y)'s loss without materialising every logit (see linear_cross_entropy)."""
         B, T = x.shape
         h = self._hidden(x).view(B * T, -1)  # (B*T, C)
-        return linear_cross_entropy(h, self.lm_head.weight, y.view(B * T))
+        cap = self.config.logit_softcap
+        return linear_cross_entropy(h, self.lm_head.weight, y.view(B * T), cap)
 
     def final_hidden(
         self, x: torch.Tensor, attention: list[torch.Tensor] | None = None
@@ -231,7 +287,8 @@ class Model(nn.Module):
         """Each position's loss (B, T), without gradients: what the mean loss averages."""
         B, T = x.shape
         h = self._hidden(x).view(B * T, -1)  # (B*T, C)
-        return token_cross_entropy(h, self.lm_head.weight, y.view(B * T)).view(B, T)
+        cap = self.config.logit_softcap
+        return token_cross_entropy(h, self.lm_head.weight, y.view(B * T), cap).view(B, T)
 
     def _hidden(
         self,
@@ -246,10 +303,17 @@ class Model(nn.Module):
         assert start + T <= self.config.context_length, (
             f"sequence of {start + T} exceeds context_length {self.config.context_length}"
         )
-        positions = torch.arange(start, start + T, device=x.device)
-        h = self.dropout(self.token_embedding(x) + self.position_embedding(positions))  # (B, T, C)
+        h = self.token_embedding(x)  # (B, T, C)
+        rope = None
+        if self.position_embedding is not None:
+            h = h + self.position_embedding(torch.arange(start, start + T, device=x.device))
+        else:  # rotary: the angles of positions start .. start + T - 1
+            rope = (self.rope_cos[start : start + T], self.rope_sin[start : start + T])  # (T, hs)
+        h = x0 = self.dropout(h)  # (B, T, C)
         for i, block in enumerate(self.blocks):
-            h = block(h, cache, i, attention)
+            if self.config.residual_scalars:
+                h = self.resid_lambdas[i] * h + self.x0_lambdas[i] * x0  # (B, T, C)
+            h = block(h, rope, cache, i, attention)
             if residuals is not None:
                 residuals.append(h)
         if cache is not None:
@@ -308,43 +372,3 @@ class Model(nn.Module):
         options as stream's."""
         new = [token for token, _ in self.stream(x, max_new_tokens, **options)]
         return torch.cat([x, *new], dim=1)
-
-
-def sample_next(
-    logits: torch.Tensor,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pick the next token (B, 1) from last-position logits (B, vocab); also return the
-    probability (B, 1) the token had in the filtered distribution it was drawn from
-    (1.0 at temperature 0, which always takes the argmax)."""
-    if temperature == 0:
-        token = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-        return token, torch.ones(token.shape, dtype=torch.float32, device=token.device)
-    logits = keep_top_p(keep_top_k(logits.float() / temperature, top_k), top_p)
-    probs = F.softmax(logits, dim=-1)  # (B, vocab)
-    token = torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
-    # Already computed for the draw: one gather, no sync, no extra forward.
-    return token, probs.gather(-1, token)
-
-
-def keep_top_k(logits: torch.Tensor, top_k: int) -> torch.Tensor:
-    """Logits (..., vocab) with all but the top_k largest set to -inf (0 = keep all)."""
-    if top_k > 0 and top_k < logits.size(-1):
-        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]  # (..., 1)
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    return logits
-
-
-def keep_top_p(logits: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Logits (..., vocab) outside the nucleus (likeliest tokens first reaching top_p) at -inf."""
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-        sorted_probs = F.softmax(sorted_logits, dim=-1)
-        # Drop a token when the tokens ranked above it already cover top_p;
-        # the most likely token always stays.
-        drop = sorted_probs.cumsum(dim=-1) - sorted_probs > top_p
-        logits = logits.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), float("-inf"))
-    return logits

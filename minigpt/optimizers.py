@@ -4,10 +4,11 @@
 `"muon"` hands the 2-D weight matrices inside the blocks (attention's qkv and
 projection, the feed-forward's up and down) to `torch.optim.Muon` (updating
 the matrices of one shape together), which orthogonalises their momentum before
-each update; the embeddings (tied to the
-output layer), the LayerNorms and any bias stay with AdamW. Each has its own peak
-learning rate (`learning_rate`, `muon_learning_rate`); the schedule scales both
-alike.
+each update; the embeddings (tied to the output layer), the LayerNorms, any bias
+and the residual scalars (model.residual_scalars) stay with AdamW. Each has its own
+peak learning rate (`learning_rate`, `muon_learning_rate`); the schedule scales both
+alike. The residual scalars train at AdamW's rate, undecayed like every 1-D weight
+(nanochat gives them rates of their own; here that is one rate fewer to tune).
 
 Contract:
 - `build_optimizers` returns the AdamW first, then Muon when asked for; each

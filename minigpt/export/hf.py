@@ -2,10 +2,12 @@
 
 minigpt's Model is GPT-2's network with nothing lost: learned position embeddings,
 pre-norm blocks with LayerNorm, one fused q/k/v projection split q, k, v in that order,
-a 4x feed-forward (GPT-2's config takes `activation_function = "relu"`), a final
-LayerNorm, and the output layer tied to the token embedding. minigpt's linear layers have
-no biases: GPT-2's get zeros. GPT-2's Conv1D stores a weight as (in, out), nn.Linear as
-(out, in), so each is transposed.
+a 4x feed-forward (GPT-2's config takes `activation_function` = model.activation, whose
+names, "relu", "relu2" and the exact "gelu", are transformers' own), a final LayerNorm,
+and the output layer tied to the token embedding. minigpt's linear layers have no biases:
+GPT-2's get zeros. GPT-2's Conv1D stores a weight as (in, out), nn.Linear as (out, in),
+so each is transposed. The other switches of [model] (GPT2_HOLDS) have no place in GPT-2:
+a model with any of them on is refused.
 
 Contract:
 - `export_hf(source, out)` writes the folder out, whole or not at all: model.safetensors,
@@ -14,8 +16,9 @@ Contract:
   file, with the weights `minigpt sample` uses (checkpoint.evaluated_model). It prints
   nothing, so the dashboard can call it from a worker thread.
 - Every problem raises ExportError or CheckpointError and leaves nothing at out: a missing
-  package, a taken folder, a bad checkpoint or a tokenizer with no exact Hugging Face form
-  before anything is written; a folder that cannot be written after removing the rest.
+  package, a taken folder, a bad checkpoint, a model GPT-2 cannot hold or a tokenizer
+  with no exact Hugging Face form before anything is written; a folder that cannot be
+  written after removing the rest.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from pathlib import Path
 
 import torch
 
-from minigpt.checkpoint import evaluated_model, load_checkpoint
-from minigpt.config import Config, config_from_dict
+from minigpt.checkpoint import evaluated_model, load_checkpoint, saved_config
+from minigpt.config import Config, ModelConfig
+from minigpt.config_text import toml_value
+from minigpt.errors import ExportError
 from minigpt.export.folder import check_destination, needs_extra, write_export
 from minigpt.export.model_card import model_card
 from minigpt.export.tokenizer import check_exportable, save_hf_tokenizer
@@ -50,6 +55,13 @@ LINEARS = {
     "feed_forward.down": "mlp.c_proj",
 }
 _BLOCK = re.compile(r"blocks\.(\d+)\.(.+)\.(weight|bias)")
+# The [model] switches GPT-2's network has no place for, at the one value it holds.
+GPT2_HOLDS: dict[str, object] = {
+    "position": "learned",
+    "qk_norm": False,
+    "logit_softcap": 0.0,
+    "residual_scalars": False,
+}
 
 
 def export_hf(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
@@ -59,7 +71,8 @@ def export_hf(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> Pa
     source = Path(source)
     ckpt = RunDir(source).model_ckpt if source.is_dir() else source
     state = load_checkpoint(ckpt)
-    config = config_from_dict(state["config"], source=str(ckpt))
+    config = saved_config(state, ckpt)
+    check_gpt2(config.model)
     tokenizer, model = evaluated_model(state, config.model, ckpt)
     check_exportable(tokenizer)
     card = model_card(ckpt, state, config, tokenizer)
@@ -75,6 +88,16 @@ def export_hf(source: str | os.PathLike[str], out: str | os.PathLike[str]) -> Pa
         (temp / "README.md").write_text(card, encoding="utf-8")
 
     return write_export(folder, write)
+
+
+def check_gpt2(model: ModelConfig) -> None:
+    """ExportError naming the first switch of [model] that GPT2LMHeadModel cannot hold."""
+    for key, holds in GPT2_HOLDS.items():
+        if (value := getattr(model, key)) != holds:
+            raise ExportError(
+                f"model.{key} = {toml_value(value)}: GPT-2 has no place for it (it holds "
+                f"{toml_value(holds)} only); export a model trained without it"
+            )
 
 
 def gpt2_weights(model: Model) -> dict[str, torch.Tensor]:
@@ -112,7 +135,7 @@ def gpt2_config(model: Model) -> dict[str, object]:
         "n_layer": c.num_blocks,
         "n_head": c.num_heads,
         "n_inner": 4 * c.d_model,
-        "activation_function": "relu",
+        "activation_function": c.activation,
         "resid_pdrop": c.dropout,
         "embd_pdrop": c.dropout,
         "attn_pdrop": c.dropout,

@@ -24,6 +24,9 @@ from minigpt.rundir.history_index import HistoryIndex
 from minigpt.rundir.layout import RunDir
 from minigpt.tokenizer import Tokenizer
 
+# model.activation as a reader knows it.
+ACTIVATION_NAMES = {"relu": "ReLU", "relu2": "squared ReLU", "gelu": "GELU"}
+
 
 def model_card(ckpt: Path, state: dict[str, Any], config: Config, tokenizer: Tokenizer) -> str:
     """The card of the model `state`, read from the checkpoint file ckpt."""
@@ -41,7 +44,8 @@ def model_card(ckpt: Path, state: dict[str, Any], config: Config, tokenizer: Tok
         (
             "model",
             f"{params:,} parameters: {blocks}, d_model {c.d_model}, "
-            f"{c.num_heads} heads, context_length {c.context_length}, ReLU feed-forward",
+            f"{c.num_heads} heads, context_length {c.context_length}, "
+            f"{ACTIVATION_NAMES[c.activation]} feed-forward",
         ),
         ("val loss", _losses(at, state)),
     ]
@@ -55,8 +59,9 @@ tags: [minigpt-tui, gpt2]
 # {ckpt.absolute().parent.name}
 
 A small GPT trained from scratch with minigpt-tui, exported as transformers'
-`GPT2LMHeadModel` (the same network: pre-norm blocks, a fused q/k/v projection, ReLU,
-zero biases where minigpt has none, the output layer tied to the token embedding).
+`GPT2LMHeadModel` (the same network: pre-norm blocks, a fused q/k/v projection,
+{ACTIVATION_NAMES[c.activation]}, zero biases where minigpt has none, the output layer
+tied to the token embedding).
 
 | | |
 |---|---|

@@ -95,7 +95,7 @@ def score_probe(model: Model, ids: list[int], with_attention: bool = False) -> P
     model.eval()
     try:
         h = model.final_hidden(x, attention=weights)[window, row]  # (N, C)
-        log_probs = F.log_softmax(model.lm_head(h).float(), dim=-1)  # (N, vocab)
+        log_probs = F.log_softmax(model.logits(h).float(), dim=-1)  # (N, vocab)
     finally:
         model.train(was_training)
     losses = (-log_probs.gather(1, y[:, None])).squeeze(1).tolist()  # (N,)

@@ -27,8 +27,8 @@ from typing import Any
 
 from minigpt.alerts import Alerts
 from minigpt.batches import Corpus, prepare_data
-from minigpt.checkpoint import load_checkpoint, save_checkpoint
-from minigpt.config import Config, config_from_dict, config_to_dict, restart_keys
+from minigpt.checkpoint import load_checkpoint, save_checkpoint, saved_config
+from minigpt.config import Config, config_to_dict, restart_keys
 from minigpt.distributed import Cluster
 from minigpt.errors import CheckpointError, DivergedError, described
 from minigpt.events import (
@@ -328,7 +328,7 @@ def trainer_from_checkpoint(
 ) -> Trainer:
     """A trainer in the state a checkpoint (read from the file `ckpt`) holds; `config` None
     means the checkpoint's own, and a config that needs a fresh model is refused."""
-    saved = config_from_dict(_with_optimizer(state["config"]), source=ckpt)
+    saved = saved_config(state, ckpt)
     config = config or saved
     if changed := restart_keys(saved, config):
         raise CheckpointError(
@@ -344,15 +344,6 @@ def trainer_from_checkpoint(
             f"{ckpt} does not fit this model: {str(error).splitlines()[0]}"
         ) from None
     return trainer
-
-
-def _with_optimizer(saved: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's config, naming AdamW when it names no optimizer: it was trained before
-    train.optimizer existed, by AdamW alone, and must resume so whatever the default."""
-    train = saved.get("train")
-    if not isinstance(train, dict) or "optimizer" in train:
-        return saved
-    return saved | {"train": train | {"optimizer": "adamw"}}
 
 
 def load_corpus(

@@ -201,6 +201,10 @@ def test_int_accepted_for_float() -> None:
         ("[train]\nbatch_size = 0", "config.toml:2: train.batch_size: must be >= 1, got 0"),
         ("[sample]\ntop_p = 0", "config.toml:2: sample.top_p: must be > 0 and <= 1, got 0"),
         ("[data]\npath = ' '", "config.toml:2: data.path: must not be empty"),
+        (
+            "[model]\nlogit_softcap = -1.0",
+            "config.toml:2: model.logit_softcap: must be >= 0, got -1.0",
+        ),
     ],
 )
 def test_out_of_range(text: str, message: str) -> None:
@@ -215,6 +219,12 @@ def test_choices() -> None:
     )
     assert parse_config('[train]\ndevice = "cuda:12"').train.device == "cuda:12"
     assert "data.tokenizer: must be one of" in error_of('[data]\ntokenizer = "bpe"')
+    assert error_of('[model]\nactivation = "swish"') == (
+        'config.toml:2: model.activation: must be one of relu, relu2, gelu; got "swish"'
+    )
+    assert error_of('[model]\nposition = "alibi"') == (
+        'config.toml:2: model.position: must be one of learned, rotary; got "alibi"'
+    )
 
 
 @pytest.mark.parametrize(
@@ -239,6 +249,17 @@ def test_num_heads_must_divide_d_model() -> None:
     """num_heads not dividing d_model is an error naming both keys."""
     message = error_of("[model]\nd_model = 128\nnum_heads = 5\n")
     assert message.startswith("config.toml:3: model.num_heads: 5 does not divide model.d_model")
+
+
+def test_rotary_needs_an_even_head_size() -> None:
+    """Rotary positions pair a head's dimensions: an odd head size is an error naming the
+    keys that make it, and an even one loads."""
+    message = error_of('[model]\nd_model = 12\nnum_heads = 4\nposition = "rotary"\n')
+    assert message == (
+        "config.toml:4: model.position: rotary needs an even head size, and "
+        "model.d_model / model.num_heads = 3; choose a head count that leaves it even"
+    )
+    assert parse_config('[model]\nd_model = 12\nnum_heads = 3\nposition = "rotary"').model
 
 
 def test_min_lr_must_not_exceed_learning_rate() -> None:

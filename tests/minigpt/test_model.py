@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from minigpt.config import Config, ModelConfig, apply_values
 from minigpt.estimate import footprint, param_count
 from minigpt.linear_cross_entropy import linear_cross_entropy
-from minigpt.model import KVCache, Model, sample_next
+from minigpt.model import KVCache, Model
+from minigpt.next_token import sample_next
 
 VOCAB = 50
 

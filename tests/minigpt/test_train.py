@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from minigpt import token_cache
+from minigpt.checkpoint import PREDATED, saved_config
 from minigpt.cli.main import main
 from minigpt.config import apply_values
 from minigpt.errors import CheckpointError
@@ -63,19 +64,33 @@ def test_run_dir_holds_config_metrics_and_loadable_checkpoints(
     assert (run_dir.stat().st_mode & 0o777) == 0o700
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "muon"])
+# Every switch of [model] on: a model unlike the lesson's in each way it can be.
+SWITCHED: dict[str, object] = {
+    "model.activation": "relu2",
+    "model.position": "rotary",
+    "model.qk_norm": True,
+    "model.logit_softcap": 15.0,
+    "model.residual_scalars": True,
+}
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "switches"),
+    [("adamw", {}), ("muon", {}), ("muon", SWITCHED)],
+    ids=["adamw", "muon", "muon-switched"],
+)
 def test_resume_reproduces_the_uninterrupted_losses(
-    optimizer: str, corpus_file: Path, tmp_path: Path, tiny_config
+    optimizer: str, switches: dict[str, object], corpus_file: Path, tmp_path: Path, tiny_config
 ) -> None:
     """A run stopped at step 20 and resumed gives the uninterrupted run's losses after it,
     step and eval, with either optimizer (each keeps its state in the checkpoint, as the
-    weight average the evals use does)."""
+    weight average the evals use does), and with every switch of [model] on."""
     pinned: dict[str, object] = {
         "train.min_lr": 3e-3,
         "train.warmup_iters": 0,
         "train.max_iters": 40,
     }
-    pinned |= {"train.optimizer": optimizer}
+    pinned |= {"train.optimizer": optimizer, **switches}
     whole = train_to_end(Run.start(tiny_config(corpus_file, **pinned), tmp_path / "whole"))
     first = tiny_config(corpus_file, **(pinned | {"train.max_iters": 20}))
     train_to_end(Run.start(first, tmp_path / "split"))
@@ -227,6 +242,32 @@ def test_a_run_from_before_the_restricted_vocabulary_resumes_exactly(
     expected = [e.loss for e in whole if isinstance(e, StepEvent) and (e.step or 0) > 20]
     assert len(got) == 20 and got == pytest.approx(expected, rel=1e-5)
     assert main(["sample", "--run-dir", str(tmp_path / "split"), "--max-new-tokens", "5"]) == 0
+
+
+def test_a_checkpoint_from_before_the_model_switches_loads_as_the_lessons_model(
+    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model.ckpt whose config names none of [model]'s switches resumes and samples as the
+    lesson's model; each missing switch takes the value PREDATED says it had, not today's
+    default, and a switch the checkpoint names keeps its value."""
+    config = tiny_config(corpus_file, **{"train.max_iters": 20})
+    train_to_end(Run.start(config, tmp_path / "run"))
+    ckpt = tmp_path / "run" / "model.ckpt"
+    state = torch.load(ckpt, weights_only=True)
+    for key in PREDATED["model"]:
+        del state["config"]["model"][key]
+    torch.save(state, ckpt)
+    resumed = Run.resume(None, tmp_path / "run")
+    try:
+        assert resumed.config.model == config.model and resumed.trainer.step == 20
+    finally:
+        resumed.close()
+    sample = ["sample", "--run-dir", str(tmp_path / "run"), "--prompt", "the cat"]
+    assert main([*sample, "--max-new-tokens", "5"]) == 0
+    monkeypatch.setitem(PREDATED, "model", PREDATED["model"] | {"activation": "gelu"})
+    assert saved_config(state, ckpt).model.activation == "gelu"
+    state["config"]["model"]["activation"] = "relu2"
+    assert saved_config(state, ckpt).model.activation == "relu2"
 
 
 def test_a_checkpoint_from_before_the_optimizer_choice_resumes_with_adamw(

@@ -41,6 +41,7 @@ def induction_model() -> Model:
             ln.weight.fill_(1.0)
         for token in range(V):
             model.token_embedding.weight[token] = feature(TOKEN + token)
+        assert model.position_embedding is not None, "the lesson's learned positions"
         for t in range(T):
             model.position_embedding.weight[t] = feature(POSITION + t)
         previous_head, induction_head = blocks[0].attention, blocks[1].attention

@@ -88,6 +88,7 @@ def test_a_model_blind_to_its_context_has_a_flat_position_curve() -> None:
     """With no attention output and no position embedding, every position's loss is the same
     on the same tokens, and the context gain is zero."""
     model = trained_like_model()
+    assert model.position_embedding is not None, "the lesson's learned positions"
     with torch.no_grad():
         model.position_embedding.weight.zero_()
         for block in model.blocks:
