@@ -58,6 +58,8 @@ def test_a_legend_names_what_differs_from_this_run() -> None:
     this = like_hello()
     wide = Compared("wide", [], like_hello(**{"model.d_model": 64, "train.learning_rate": 0.02}))
     assert legend(this, wide) == "d_model=64, lr=0.02"
+    relu2 = like_hello(**{"model.activation": "relu2", "train.learning_rate": 0.02})
+    assert legend(this, Compared("relu2", [], relu2)) == "activation=relu2, lr=0.02"
     many = {
         "model.num_blocks": 2, "train.seed": 7, "train.min_lr": 1e-5, "train.max_iters": 50,
         "data.path": "/home/someone/corpora/shakespeare.txt",

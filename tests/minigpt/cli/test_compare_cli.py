@@ -98,3 +98,15 @@ def test_one_run_is_a_usage_error(runs: list[Path], capsys: pytest.CaptureFixtur
         main(["compare", str(runs[0])])
     assert exit.value.code == 2
     assert "usage: minigpt compare" in capsys.readouterr().err
+
+
+def test_relu_against_relu2_lists_the_activation_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: a relu and a relu2 run differ in model.activation and nothing else."""
+    relu = finished_run(tmp_path / "relu", [3.0, 2.5], tiny_config(**{"model.activation": "relu"}))
+    relu2 = tiny_config(**{"model.activation": "relu2", "notify.on_finish": False})
+    squared = finished_run(tmp_path / "relu2", [3.0, 2.4], relu2)
+    assert main(["compare", str(relu), str(squared), "--json"]) == 0
+    differs = json.loads(capsys.readouterr().out)["differs"]
+    assert differs == {"model.activation": ["relu", "relu2"]}
