@@ -20,13 +20,12 @@ import torch
 
 from minigpt import distributed
 from minigpt.alerts import rates_to_lower
-from minigpt.checkpoint import evaluated_model, load_checkpoint
+from minigpt.checkpoint import evaluated_model, load_checkpoint, saved_config
 from minigpt.cli.inspection_text import inspection_json, inspection_text, parse_head
 from minigpt.cli.options import overrides_with_data
 from minigpt.config import (
     Config,
     apply_values,
-    config_from_dict,
     config_to_dict,
     load_config,
     parse_overrides,
@@ -211,10 +210,11 @@ def cmd_engine(args: argparse.Namespace) -> int:
 
 def _load_model(args: argparse.Namespace) -> tuple[Config, Tokenizer, Model, int]:
     """A checkpoint's config (with --config's [sample], --set and the sample flags applied),
-    tokenizer, model on its device, and step."""
+    tokenizer, model on its device, and step; the config as the engine reads it back, so an
+    old checkpoint's model is the one it trained, whatever today's defaults."""
     ckpt = Path(args.ckpt) if args.ckpt else RunDir(args.run_dir).model_ckpt
     state = load_checkpoint(ckpt)
-    config = config_from_dict(state["config"], source=str(ckpt))
+    config = saved_config(state, ckpt)
     values: dict[str, object] = {}
     if args.config:  # only its [sample] settings matter: the model is the checkpoint's
         values |= {

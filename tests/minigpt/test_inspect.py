@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minigpt.checkpoint import evaluated_weights, load_checkpoint
+from minigpt.checkpoint import evaluated_weights, load_checkpoint, saved_config
 from minigpt.cli.main import main
-from minigpt.config import Config, ModelConfig, apply_values, config_from_dict
+from minigpt.config import Config, ModelConfig, apply_values
 from minigpt.errors import ConfigError
 from minigpt.inspection import inspect_next, readable_token
 from minigpt.model import Model
@@ -46,9 +46,10 @@ def inspect_json(run_dir: Path, capsys: pytest.CaptureFixture, *args: str) -> di
 
 def load_model(run_dir: Path) -> tuple[Model, Tokenizer]:
     """The weights the run evaluated (eval mode) and its tokenizer, by hand from model.ckpt."""
-    state = load_checkpoint(run_dir / "model.ckpt")
+    ckpt = run_dir / "model.ckpt"
+    state = load_checkpoint(ckpt)
     tokenizer = tokenizer_from_state(state["tokenizer"])
-    model = Model(config_from_dict(state["config"]).model, tokenizer.vocab_size)
+    model = Model(saved_config(state, ckpt).model, tokenizer.vocab_size)
     model.load_state_dict(evaluated_weights(state))
     return model.eval(), tokenizer
 

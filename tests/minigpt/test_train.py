@@ -1,17 +1,21 @@
 """Training, evaluation, checkpoints and resume."""
 
+import functools
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
+from minigpt import config as config_module
 from minigpt import token_cache
 from minigpt.checkpoint import PREDATED, saved_config
 from minigpt.cli.main import main
-from minigpt.config import apply_values
+from minigpt.config import ModelConfig, apply_values, parse_config
+from minigpt.config_text import toml_value
 from minigpt.errors import CheckpointError
 from minigpt.events import EvalEvent, LogEvent, StepEvent
 from minigpt.service.run import Run
@@ -20,6 +24,9 @@ from minigpt.train import lr_at, wants_compile
 from tests.minigpt.runs import train_to_end
 
 pytestmark = pytest.mark.trains
+
+# Defaults [model]'s switches might take one day, none of which changes the weights' shapes.
+NEW_DEFAULTS: dict[str, Any] = {"activation": "relu2", "qk_norm": True, "logit_softcap": 1.0}
 
 
 def test_loss_falls_on_a_tiny_corpus(corpus_file: Path, tmp_path: Path, tiny_config) -> None:
@@ -245,25 +252,43 @@ def test_a_run_from_before_the_restricted_vocabulary_resumes_exactly(
 
 
 def test_a_checkpoint_from_before_the_model_switches_loads_as_the_lessons_model(
-    corpus_file: Path, tmp_path: Path, tiny_config, monkeypatch: pytest.MonkeyPatch
+    corpus_file: Path,
+    tmp_path: Path,
+    tiny_config,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
-    """A model.ckpt whose config names none of [model]'s switches resumes and samples as the
-    lesson's model; each missing switch takes the value PREDATED says it had, not today's
-    default, and a switch the checkpoint names keeps its value."""
+    """A model.ckpt whose config names none of [model]'s switches resumes as the lesson's
+    model and samples through `minigpt sample` the text it sampled before, even after the
+    switches' defaults change: each missing switch takes the value PREDATED says it had, not
+    today's default, and a switch the checkpoint names keeps its value."""
     config = tiny_config(corpus_file, **{"train.max_iters": 20})
     train_to_end(Run.start(config, tmp_path / "run"))
-    ckpt = tmp_path / "run" / "model.ckpt"
+    run_dir, ckpt = tmp_path / "run", tmp_path / "run" / "model.ckpt"
+
+    def sample(*flags: str) -> str:
+        """What `minigpt sample` prints for 40 tokens of the run at seed 3, with flags."""
+        args = ["sample", "--run-dir", str(run_dir), "--prompt", "the cat", "--seed", "3"]
+        capsys.readouterr()  # what the run printed before
+        assert main([*args, "--max-new-tokens", "40", "--temperature", "1", *flags]) == 0
+        return capsys.readouterr().out
+
+    before = sample()
     state = torch.load(ckpt, weights_only=True)
     for key in PREDATED["model"]:
         del state["config"]["model"][key]
     torch.save(state, ckpt)
-    resumed = Run.resume(None, tmp_path / "run")
+    # New defaults that keep the weights' shapes (a config's sections are made by _SECTIONS).
+    changed = functools.partial(ModelConfig, **NEW_DEFAULTS)
+    monkeypatch.setitem(config_module._SECTIONS, "model", changed)
+    assert parse_config("").model == ModelConfig(**NEW_DEFAULTS)
+    resumed = Run.resume(None, run_dir)
     try:
         assert resumed.config.model == config.model and resumed.trainer.step == 20
     finally:
         resumed.close()
-    sample = ["sample", "--run-dir", str(tmp_path / "run"), "--prompt", "the cat"]
-    assert main([*sample, "--max-new-tokens", "5"]) == 0
+    assert sample() == before
+    assert sample(*(f"--set=model.{k}={toml_value(v)}" for k, v in NEW_DEFAULTS.items())) != before
     monkeypatch.setitem(PREDATED, "model", PREDATED["model"] | {"activation": "gelu"})
     assert saved_config(state, ckpt).model.activation == "gelu"
     state["config"]["model"]["activation"] = "relu2"
