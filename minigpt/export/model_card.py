@@ -20,6 +20,7 @@ from minigpt.config_header import EXPORTED_HEADER
 from minigpt.corpus_text import BUILTIN_PREFIX, TEXT_SUFFIXES
 from minigpt.display import byte_size, number
 from minigpt.events import EvalEvent
+from minigpt.export.stock import StockClass
 from minigpt.rundir.history_index import HistoryIndex
 from minigpt.rundir.layout import RunDir
 from minigpt.tokenizer import Tokenizer
@@ -28,8 +29,11 @@ from minigpt.tokenizer import Tokenizer
 ACTIVATION_NAMES = {"relu": "ReLU", "relu2": "squared ReLU", "gelu": "GELU"}
 
 
-def model_card(ckpt: Path, state: dict[str, Any], config: Config, tokenizer: Tokenizer) -> str:
-    """The card of the model `state`, read from the checkpoint file ckpt."""
+def model_card(
+    ckpt: Path, state: dict[str, Any], config: Config, tokenizer: Tokenizer, stock: StockClass
+) -> str:
+    """The card of the model `state`, read from the checkpoint file ckpt, exported as the
+    stock class `stock`."""
     c, s, step = config.model, config.sample, int(state["step"])
     prompt = json.dumps(s.prompt, ensure_ascii=False)  # also a Python string literal
     at = last_eval(RunDir(ckpt.parent), step)
@@ -53,13 +57,13 @@ def model_card(ckpt: Path, state: dict[str, Any], config: Config, tokenizer: Tok
     return f"""---
 library_name: transformers
 pipeline_tag: text-generation
-tags: [minigpt-tui, gpt2]
+tags: [minigpt-tui, {stock.MODEL_TYPE}]
 ---
 
 # {ckpt.absolute().parent.name}
 
 A small GPT trained from scratch with minigpt-tui, exported as transformers'
-`GPT2LMHeadModel` (the same network: pre-norm blocks, a fused q/k/v projection,
+`{stock.CLASS}` (the same network: {stock.NETWORK},
 {ACTIVATION_NAMES[c.activation]}, zero biases where minigpt has none, the output layer
 tied to the token embedding).
 
@@ -79,11 +83,11 @@ print(tokenizer.decode(model.generate(ids)[0]))
 ```
 
 `generation_config.json` holds the run's `[sample]` settings: {_sampling(config)}.
-GPT-2 cannot look past its last position, so generation stops at {c.context_length} tokens
-in all (`max_length`), where `minigpt sample` went on to {s.max_new_tokens} new tokens by
-moving its window forward. Greedy decoding (`do_sample=False`) gives the tokens that
-`minigpt sample --temperature 0` gives; sampling draws other random numbers, so its text
-differs.
+The model never learned to look past its last position, so generation stops at
+{c.context_length} tokens in all (`max_length`), where `minigpt sample` went on to
+{s.max_new_tokens} new tokens by moving its window forward. Greedy decoding
+(`do_sample=False`) gives the tokens that `minigpt sample --temperature 0` gives;
+sampling draws other random numbers, so its text differs.
 
 Not carried over: the optimizer state (AdamW's and Muon's moments, so training cannot
 resume from here as it resumes in minigpt), the run's history (see `minigpt export

@@ -1,17 +1,20 @@
-"""minigpt export --hf: transformers' GPT-2 computes what minigpt computes, token for token."""
+"""minigpt export --hf: transformers' GPT-2, or GPT-NeoX for rotary positions, computes what
+minigpt computes, token for token."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import torch
 
-from minigpt.checkpoint import evaluated_model, load_checkpoint
+from minigpt.checkpoint import evaluated_model, load_checkpoint, saved_config
 from minigpt.cli.main import main
-from minigpt.config import apply_values, config_from_dict
+from minigpt.config import apply_values
 from minigpt.events import EvalEvent
+from minigpt.export import gpt2
 from minigpt.export.model_card import model_card
 from minigpt.model import Block, Model
 from minigpt.rundir.layout import RunDir
@@ -19,7 +22,7 @@ from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from tests.minigpt.export.exports import TEXT, train_run, write_corpus
 
 if TYPE_CHECKING:
-    from transformers import GPT2LMHeadModel, PreTrainedTokenizerBase
+    from transformers import GPT2LMHeadModel, GPTNeoXForCausalLM, PreTrainedTokenizerBase
 
 pytestmark = pytest.mark.trains
 
@@ -36,13 +39,22 @@ RUN: dict[str, object] = {
 }
 PROMPT = "the cat sat on m"  # ASCII: one token a character for char and byte
 NEW_TOKENS = 48  # with a 16-token prompt, the whole context: transformers' GPT-2 stops there
-# Each tokenizer an export reproduces: "compact" is cl100k_base's compact vocabulary, the
-# default run's.
+COMPACT = {"data.tokenizer": "cl100k_base", "data.compact_vocab": True}  # the default run's
+# Each run an export reproduces: each tokenizer, GPT-2 with squared ReLU (byte), and rotary
+# positions, which export as GPT-NeoX, with the default activation and squared ReLU.
 KINDS: dict[str, dict[str, object]] = {
     "char": {"data.tokenizer": "char"},
-    "byte": {"data.tokenizer": "byte"},
-    "compact": {"data.tokenizer": "cl100k_base", "data.compact_vocab": True},
+    "byte": {"data.tokenizer": "byte", "model.activation": "relu2"},
+    "compact": COMPACT,
+    "rotary": COMPACT | {"model.position": "rotary"},
+    "rotary-relu2": {
+        "data.tokenizer": "char",
+        "model.position": "rotary",
+        "model.activation": "relu2",
+    },
 }
+# The class AutoModelForCausalLM loads each export as.
+CLASSES = {kind: "GPTNeoXForCausalLM" if "rotary" in kind else "GPT2LMHeadModel" for kind in KINDS}
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +74,26 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, 
 def _minigpt(run: Path) -> tuple[Tokenizer, Model, dict]:
     """The tokenizer and model `minigpt sample` builds from the run's checkpoint, and the
     checkpoint."""
-    state = load_checkpoint(RunDir(run).model_ckpt)
-    tokenizer, model = evaluated_model(state, config_from_dict(state["config"]).model, run)
+    ckpt = RunDir(run).model_ckpt
+    state = load_checkpoint(ckpt)
+    tokenizer, model = evaluated_model(state, saved_config(state, ckpt).model, ckpt)
     return tokenizer, model.eval(), state
 
 
-def _transformers(out: Path) -> tuple[PreTrainedTokenizerBase, GPT2LMHeadModel]:
-    """The exported tokenizer and model, as transformers loads them."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel
+def _transformers(
+    out: Path, kind: str
+) -> tuple[PreTrainedTokenizerBase, GPT2LMHeadModel | GPTNeoXForCausalLM]:
+    """The exported tokenizer and model, as transformers loads them: the kind's class."""
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        GPT2LMHeadModel,
+        GPTNeoXForCausalLM,
+    )
 
     model = AutoModelForCausalLM.from_pretrained(out).eval()
-    assert isinstance(model, GPT2LMHeadModel)
+    assert isinstance(model, (GPT2LMHeadModel, GPTNeoXForCausalLM))
+    assert type(model).__name__ == CLASSES[kind]
     return AutoTokenizer.from_pretrained(out), model
 
 
@@ -80,15 +101,16 @@ def _transformers(out: Path) -> tuple[PreTrainedTokenizerBase, GPT2LMHeadModel]:
 def test_logits_agree_at_every_position_of_a_64_token_prompt(
     exported: dict[str, tuple[Path, Path]], kind: str
 ) -> None:
-    """GPT2LMHeadModel's logits equal minigpt's within 1e-4 at each of 64 positions, for
-    weights trained far enough that attention and the feed-forward count."""
+    """The exported model's logits (GPT2LMHeadModel's, or GPTNeoXForCausalLM's for rotary
+    positions) equal minigpt's within 1e-4 at each of 64 positions, for weights trained far
+    enough that attention and the feed-forward count."""
     run, out = exported[kind]
     tokenizer, model, _ = _minigpt(run)
     for block in model.blocks:  # the layers that start at zero: would a mix-up show?
         assert isinstance(block, Block)
         assert block.attention.proj.weight.abs().max() > 0.05
         assert block.feed_forward.down.weight.abs().max() > 0.05
-    _, hf = _transformers(out)
+    _, hf = _transformers(out, kind)
     x = torch.tensor([tokenizer.encode(TEXT[40:])[:64]])
     assert x.shape == (1, 64)
     with torch.no_grad():
@@ -105,7 +127,7 @@ def test_greedy_continuation_equals_minigpt_sample_at_temperature_0(
     gives at temperature 0, and decodes to the text `minigpt sample --temperature 0` prints."""
     run, out = exported[kind]
     tokenizer, model, _ = _minigpt(run)
-    hf_tokenizer, hf = _transformers(out)
+    hf_tokenizer, hf = _transformers(out, kind)
     prompt = PROMPT
     x = torch.tensor([hf_tokenizer(prompt).input_ids])
     assert x[0].tolist() == tokenizer.encode(prompt) and x.shape[1] <= 16
@@ -164,6 +186,20 @@ def test_generation_config_and_model_card_describe_the_run(
         assert fact in card
 
 
+@pytest.mark.parametrize(("kind", "activation"), [("byte", "squared ReLU"), ("rotary", "ReLU")])
+def test_the_model_card_names_the_class_it_loads_as(
+    exported: dict[str, tuple[Path, Path]], kind: str, activation: str
+) -> None:
+    """README.md names the stock class the folder loads as, its model_type as a tag, and
+    the feed-forward's activation."""
+    _, out = exported[kind]
+    card = (out / "README.md").read_text(encoding="utf-8")
+    model_type = json.loads((out / "config.json").read_text(encoding="utf-8"))["model_type"]
+    assert f"exported as transformers'\n`{CLASSES[kind]}` (the same network: " in card
+    assert f"tags: [minigpt-tui, {model_type}]" in card
+    assert f", {activation} feed-forward |" in card
+
+
 def test_the_model_card_keeps_the_runs_webhook_to_itself(
     exported: dict[str, tuple[Path, Path]],
 ) -> None:
@@ -172,6 +208,6 @@ def test_the_model_card_keeps_the_runs_webhook_to_itself(
     ckpt = RunDir(run).model_ckpt
     state = load_checkpoint(ckpt)
     secret = {"notify.url": "https://ntfy.sh/secret-topic"}
-    config = apply_values(config_from_dict(state["config"]), secret)
-    card = model_card(ckpt, state, config, tokenizer_from_state(state["tokenizer"]))
+    config = apply_values(saved_config(state, ckpt), secret)
+    card = model_card(ckpt, state, config, tokenizer_from_state(state["tokenizer"]), gpt2)
     assert "secret-topic" not in card and '\nurl = ""' in card

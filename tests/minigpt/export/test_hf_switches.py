@@ -1,5 +1,6 @@
-"""minigpt export --hf and [model]'s switches: GPT-2 takes each activation as it is, and a
-model with a switch GPT-2 has no place for is refused before anything is written."""
+"""minigpt export --hf and [model]'s switches: learned positions export as GPT-2, rotary ones
+as GPT-NeoX, each with every activation as it is, and a model with a switch no stock class
+has a place for is refused before anything is written."""
 
 from __future__ import annotations
 
@@ -11,60 +12,85 @@ import torch
 from minigpt.cli.main import main
 from minigpt.config import ModelConfig
 from minigpt.errors import ExportError
-from minigpt.export.hf import GPT2_HOLDS, check_gpt2, gpt2_config, gpt2_weights
+from minigpt.export.gpt_neox import heads_first
+from minigpt.export.stock import NO_STOCK_CLASS, stock_class
 from minigpt.model import Model
 from tests.minigpt.export.exports import train_run, write_corpus
 
 SHAPE = ModelConfig(context_length=16, d_model=32, num_heads=4, num_blocks=2, dropout=0.0)
-# A value GPT-2 cannot hold, for each switch in GPT2_HOLDS.
+# The stock class each model.position exports as.
+CLASSES = {"learned": "GPT2LMHeadModel", "rotary": "GPTNeoXForCausalLM"}
+# A value no stock class can hold, for each switch in NO_STOCK_CLASS.
 OTHER_VALUES: dict[str, object] = {
-    "position": "rotary",
     "qk_norm": True,
     "logit_softcap": 30.0,
     "residual_scalars": True,
 }
 
 
+@pytest.mark.parametrize("position", CLASSES)
 @pytest.mark.parametrize("activation", ["relu", "relu2", "gelu"])
-def test_gpt2_computes_what_minigpt_computes_with_each_activation(activation: str) -> None:
-    """GPT2LMHeadModel, given the exported weights and config, gives minigpt's logits
-    (within 1e-4) whichever activation the feed-forward uses."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+def test_the_stock_class_computes_what_minigpt_computes(position: str, activation: str) -> None:
+    """GPT2LMHeadModel (learned positions) or GPTNeoXForCausalLM (rotary), built from the
+    exported config and given the exported weights, gives minigpt's logits within 1e-4,
+    whichever activation the feed-forward uses; only the tied output layer is not stored."""
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     torch.manual_seed(0)
-    model = Model(ModelConfig(**{**vars(SHAPE), "activation": activation}), 64).eval()
+    config = ModelConfig(**{**vars(SHAPE), "position": position, "activation": activation})
+    model = Model(config, 64).eval()
     with torch.no_grad():
         for p in model.parameters():
             p.normal_(0, 0.3)  # every layer counts, the LayerNorms' too
-    hf = GPT2LMHeadModel(GPT2Config.from_dict(gpt2_config(model))).eval()
-    missing = hf.load_state_dict(gpt2_weights(model), strict=False).missing_keys
-    assert set(missing) <= {"lm_head.weight"}  # tied to wte
+    stock = stock_class(config)
+    hf_config = AutoConfig.for_model(stock.MODEL_TYPE, **stock.config(model))
+    hf = AutoModelForCausalLM.from_config(hf_config).eval()
+    assert type(hf).__name__ == stock.CLASS == CLASSES[position]
+    loaded = hf.load_state_dict(stock.weights(model), strict=False)
+    assert loaded.missing_keys == ["lm_head.weight"] and loaded.unexpected_keys == []
+    assert hf.get_output_embeddings().weight is hf.get_input_embeddings().weight  # tied
     x = torch.randint(0, 64, (2, 16), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ours, theirs = model(x)[0], hf(x).logits
     assert (ours - theirs).abs().max().item() < 1e-4
 
 
-@pytest.mark.parametrize("key", GPT2_HOLDS)
-def test_a_switch_gpt2_has_no_place_for_is_named(key: str) -> None:
-    """Each switch GPT-2 cannot hold, on, is an ExportError naming the key and its value."""
-    config = ModelConfig(**{**vars(SHAPE), key: OTHER_VALUES[key]})
-    with pytest.raises(ExportError, match=rf"^model\.{key} = .*GPT-2 has no place for it"):
-        check_gpt2(config)
-    check_gpt2(SHAPE)
+def test_gpt_neox_takes_the_fused_projection_head_by_head() -> None:
+    """The q/k/v weight's rows go from minigpt's (q, k, v) x heads to NeoX's heads x (q, k,
+    v): row r of head h's key is row (nh + h) * hs + r of ours, and (3h + 1) * hs + r of NeoX's."""
+    nh, hs, C = 4, 8, 32
+    qkv = torch.arange(3 * C, dtype=torch.float32)[:, None].expand(3 * C, C)  # row i holds i
+    neox = heads_first(qkv, nh)
+    for h in range(nh):
+        for part in range(3):  # q, k, v
+            rows = neox[(3 * h + part) * hs : (3 * h + part + 1) * hs, 0]
+            assert rows.tolist() == list(range((part * nh + h) * hs, (part * nh + h + 1) * hs))
+
+
+@pytest.mark.parametrize("position", CLASSES)
+@pytest.mark.parametrize("key", NO_STOCK_CLASS)
+def test_a_switch_no_stock_class_has_a_place_for_is_named(key: str, position: str) -> None:
+    """Each switch neither GPT-2 nor GPT-NeoX can hold, on, with either position, is an
+    ExportError naming the key and its value."""
+    plain = ModelConfig(**{**vars(SHAPE), "position": position})
+    with pytest.raises(ExportError, match=rf"^model\.{key} = .*no stock transformers class"):
+        stock_class(ModelConfig(**{**vars(plain), key: OTHER_VALUES[key]}))
+    assert CLASSES[position] == stock_class(plain).CLASS
 
 
 @pytest.mark.trains
-def test_exporting_a_rotary_run_fails_before_writing(
+def test_exporting_a_run_with_qk_norm_fails_before_writing(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """minigpt export --hf of a rotary run exits 2 with the one line naming model.position,
-    and leaves no folder behind."""
-    rotary: dict[str, object] = {"model.position": "rotary", "train.max_iters": 2}
-    rotary |= {"train.checkpoint_interval": 2}
-    run = train_run(tmp_path / "run", write_corpus(tmp_path), None, **rotary)
+    """minigpt export --hf of a rotary run with qk_norm exits 2 with the one line naming
+    model.qk_norm, and leaves no folder behind."""
+    run_values: dict[str, object] = {"model.position": "rotary", "model.qk_norm": True}
+    run_values |= {"train.max_iters": 2, "train.checkpoint_interval": 2}
+    run = train_run(tmp_path / "run", write_corpus(tmp_path), None, **run_values)
     capsys.readouterr()
     out = tmp_path / "hf"
     assert main(["export", "--run-dir", str(run), "--hf", str(out)]) == 2
-    assert 'model.position = "rotary": GPT-2 has no place for it' in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "model.qk_norm = true: no stock transformers class has a place for it" in error
+    assert len(error.splitlines()) == 1
     assert not out.exists()

@@ -1,5 +1,6 @@
 """Exporting and loading raise no false alarms: `minigpt export --hf` prints its one line,
-and transformers loads each export and generates from it without a warning.
+and transformers loads each export, GPT-2 or GPT-NeoX, and generates from it without a
+warning.
 
 Each export also carries [sample] settings that once drew warnings: greedy with a top_k (a
 greedy generation_config.json that held it would draw "may be ignored"), sampling with all
@@ -25,9 +26,15 @@ from tests.minigpt.export.exports import train_run, write_corpus
 from tests.warm import ForkServer
 
 # Each tokenizer --hf exports (cl100k_base over its full id space, and compact as the default
-# run has it), each with other [sample] settings.
+# run has it), each with other [sample] settings, and each stock class: the char run has
+# rotary positions, so it loads as GPTNeoXForCausalLM, the others as GPT2LMHeadModel.
 KINDS: dict[str, dict[str, object]] = {
-    "char": {"data.tokenizer": "char", "sample.temperature": 0, "sample.top_k": 5},
+    "char-rotary": {
+        "data.tokenizer": "char",
+        "model.position": "rotary",
+        "sample.temperature": 0,
+        "sample.top_k": 5,
+    },
     "byte": {
         "data.tokenizer": "byte",
         "sample.temperature": 0.8,
@@ -39,7 +46,7 @@ KINDS: dict[str, dict[str, object]] = {
 }
 # The generation flags each export holds: greedy holds none, sampling holds all three.
 FLAGS: dict[str, dict[str, object]] = {
-    "char": {"do_sample": False},
+    "char-rotary": {"do_sample": False},
     "byte": {"do_sample": True, "temperature": 0.8, "top_k": 5, "top_p": 0.9},
     "cl100k_base": {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0},
     "compact": {"do_sample": True, "temperature": 1.0, "top_k": 5, "top_p": 1.0},
@@ -165,10 +172,10 @@ def test_loading_and_generating_warn_of_nothing(
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture,
 ) -> None:
-    """AutoTokenizer and AutoModelForCausalLM load the export, which then generates with its
-    generation_config.json, greedily (README's call) and by sampling, without a Python
-    warning, a record at WARNING from transformers' or tokenizers' loggers, or a line from
-    Rust."""
+    """AutoTokenizer and AutoModelForCausalLM load the export, as its stock class, which then
+    generates with its generation_config.json, greedily (README's call) and by sampling,
+    without a Python warning, a record at WARNING from transformers' or tokenizers' loggers,
+    or a line from Rust."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     _, out = exported[kind]
@@ -181,5 +188,7 @@ def test_loading_and_generating_warn_of_nothing(
         greedy = model.generate(prompt, do_sample=False)
         sampled = model.generate(prompt, do_sample=True)
     assert saved.shape == greedy.shape == sampled.shape == (1, 16)  # the context: max_length
+    neox = "rotary" in kind
+    assert type(model).__name__ == ("GPTNeoXForCausalLM" if neox else "GPT2LMHeadModel")
     assert said == []
     assert capfd.readouterr() == ("", "")
