@@ -171,7 +171,9 @@ class WebDashboard:
             if kind == "stdin" and isinstance(data, str):
                 await service.send_bytes(data.encode("utf-8"))
             elif kind == "resize" and isinstance(data, dict):
-                await service.set_terminal_size(_cells(data, "width"), _cells(data, "height"))
+                await service.set_terminal_size(
+                    _cells(data, "width", 80), _cells(data, "height", 24)
+                )
             elif kind == "ping":
                 await socket.send_json(["pong", data])
             elif kind == "blur":
@@ -196,15 +198,20 @@ async def _stop(service: AppService) -> None:
                 process.kill()
 
 
+def _bounded(cells: int) -> int:
+    """A terminal dimension kept within sane bounds."""
+    return max(1, min(1000, cells))
+
+
 def _size(request: web.Request, name: str, default: int) -> int:
-    """A terminal dimension from the websocket URL's query, within sane bounds."""
+    """A terminal dimension from the websocket URL's query (default when not a number)."""
     try:
-        return max(1, min(1000, int(request.query.get(name, default))))
+        return _bounded(int(request.query.get(name, default)))
     except ValueError:
         return default
 
 
-def _cells(data: dict[str, Any], name: str) -> int:
-    """A terminal dimension from a resize message, within sane bounds."""
+def _cells(data: dict[str, Any], name: str, default: int) -> int:
+    """A terminal dimension from a resize message (default when not an integer)."""
     value = data.get(name)
-    return max(1, min(1000, value)) if isinstance(value, int) else 80 if name == "width" else 24
+    return _bounded(value) if isinstance(value, int) else default
