@@ -201,6 +201,8 @@ class Engine:
         except Exception as error:  # noqa: BLE001 - torch errors (OOM...) end this run only
             self._publish([ErrorEvent(f"training failed: {error}")])
             self._set_state(FAILED, str(error).splitlines()[0] if str(error) else repr(error))
+            if self.exit_when_finished:  # `minigpt train` has nothing left to wait for
+                self.exit_code = 1
             return
         self.step_seconds = time.perf_counter() - started
         self._publish(events)

@@ -1,6 +1,8 @@
-"""A loss gone NaN or infinite: training pauses, no NaN checkpoint, the user recovers."""
+"""A loss gone NaN or infinite: training pauses, no NaN checkpoint, the user recovers; a step
+that fails otherwise ends `minigpt train`."""
 
 import math
+import signal
 from pathlib import Path
 
 import pytest
@@ -129,3 +131,34 @@ def test_a_rollback_before_any_checkpoint_keeps_the_trainers_cluster(
         run.close()
     finally:
         dist.destroy_process_group()
+
+
+def test_minigpt_train_exits_1_when_a_step_fails(
+    config_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A step that raises (torch out of memory, say) ends `minigpt train` with exit code 1,
+    the error and the command that resumes, instead of a process waiting on a failed run."""
+
+    def out_of_memory(self: Run) -> list:
+        raise RuntimeError("CPU out of memory (a test's)")
+
+    def waited_too_long(_signum: int, _frame: object) -> None:
+        raise TimeoutError("minigpt train still waiting after its step failed")
+
+    monkeypatch.setattr(Run, "advance", out_of_memory)
+    previous = signal.signal(signal.SIGALRM, waited_too_long)
+    signal.alarm(60)
+    run_dir = tmp_path / "run"
+    try:
+        code = main(["train", "--config", str(config_file), "--run-dir", str(run_dir)])
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "error: training failed: CPU out of memory (a test's)" in err
+    assert f"resume with: minigpt train --run-dir {run_dir} --resume" in err
+    assert "Traceback" not in err
