@@ -15,10 +15,14 @@ folder, where its prepare.py turns --data into its shakespeare_char data. --plot
 draws val loss against seconds since launch for the first seed.
 
     python bench/time_to_loss.py [--seeds 1337 1 2] [--target 1.8857]
-        [--nanogpt PATH] [--variant NAME KEY=VALUE ...] [--no-default]
-        [--stop-at-target] [--plot docs/time_to_loss.png] [--keep-runs DIR]
+        [--nanogpt PATH] [--variant NAME KEY=VALUE ...] [--switches] [--no-default]
+        [--threads N] [--stop-at-target] [--plot docs/time_to_loss.png] [--keep-runs DIR]
 
 A variant is a name and minigpt overrides, e.g. --variant adamw 'train.optimizer="adamw"'.
+--switches adds the lesson's model and each of [model]'s switches on alone, then rotary
+with qk_norm, every switch set in each (so the shipped defaults do not matter).
+--threads gives every process N torch threads (OMP_NUM_THREADS, and minigpt's
+train.threads); with taskset, two rounds can run side by side on two cores.
 --stop-at-target ends each minigpt run at its target (no final loss, faster sweeps).
 """
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import statistics
@@ -47,6 +52,24 @@ SETTING = {
     "num-blocks": 4,
     "dropout": 0.0,
     "eval-iters": 20,
+}
+# [model]'s switches at the lesson's values, and what each --switches variant changes.
+LESSON_SWITCHES = {
+    "model.activation": '"relu"',
+    "model.position": '"learned"',
+    "model.qk_norm": "false",
+    "model.logit_softcap": "0.0",
+    "model.residual_scalars": "false",
+}
+SWITCHED: dict[str, dict[str, str]] = {
+    "lesson": {},
+    "relu2": {"model.activation": '"relu2"'},
+    "gelu": {"model.activation": '"gelu"'},
+    "rotary": {"model.position": '"rotary"'},
+    "qk_norm": {"model.qk_norm": "true"},
+    "softcap15": {"model.logit_softcap": "15.0"},
+    "residual_scalars": {"model.residual_scalars": "true"},
+    "rotary+qk_norm": {"model.position": '"rotary"', "model.qk_norm": "true"},
 }
 POLL_S = 0.1  # how often a running minigpt's metrics.jsonl is read for new evals
 NANOGPT_EVAL = re.compile(r"step (\d+): train loss [\d.]+, val loss ([\d.]+)")
@@ -211,6 +234,11 @@ def _evals(lines: list[str], epoch: float) -> list[tuple[float, int, float]]:
     return [(e["time"] - epoch, e["step"], e["val_loss"]) for e in evals]
 
 
+def _switched(changes: dict[str, str]) -> list[str]:
+    """Overrides setting every switch: the lesson's values with changes on top."""
+    return [f"{key}={value}" for key, value in (LESSON_SWITCHES | changes).items()]
+
+
 def report(rounds: list[Round], target: float) -> None:
     """A markdown table per run, then each run's median ratios over the seeds."""
     print(f"\n| run | seed | to {target} (s) | / lesson's wall | / nanoGPT's wall |", end="")
@@ -296,6 +324,8 @@ def main() -> None:
     parser.add_argument("--max-iters", type=int, default=2000)
     parser.add_argument("--eval-interval", type=int, default=250)
     parser.add_argument("--variant", nargs="+", action="append", default=[], metavar="NAME")
+    parser.add_argument("--switches", action="store_true", help="each [model] switch alone")
+    parser.add_argument("--threads", type=int, help="torch threads of every process")
     parser.add_argument("--no-default", action="store_true", help="skip the shipped defaults")
     parser.add_argument("--stop-at-target", action="store_true")
     parser.add_argument("--no-reference", action="store_true", help="sweeps: no lesson's code")
@@ -305,6 +335,11 @@ def main() -> None:
     args = parser.parse_args()
     variants = [] if args.no_default else [("minigpt defaults", [])]
     variants += [(name, list(overrides)) for name, *overrides in args.variant]
+    if args.switches:
+        variants += [(name, _switched(changes)) for name, changes in SWITCHED.items()]
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # for nanoGPT and the lesson's code
+        variants = [(name, [*values, f"train.threads={args.threads}"]) for name, values in variants]
     with tempfile.TemporaryDirectory() as folder:
         copy = prepare_nanogpt(args.nanogpt, args.data, Path(folder)) if args.nanogpt else None
         rounds = [run_round(args, variants, seed, copy) for seed in args.seeds]
