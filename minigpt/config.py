@@ -72,11 +72,13 @@ class ModelConfig:
         "relu", "feed-forward activation: relu, relu2 (squared) or gelu", choices=_ACTIVATIONS
     )
     position: str = _restart(
-        "learned",
-        "how tokens know their place: learned (a table) or rotary (RoPE)",
+        "rotary",
+        "how tokens know their place: rotary (RoPE) or learned (the lesson's table)",
         choices=_POSITIONS,
     )
-    qk_norm: bool = _restart(False, "RMS-normalise queries and keys per head before attention")
+    qk_norm: bool = _restart(
+        True, "layer-normalise each head's queries and keys before attention (the lesson: off)"
+    )
     logit_softcap: float = _restart(
         0.0, "squash logits into (-cap, cap) with cap * tanh(logits / cap) (0 = off)", ge=0
     )

@@ -17,10 +17,12 @@ behaviour of well-known small GPTs (GPT-2, nanoGPT):
   softmax, multinomial, append) and adds top-k, top-p, greedy decoding at
   temperature 0 (minigpt/next_token.py), an explicit random generator, and a KV cache.
 
-The speedruns' levers are switches of [model], each the lesson's way by default:
-`activation` (relu, relu2, gelu), `position` (learned table or rotary, minigpt/rotary.py),
-`qk_norm`, `logit_softcap` (every logit goes through `Model.logits` or the chunked
-losses, which apply it alike) and `residual_scalars`.
+The speedruns' levers are switches of [model]: `activation` (relu, relu2, gelu),
+`position` (learned table or rotary, minigpt/rotary.py), `qk_norm`, `logit_softcap`
+(every logit goes through `Model.logits` or the chunked losses, which apply it alike) and
+`residual_scalars`. Two are on by default, rotary positions and qk_norm, because together
+they reach a given loss in two thirds of the lesson model's steps here (docs/benchmarks.md);
+`position = "learned"` with `qk_norm = false` is the lesson's model.
 """
 
 from __future__ import annotations
@@ -106,9 +108,10 @@ class FeedForward(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Causal self-attention, all heads in one fused kernel.
 
-    With model.qk_norm each head's queries and keys are RMS-normalised (no learned
-    weights, as in modded-nanogpt) before rotary and the product; the scores keep the
-    1 / sqrt(hs) scale, so at unit RMS they lie within +-sqrt(hs).
+    With model.qk_norm each head's queries and keys go through a LayerNorm of the head's
+    size with no learned weights (QK-layernorm, as Persimmon has it, so such a model
+    exports as one) before rotary and the product; the scores keep the 1 / sqrt(hs) scale,
+    so with q and k at unit variance they lie within +-sqrt(hs).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -144,7 +147,8 @@ class MultiHeadAttention(nn.Module):
         k = k.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
         if self.qk_norm:
-            q, k = F.rms_norm(q, (hs,)), F.rms_norm(k, (hs,))  # each (B, nh, T, hs)
+            # eps is nn.LayerNorm's, as the blocks' norms have it: one layer_norm_eps exports
+            q, k = F.layer_norm(q, (hs,)), F.layer_norm(k, (hs,))  # each (B, nh, T, hs)
         if rope is not None:  # keys are cached rotated, at the positions they were fed at
             q, k = rotate(q, *rope), rotate(k, *rope)  # each (B, nh, T, hs)
         if cache is not None:

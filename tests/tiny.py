@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from minigpt.config import Config, apply_values
+from minigpt.config import Config, ModelConfig, apply_values
 from minigpt.config_text import toml_value
 
 # torch threads for every config the tests write (train.threads). One thread is the
@@ -48,3 +48,19 @@ def tiny_config(corpus: Path | None = None, /, **values: object) -> Config:
 def tiny_overrides(**values: object) -> list[str]:
     """TINY with values on top as "section.key=value" overrides, for --set or an engine."""
     return [f"{key}={toml_value(value)}" for key, value in (TINY | values).items()]
+
+
+def lessons_model(
+    *, context_length: int, d_model: int, num_heads: int, num_blocks: int
+) -> ModelConfig:
+    """A dropout-free model of this shape as the lesson builds it: learned positions and
+    plain attention, whatever [model]'s defaults (for tests of the position table)."""
+    return ModelConfig(
+        context_length=context_length,
+        d_model=d_model,
+        num_heads=num_heads,
+        num_blocks=num_blocks,
+        dropout=0.0,
+        position="learned",
+        qk_norm=False,
+    )

@@ -2,7 +2,8 @@
 
 The class is the one that computes what minigpt's Model computes, exactly (stock.py):
 `GPT2LMHeadModel` for learned positions (gpt2.py), `GPTNeoXForCausalLM` for rotary ones
-(gpt_neox.py); a model with a switch of [model] that neither has a place for is refused.
+(gpt_neox.py), `PersimmonForCausalLM` for rotary ones with qk_norm (persimmon.py); a model
+with a switch of [model] that none has a place for is refused.
 
 Contract:
 - `export_hf(source, out)` writes the folder out, whole or not at all: model.safetensors,
@@ -64,7 +65,7 @@ def generation_settings(config: Config) -> dict[str, object]:
 
     GPT-2 cannot go past its last position, nor was a rotary model trained past it, so
     generation stops at context_length tokens in all (max_length) rather than after
-    max_new_tokens, which GPT-2 would fail at and GPT-NeoX would reach with positions
+    max_new_tokens, which GPT-2 would fail at and the rotary classes would reach with positions
     minigpt never uses (`minigpt sample` moves its window forward instead). A caller
     who passes max_new_tokens to generate overrides it, and transformers 5 says so.
     """

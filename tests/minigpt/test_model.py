@@ -24,9 +24,10 @@ def model() -> Model:
 
 
 def test_forward_shapes_and_initial_loss(model: Model) -> None:
-    """forward(x, y) gives (B, T, vocab) logits and a scalar loss near ln(vocab) at init."""
-    x = torch.randint(VOCAB, (3, 16))
-    logits, loss = model(x, x)
+    """forward(x, y) gives (B, T, vocab) logits and a scalar loss near ln(vocab) at init
+    (targets drawn apart from the inputs: at init each token's logit for itself stands out)."""
+    x, y = torch.randint(VOCAB, (3, 16)), torch.randint(VOCAB, (3, 16))
+    logits, loss = model(x, y)
     assert logits.shape == (3, 16, VOCAB)
     assert loss.shape == ()
     assert abs(loss.item() - math.log(VOCAB)) < 0.5

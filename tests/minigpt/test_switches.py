@@ -20,6 +20,7 @@ from minigpt.model import Block, Model
 from minigpt.optimizers import build_optimizers
 from minigpt.rotary import ROPE_BASE, rotary_tables, rotate
 from minigpt.tokenizer import ByteTokenizer
+from tests.tiny import lessons_model
 
 VOCAB = 256  # the byte tokenizer's, so inspection can read the model's tokens
 CAP = 3.0  # small, so random weights' logits go past it
@@ -38,7 +39,7 @@ SWITCHES: dict[str, dict[str, Any]] = {
         "residual_scalars": True,
     },
 }
-LESSON = ModelConfig(context_length=16, d_model=32, num_heads=4, num_blocks=2, dropout=0.0)
+LESSON = lessons_model(context_length=16, d_model=32, num_heads=4, num_blocks=2)
 
 
 def config(switch: str) -> ModelConfig:

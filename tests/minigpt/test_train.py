@@ -262,7 +262,8 @@ def test_a_checkpoint_from_before_the_model_switches_loads_as_the_lessons_model(
     model and samples through `minigpt sample` the text it sampled before, even after the
     switches' defaults change: each missing switch takes the value PREDATED says it had, not
     today's default, and a switch the checkpoint names keeps its value."""
-    config = tiny_config(corpus_file, **{"train.max_iters": 20})
+    lessons = {f"model.{key}": value for key, value in PREDATED["model"].items()}
+    config = tiny_config(corpus_file, **{"train.max_iters": 20}, **lessons)
     train_to_end(Run.start(config, tmp_path / "run"))
     run_dir, ckpt = tmp_path / "run", tmp_path / "run" / "model.ckpt"
 

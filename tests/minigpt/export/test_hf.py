@@ -1,5 +1,5 @@
-"""minigpt export --hf: transformers' GPT-2, or GPT-NeoX for rotary positions, computes what
-minigpt computes, token for token."""
+"""minigpt export --hf: transformers' GPT-2, or for rotary positions GPT-NeoX, or Persimmon
+with qk_norm, computes what minigpt computes, token for token."""
 
 from __future__ import annotations
 
@@ -22,7 +22,14 @@ from minigpt.tokenizer import Tokenizer, tokenizer_from_state
 from tests.minigpt.export.exports import TEXT, train_run, write_corpus
 
 if TYPE_CHECKING:
-    from transformers import GPT2LMHeadModel, GPTNeoXForCausalLM, PreTrainedTokenizerBase
+    from transformers import (
+        GPT2LMHeadModel,
+        GPTNeoXForCausalLM,
+        PersimmonForCausalLM,
+        PreTrainedTokenizerBase,
+    )
+
+    Exported = GPT2LMHeadModel | GPTNeoXForCausalLM | PersimmonForCausalLM
 
 pytestmark = pytest.mark.trains
 
@@ -40,21 +47,29 @@ RUN: dict[str, object] = {
 PROMPT = "the cat sat on m"  # ASCII: one token a character for char and byte
 NEW_TOKENS = 48  # with a 16-token prompt, the whole context: transformers' GPT-2 stops there
 COMPACT = {"data.tokenizer": "cl100k_base", "data.compact_vocab": True}  # the default run's
-# Each run an export reproduces: each tokenizer, GPT-2 with squared ReLU (byte), and rotary
-# positions, which export as GPT-NeoX, with the default activation and squared ReLU.
+LESSONS = {"model.position": "learned", "model.qk_norm": False}  # the lesson's positions
+# Each run an export reproduces: each tokenizer; the lesson's learned positions as GPT-2,
+# with squared ReLU too (byte); the default model (rotary, qk_norm) as Persimmon; rotary
+# without qk_norm as GPT-NeoX, with the default activation and squared ReLU.
 KINDS: dict[str, dict[str, object]] = {
-    "char": {"data.tokenizer": "char"},
-    "byte": {"data.tokenizer": "byte", "model.activation": "relu2"},
+    "char": {"data.tokenizer": "char"} | LESSONS,
+    "byte": {"data.tokenizer": "byte", "model.activation": "relu2"} | LESSONS,
     "compact": COMPACT,
-    "rotary": COMPACT | {"model.position": "rotary"},
+    "rotary": COMPACT | {"model.qk_norm": False},
     "rotary-relu2": {
         "data.tokenizer": "char",
-        "model.position": "rotary",
+        "model.qk_norm": False,
         "model.activation": "relu2",
     },
 }
 # The class AutoModelForCausalLM loads each export as.
-CLASSES = {kind: "GPTNeoXForCausalLM" if "rotary" in kind else "GPT2LMHeadModel" for kind in KINDS}
+CLASSES = {
+    "char": "GPT2LMHeadModel",
+    "byte": "GPT2LMHeadModel",
+    "compact": "PersimmonForCausalLM",
+    "rotary": "GPTNeoXForCausalLM",
+    "rotary-relu2": "GPTNeoXForCausalLM",
+}
 
 
 @pytest.fixture(scope="module")
@@ -80,19 +95,18 @@ def _minigpt(run: Path) -> tuple[Tokenizer, Model, dict]:
     return tokenizer, model.eval(), state
 
 
-def _transformers(
-    out: Path, kind: str
-) -> tuple[PreTrainedTokenizerBase, GPT2LMHeadModel | GPTNeoXForCausalLM]:
+def _transformers(out: Path, kind: str) -> tuple[PreTrainedTokenizerBase, Exported]:
     """The exported tokenizer and model, as transformers loads them: the kind's class."""
     from transformers import (
         AutoModelForCausalLM,
         AutoTokenizer,
         GPT2LMHeadModel,
         GPTNeoXForCausalLM,
+        PersimmonForCausalLM,
     )
 
     model = AutoModelForCausalLM.from_pretrained(out).eval()
-    assert isinstance(model, (GPT2LMHeadModel, GPTNeoXForCausalLM))
+    assert isinstance(model, (GPT2LMHeadModel, GPTNeoXForCausalLM, PersimmonForCausalLM))
     assert type(model).__name__ == CLASSES[kind]
     return AutoTokenizer.from_pretrained(out), model
 
@@ -101,9 +115,9 @@ def _transformers(
 def test_logits_agree_at_every_position_of_a_64_token_prompt(
     exported: dict[str, tuple[Path, Path]], kind: str
 ) -> None:
-    """The exported model's logits (GPT2LMHeadModel's, or GPTNeoXForCausalLM's for rotary
-    positions) equal minigpt's within 1e-4 at each of 64 positions, for weights trained far
-    enough that attention and the feed-forward count."""
+    """The exported model's logits (its kind's class's, CLASSES) equal minigpt's within 1e-4
+    at each of 64 positions, for weights trained far enough that attention and the
+    feed-forward count."""
     run, out = exported[kind]
     tokenizer, model, _ = _minigpt(run)
     for block in model.blocks:  # the layers that start at zero: would a mix-up show?
@@ -186,7 +200,9 @@ def test_generation_config_and_model_card_describe_the_run(
         assert fact in card
 
 
-@pytest.mark.parametrize(("kind", "activation"), [("byte", "squared ReLU"), ("rotary", "ReLU")])
+@pytest.mark.parametrize(
+    ("kind", "activation"), [("byte", "squared ReLU"), ("rotary", "ReLU"), ("compact", "ReLU")]
+)
 def test_the_model_card_names_the_class_it_loads_as(
     exported: dict[str, tuple[Path, Path]], kind: str, activation: str
 ) -> None:

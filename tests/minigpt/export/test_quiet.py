@@ -27,22 +27,31 @@ from tests.warm import ForkServer
 
 # Each tokenizer --hf exports (cl100k_base over its full id space, and compact as the default
 # run has it), each with other [sample] settings, and each stock class: the char run has
-# rotary positions, so it loads as GPTNeoXForCausalLM, the others as GPT2LMHeadModel.
+# rotary positions without qk_norm, so it loads as GPTNeoXForCausalLM, the byte run the
+# lesson's learned positions (GPT2LMHeadModel), the others the defaults (Persimmon).
 KINDS: dict[str, dict[str, object]] = {
     "char-rotary": {
         "data.tokenizer": "char",
-        "model.position": "rotary",
+        "model.qk_norm": False,
         "sample.temperature": 0,
         "sample.top_k": 5,
     },
     "byte": {
         "data.tokenizer": "byte",
+        "model.position": "learned",
+        "model.qk_norm": False,
         "sample.temperature": 0.8,
         "sample.top_k": 5,
         "sample.top_p": 0.9,
     },
     "cl100k_base": {"data.tokenizer": "cl100k_base", "data.compact_vocab": False},
     "compact": {"data.tokenizer": "cl100k_base", "data.compact_vocab": True, "sample.top_k": 5},
+}
+CLASSES = {
+    "char-rotary": "GPTNeoXForCausalLM",
+    "byte": "GPT2LMHeadModel",
+    "cl100k_base": "PersimmonForCausalLM",
+    "compact": "PersimmonForCausalLM",
 }
 # The generation flags each export holds: greedy holds none, sampling holds all three.
 FLAGS: dict[str, dict[str, object]] = {
@@ -188,7 +197,6 @@ def test_loading_and_generating_warn_of_nothing(
         greedy = model.generate(prompt, do_sample=False)
         sampled = model.generate(prompt, do_sample=True)
     assert saved.shape == greedy.shape == sampled.shape == (1, 16)  # the context: max_length
-    neox = "rotary" in kind
-    assert type(model).__name__ == ("GPTNeoXForCausalLM" if neox else "GPT2LMHeadModel")
+    assert type(model).__name__ == CLASSES[kind]
     assert said == []
     assert capfd.readouterr() == ("", "")

@@ -4,7 +4,6 @@ on that score, an induction head near 1 on its own, and heads that attend evenly
 import pytest
 import torch
 
-from minigpt.config import ModelConfig
 from minigpt.learned.heads import (
     REPEATS,
     head_scores,
@@ -14,6 +13,7 @@ from minigpt.learned.heads import (
 )
 from minigpt.learned.probe import score_probe
 from minigpt.model import Block, Model
+from tests.tiny import lessons_model
 
 V, T = 16, 32  # vocabulary, context
 K = V + T + V  # features: the token, its position, the token before it
@@ -32,7 +32,8 @@ def induction_model() -> Model:
     """Two blocks of attention only: block 0's head 0 looks one token back and writes that
     token into the stream; block 1's head 0 looks for the place just after an earlier copy
     of the current token. Every head 1, and both feed-forward layers, are zero."""
-    model = Model(ModelConfig(context_length=T, d_model=D, num_heads=2, num_blocks=2, dropout=0), V)
+    # The lesson's learned positions: the table is built on below.
+    model = Model(lessons_model(context_length=T, d_model=D, num_heads=2, num_blocks=2), V)
     with torch.no_grad():
         for p in model.parameters():
             p.zero_()

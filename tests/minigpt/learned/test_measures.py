@@ -8,15 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from minigpt.config import ModelConfig
 from minigpt.inspection import inspect_next, lens_probs
 from minigpt.learned.embedding_map import embedding_map
 from minigpt.learned.probe import choose_probe, score_probe, windows
 from minigpt.learned.views import context_gain
 from minigpt.model import Block, Model
 from minigpt.tokenizer import ByteTokenizer
+from tests.tiny import lessons_model
 
-CONFIG = ModelConfig(context_length=16, d_model=32, num_heads=2, num_blocks=3, dropout=0.0)
+# The lesson's learned positions, whose table a test below zeroes.
+CONFIG = lessons_model(context_length=16, d_model=32, num_heads=2, num_blocks=3)
 
 
 def trained_like_model(seed: int = 0) -> Model:
