@@ -186,14 +186,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         code = engine.serve()
     if cluster is not None:
         cluster.close()
+    resume = f"minigpt train --run-dir {path} --resume"
     if code > 128:
-        print(f"interrupted; resume with: minigpt train --run-dir {path} --resume", flush=True)
+        print(f"interrupted; resume with: {resume}", flush=True)
     elif code == 1:  # a step failed (out of memory...); the error said why
-        resume = f"minigpt train --run-dir {path} --resume"
         print(f"after fixing that, resume with: {resume}", file=sys.stderr)
     elif code == 2:  # the loss diverged; the error said what to change
         lower = " ".join(f"--set {key}=LOWER" for key in rates_to_lower(engine.run.config.train))
-        print(f"resume with: minigpt train --run-dir {path} --resume {lower}", file=sys.stderr)
+        print(f"resume with: {resume} {lower}", file=sys.stderr)
     return code
 
 
