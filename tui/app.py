@@ -502,7 +502,10 @@ class MiniGPTApp(App[None]):
         the tabs get the room."""
         if not self.screen_stack:  # focus leaves as the app closes
             return
-        inspecting = self.query_one(TabbedContent).active == "inspect"
+        tabs = self.query(TabbedContent)
+        if not tabs:  # events still drain while the closing app's widgets are removed
+            return
+        inspecting = tabs.first().active == "inspect"
         self.screen.set_class(self.generate_pane.talking or inspecting, "-talking")
 
 
